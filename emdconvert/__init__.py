@@ -1,0 +1,55 @@
+"""emdconvert: convert electron-microscopy data into spec-compliant Berkeley EMD files.
+
+Library use::
+
+    import emdconvert
+    emdconvert.convert("scan.dm4", "scan.emd")          # any format -> EMD (or back)
+    model = emdconvert.read("scan.emd")                 # lazy canonical model
+    emdconvert.write(emdconvert.EMDFile.from_array(frames), "frames.emd")
+
+Importing this package loads numpy only; h5py, rsciio, tifffile and dask are imported
+by the plugins that need them, when they need them.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from emdconvert.api import convert, read, write
+from emdconvert.errors import (
+    EmdConvertError,
+    EnvironmentProblem,
+    FormatError,
+    InputError,
+    OutputExistsError,
+    PolicyError,
+    UnknownFormatError,
+    UnsupportedError,
+    UsageError,
+)
+from emdconvert.model import Comment, Dataset, Dim, EMDFile
+
+try:
+    __version__ = version("emdconvert")
+except PackageNotFoundError:  # running from a checkout that was never installed
+    __version__ = "0+unknown"
+
+__all__ = [
+    "Comment",
+    "Dataset",
+    "Dim",
+    "EMDFile",
+    "EmdConvertError",
+    "EnvironmentProblem",
+    "FormatError",
+    "InputError",
+    "OutputExistsError",
+    "PolicyError",
+    "UnknownFormatError",
+    "UnsupportedError",
+    "UsageError",
+    "__version__",
+    "convert",
+    "read",
+    "write",
+]

@@ -1,0 +1,181 @@
+"""Command-line interface: ``emdconvert IN OUT`` and its sub-commands.
+
+The only module that prints or exits.  Every failure is one line on stderr,
+``emdconvert: error: <file>: <reason>``, and an exit code: 0 ok, 2 usage, 3 bad or
+unsupported input, 4 environment (output exists, no space, permission), 5 refused by
+safety policy, 70 internal error.  No traceback unless ``--debug``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from emdconvert.errors import EmdConvertError
+
+T = TypeVar("T")
+
+AXIS_ORDER_HELP = (
+    "Storage layout. 'x-first' (default) is the EMD spec's: dim1 is x, the array is "
+    "stored transposed, and rsciio/HyperSpy show it exactly as acquired while ncempy "
+    "returns it transposed. 'c' stores numpy C order (ncempy's and EMD 1.0's "
+    "convention): ncempy shows it as acquired, rsciio/HyperSpy show it transposed. "
+    "emdconvert reads both back the same way.")
+
+
+class DefaultCommandGroup(TyperGroup):
+    """Routes ``emdconvert IN OUT`` to ``convert`` when the first word is no command."""
+
+    default_command = "convert"
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and not args[0].startswith("-") and args[0] not in self.commands:
+            args = [self.default_command, *args]
+        return super().parse_args(ctx, args)
+
+
+app = typer.Typer(
+    cls=DefaultCommandGroup,
+    name="emdconvert",
+    help="Convert electron-microscopy data to spec-compliant Berkeley EMD v0.2 files.\n\n"
+         "Usage: emdconvert IN OUT [options]  (same as: emdconvert convert IN OUT)",
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    no_args_is_help=True,
+)
+
+Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")]
+
+
+def fail(message: str, code: int) -> typer.Exit:
+    """Print one error line and return the Exit to raise."""
+    text = " ".join(message.split())
+    sys.stderr.write(f"emdconvert: error: {text}\n")
+    sys.stderr.flush()
+    return typer.Exit(code)
+
+
+def guarded(debug: bool, subject: Path | None, action: Callable[[], T]) -> T:
+    """Run *action* behind the CLI's error boundary."""
+    debug = debug or os.environ.get("EMDCONVERT_DEBUG") == "1"
+    try:
+        return action()
+    except EmdConvertError as exc:
+        if debug:
+            traceback.print_exc()
+        text = str(exc) if exc.path is not None or subject is None else f"{subject}: {exc}"
+        raise fail(text, exc.exit_code) from None
+    except KeyboardInterrupt:
+        raise fail("interrupted", 130) from None
+    except Exception as exc:
+        if debug:
+            traceback.print_exc()
+        where = f"{subject}: " if subject is not None else ""
+        raise fail(f"{where}internal error: {type(exc).__name__}: {exc} "
+                   "(rerun with --debug for a traceback)", 70) from None
+
+
+@app.command()
+def convert(
+    source: Annotated[Path, typer.Argument(help="Input file (format detected).")],
+    target: Annotated[Path, typer.Argument(help="Output file (format from extension).")],
+    from_: Annotated[str | None, typer.Option("--from", help="Force the input format "
+                                              "(see 'emdconvert formats').")] = None,
+    to: Annotated[str | None, typer.Option("--to", help="Force the output format.")
+                  ] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing "
+                                            "output (atomically).")] = False,
+    compression: Annotated[str | None, typer.Option(
+        "--compression", help="none (default) or gzip[:LEVEL], readable by every "
+                              "HDF5 reader.")] = None,
+    axis_order: Annotated[str, typer.Option("--axis-order", help=AXIS_ORDER_HELP)
+                          ] = "x-first",
+    debug: Debug = False,
+) -> None:
+    """Convert SOURCE to TARGET (EMD, or any other writable format)."""
+    from emdconvert.api import convert as run_convert
+
+    guarded(debug, source, lambda: run_convert(
+        source, target, overwrite=overwrite, source_plugin=from_, target_plugin=to,
+        compression=compression, axis_order=axis_order))
+
+
+@app.command()
+def validate(
+    files: Annotated[list[Path], typer.Argument(help="EMD files to check.")],
+    debug: Debug = False,
+) -> None:
+    """Check files against the EMD v0.2 rules; exit 0 only if all pass."""
+    from emdconvert.spec import MUST, validate as check
+
+    failed = False
+    for path in files:
+        if not path.is_file():
+            fail(f"{path}: no such file", 1)
+            failed = True
+            continue
+        violations = guarded(debug, path, lambda p=path: check(p))  # type: ignore[misc]
+        broken = [v for v in violations if v.level == MUST]
+        failed = failed or bool(broken)
+        typer.echo(f"{path}: {'FAIL' if broken else 'ok'}")
+        for violation in violations:
+            typer.echo(f"  {violation}")
+    raise typer.Exit(1 if failed else 0)
+
+
+@app.command()
+def info(
+    file: Annotated[Path, typer.Argument(help="Any readable file.")],
+    from_: Annotated[str | None, typer.Option("--from", help="Force the format.")] = None,
+    debug: Debug = False,
+) -> None:
+    """Show a file as emdconvert sees it: datasets, dims, metadata, comments."""
+    from rich.console import Console
+
+    from emdconvert.api import read
+    from emdconvert.report import model_tree
+
+    model = guarded(debug, file, lambda: read(file, plugin=from_))
+    Console().print(model_tree(file.name, model))
+
+
+@app.command()
+def formats(debug: Debug = False) -> None:
+    """List installed format plugins."""
+    from rich.console import Console
+
+    from emdconvert.registry import default_registry
+    from emdconvert.report import formats_table
+
+    table = guarded(debug, None, lambda: formats_table(default_registry()))
+    Console().print(table)
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        from emdconvert import __version__
+
+        typer.echo(f"emdconvert {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[bool, typer.Option("--version", callback=version_callback,
+                                          is_eager=True, help="Show the version.")
+                       ] = False,
+) -> None:
+    """Convert electron-microscopy data to spec-compliant Berkeley EMD v0.2 files."""
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Console-script entry point."""
+    return app(args=argv, prog_name="emdconvert")

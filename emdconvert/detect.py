@@ -1,0 +1,98 @@
+"""Choosing the plugin for a file: the extension proposes, the content decides.
+
+Order (design.md §4.5): an explicit name wins; otherwise the plugins claiming the
+file's extension are asked in priority order; otherwise every reader is asked, so a
+mislabelled file still converts (with a warning); otherwise a one-line error names the
+file, what was tried and what is installed.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from emdconvert.errors import InputError, UnknownFormatError
+from emdconvert.plugin import HEAD_BYTES, FormatPlugin
+from emdconvert.registry import Registry, default_registry
+
+log = logging.getLogger(__name__)
+
+
+def suffix_of(path: Path) -> str:
+    """Lower-cased extension with its dot (``.DM4`` -> ``.dm4``)."""
+    return path.suffix.lower()
+
+
+def read_head(path: Path, size: int = HEAD_BYTES) -> bytes:
+    """The first *size* bytes of *path*, read once for every plugin's ``sniff``."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(size)
+    except IsADirectoryError:
+        raise InputError("is a directory, not a file", path=path) from None
+    except FileNotFoundError:
+        raise InputError("no such file", path=path) from None
+    except PermissionError:
+        raise InputError("permission denied", path=path) from None
+
+
+def _safe_sniff(plugin: FormatPlugin, path: Path, head: bytes) -> bool:
+    try:
+        return bool(plugin.sniff(path, head))
+    except Exception as exc:  # sniff must never raise; treat a bug as "not mine"
+        log.warning("%s: the %s plugin's sniff failed (%s); skipping it",
+                    path.name, plugin.name, exc)
+        return False
+
+
+def choose_reader(path: Path, name: str | None = None,
+                  registry: Registry | None = None) -> FormatPlugin:
+    """The plugin that will read *path* (``name`` forces one, like ``--from``)."""
+    registry = registry or default_registry()
+    if name is not None:
+        plugin = registry.get(name)
+        if not plugin.can_read:
+            msg = f"the {name} format cannot be read"
+            raise UnknownFormatError(msg, path=path)
+        return plugin
+    head = read_head(path)
+    if not head:
+        raise InputError("file is empty", path=path)
+    suffix = suffix_of(path)
+    readers = registry.readers()
+    proposed = [p for p in readers if suffix in p.extensions]
+    for plugin in proposed:
+        if _safe_sniff(plugin, path, head):
+            return plugin
+    others = [p for p in readers if p not in proposed]
+    for plugin in others:
+        if _safe_sniff(plugin, path, head):
+            log.warning("%s: content is %s although the extension says %s",
+                        path.name, plugin.name,
+                        "/".join(p.name for p in proposed) or repr(suffix))
+            return plugin
+    tried = ", ".join(p.name for p in proposed + others)
+    installed = ", ".join(registry.names())
+    msg = (f"unrecognised format (tried {tried}; installed formats: {installed}); "
+           "use --from NAME to force one")
+    raise UnknownFormatError(msg, path=path)
+
+
+def choose_writer(path: Path, name: str | None = None,
+                  registry: Registry | None = None) -> FormatPlugin:
+    """The plugin that will write *path* (``name`` forces one, like ``--to``)."""
+    registry = registry or default_registry()
+    if name is not None:
+        plugin = registry.get(name)
+        if not plugin.can_write:
+            msg = f"the {name} format cannot be written"
+            raise UnknownFormatError(msg, path=path)
+        return plugin
+    suffix = suffix_of(path)
+    for plugin in registry.writers():
+        if suffix in plugin.extensions:
+            return plugin
+    writable = ", ".join(f"{p.name} ({' '.join(p.extensions)})" for p in registry.writers())
+    msg = (f"no installed format writes {suffix or 'files without an extension'!r}; "
+           f"writable formats: {writable}; use --to NAME")
+    raise UnknownFormatError(msg, path=path)

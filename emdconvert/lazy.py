@@ -1,0 +1,239 @@
+"""Lazy array-likes: the protocol the model holds, and block-wise iteration over them.
+
+A converter that must handle 50 GB 4D-STEM files cannot ``np.asarray`` its input.  The
+model therefore holds anything with ``shape``, ``dtype`` and basic slicing (an
+``h5py.Dataset``, an ``np.memmap``, a dask array, our own :class:`RawFileArray`), and
+writers pull bounded blocks with :func:`iter_blocks`.  This is xarray's duck-array stance:
+no array library becomes a hard dependency of the model.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+Index = tuple[slice, ...]
+
+#: Upper bound on the bytes of one block handed from a reader to a writer.
+DEFAULT_BLOCK_BYTES = 8 * 1024 * 1024
+
+
+@runtime_checkable
+class LazyArray(Protocol):
+    """What the model needs from an array: its shape, dtype and basic slicing."""
+
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+
+    @property
+    def dtype(self) -> np.dtype[Any]: ...
+
+    def __getitem__(self, key: Any) -> Any: ...
+
+
+def nbytes(array: LazyArray) -> int:
+    """Bytes the array would occupy in memory, computed with Python ints (no overflow)."""
+    return math.prod(int(n) for n in array.shape) * np.dtype(array.dtype).itemsize
+
+
+def block_shape(shape: tuple[int, ...], itemsize: int,
+                max_bytes: int = DEFAULT_BLOCK_BYTES) -> tuple[int, ...]:
+    """Shape of blocks that are contiguous runs of the C-order array, at most *max_bytes*.
+
+    Trailing axes are taken whole while they fit; the first axis that does not fit is
+    split.  Every block is therefore one contiguous byte range of a C-order source (one
+    ``pread``), and whole source frames stay together, which is what makes the
+    transposed EMD layout cheap to write (emd-spec.md §2).
+    """
+    block = [1] * len(shape)
+    size = itemsize
+    for axis in range(len(shape) - 1, -1, -1):
+        n = max(int(shape[axis]), 1)
+        if size * n <= max_bytes:
+            block[axis] = n
+            size *= n
+        else:
+            block[axis] = max(1, max_bytes // size)
+            break
+    return tuple(block)
+
+
+def block_indices(shape: tuple[int, ...], block: tuple[int, ...]) -> Iterator[Index]:
+    """Yield the index tuples that tile *shape* with *block*, in C order."""
+    counts = [math.ceil(n / b) if n else 0 for n, b in zip(shape, block)]
+    if not shape:
+        yield ()
+        return
+    if 0 in counts:
+        return
+    for flat in range(math.prod(counts)):
+        index = []
+        for axis in range(len(shape) - 1, -1, -1):
+            flat, k = divmod(flat, counts[axis])
+            start = k * block[axis]
+            index.append(slice(start, min(start + block[axis], shape[axis])))
+        yield tuple(reversed(index))
+
+
+def iter_blocks(array: LazyArray, max_bytes: int = DEFAULT_BLOCK_BYTES,
+                block: tuple[int, ...] | None = None
+                ) -> Iterator[tuple[Index, np.ndarray]]:
+    """Yield ``(index, ndarray)`` pairs covering *array* with at most *max_bytes* each."""
+    if block is None:
+        block = block_shape(tuple(array.shape), np.dtype(array.dtype).itemsize, max_bytes)
+    for index in block_indices(tuple(array.shape), block):
+        yield index, np.asarray(array[index])
+
+
+def _normalise(key: Any, shape: tuple[int, ...]) -> tuple[list[Any], list[int]]:
+    """Expand *key* to one entry per axis; return it and the axes that stay."""
+    if not isinstance(key, tuple):
+        key = (key,)
+    if any(k is Ellipsis for k in key):
+        i = next(i for i, k in enumerate(key) if k is Ellipsis)
+        key = key[:i] + (slice(None),) * (len(shape) - len(key) + 1) + key[i + 1:]
+    key = key + (slice(None),) * (len(shape) - len(key))
+    if len(key) != len(shape):
+        msg = f"too many indices for array of dimension {len(shape)}"
+        raise IndexError(msg)
+    return list(key), [i for i, k in enumerate(key) if not isinstance(k, (int, np.integer))]
+
+
+class RawFileArray:
+    """An uncompressed array stored contiguously in a file, read with ``pread``.
+
+    ``np.memmap`` keeps every page it touched resident, so streaming a 2 GiB memmap
+    ends with 2 GiB of RSS; this reads each requested block into a fresh buffer
+    instead, and for a contiguous C-order run of rows that is a single ``preadv``.
+    Other selections map only the rows they need, copy, and unmap.
+    """
+
+    def __init__(self, path: str | Path, offset: int, shape: tuple[int, ...],
+                 dtype: np.dtype[Any] | str, *, fortran_order: bool = False) -> None:
+        self.path = Path(path)
+        self.offset = int(offset)
+        self._dtype = np.dtype(dtype)
+        self._shape = tuple(int(n) for n in shape)
+        self.fortran_order = fortran_order
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self._shape
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        return self._dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self._shape)
+
+    def __len__(self) -> int:
+        return self._shape[0]
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        data = self[...]
+        return data if dtype is None else data.astype(dtype)
+
+    def __repr__(self) -> str:
+        return f"RawFileArray({self.path.name!r}, shape={self.shape}, dtype={self.dtype})"
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        if self.fortran_order:
+            # A Fortran-order array is the C-order array of the reversed shape, transposed.
+            key_list, _ = _normalise(key, self._shape)
+            flipped = RawFileArray(self.path, self.offset, self._shape[::-1], self._dtype)
+            return np.asarray(flipped[tuple(reversed(key_list))]).T
+        key_list, _ = _normalise(key, self._shape)
+        run = self._contiguous_run(key_list)
+        if run is not None:
+            return self._pread(*run, key_list)
+        return self._via_map(key_list)
+
+    def _contiguous_run(self, key: list[Any]) -> tuple[int, int] | None:
+        """Return (first row, row count) when *key* selects whole rows of axis 0."""
+        if not self._shape:
+            return (0, 1)
+        for k, n in zip(key[1:], self._shape[1:]):
+            if not (isinstance(k, slice) and k.indices(n) == (0, n, 1)):
+                return None
+        first = key[0]
+        if isinstance(first, (int, np.integer)):
+            i = int(first) + (self._shape[0] if first < 0 else 0)
+            if not 0 <= i < self._shape[0]:
+                msg = f"index {first} is out of bounds for axis 0 with size {self._shape[0]}"
+                raise IndexError(msg)
+            return (i, 1)
+        if isinstance(first, slice):
+            start, stop, step = first.indices(self._shape[0])
+            if step == 1:
+                return (start, max(stop - start, 0))
+        return None
+
+    def _pread(self, start: int, count: int, key: list[Any]) -> np.ndarray:
+        row_shape = self._shape[1:]
+        row_bytes = math.prod(row_shape) * self._dtype.itemsize
+        out = np.empty((count, *row_shape), dtype=self._dtype)
+        want = count * row_bytes
+        view = memoryview(out.reshape(-1).view(np.uint8)) if want else memoryview(b"")
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            done = 0
+            while done < want:
+                got = os.preadv(fd, [view[done:]], self.offset + start * row_bytes + done)
+                if got == 0:
+                    msg = f"file ends {want - done} bytes before the declared data"
+                    raise EOFError(msg)
+                done += got
+        finally:
+            os.close(fd)
+        if self._shape and isinstance(key[0], (int, np.integer)):
+            return out[0]
+        return out if self._shape else out.reshape(())
+
+    def _via_map(self, key: list[Any]) -> np.ndarray:
+        mapped = np.memmap(self.path, dtype=self._dtype, mode="r", offset=self.offset,
+                           shape=self._shape)
+        try:
+            return np.array(mapped[tuple(key)])
+        finally:
+            mapped._mmap.close()  # type: ignore[attr-defined]
+
+
+class TransposedArray:
+    """A lazy transpose: reading ``[key]`` reads the reversed key and transposes it.
+
+    Used for EMD files stored x-first (emd-spec.md §2), so the model always holds the
+    numpy orientation ``(..., y, x)`` without reading anything.
+    """
+
+    def __init__(self, base: LazyArray) -> None:
+        self.base = base
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.base.shape)[::-1]
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        return np.dtype(self.base.dtype)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.base.shape)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        data = self[...]
+        return data if dtype is None else data.astype(dtype)
+
+    def __repr__(self) -> str:
+        return f"TransposedArray({self.base!r})"
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        key_list, _ = _normalise(key, self.shape)
+        return np.asarray(self.base[tuple(reversed(key_list))]).T

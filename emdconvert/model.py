@@ -1,0 +1,231 @@
+"""The canonical in-memory EMD model every conversion passes through.
+
+``format -> EMDFile -> format``: importers build an :class:`EMDFile`, exporters consume
+one.  The model mirrors Berkeley EMD v0.2 (datasets with dim vectors; ``microscope``,
+``sample``, ``user`` metadata; a ``comments`` provenance log) but always in **numpy
+orientation**: ``Dataset.dims[i]`` describes ``data.shape[i]`` of the array as numpy
+users index it, ``(..., y, x)``.  Turning that into the spec's x-first storage is the
+EMD writer's job, so no importer has to think about it.
+
+Data stay lazy (see :mod:`emdconvert.lazy`): nothing here reads an array.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+import numpy as np
+
+from emdconvert.errors import UnsupportedError
+from emdconvert.lazy import LazyArray
+
+#: What an HDF5 attribute can hold; importers convert anything else to ``str``.
+AttrValue = Union[str, bytes, int, float, bool, np.generic, np.ndarray]
+
+#: Names of the metadata groups, in the order the spec lists them.
+METADATA_GROUPS = ("microscope", "sample", "user")
+
+
+def _freeze(mapping: Mapping[str, AttrValue] | None) -> dict[str, AttrValue]:
+    out: dict[str, AttrValue] = {}
+    for key, value in (mapping or {}).items():
+        if not isinstance(key, str) or not key:
+            msg = f"metadata keys must be non-empty strings, got {key!r}"
+            raise UnsupportedError(msg)
+        if value is None:
+            continue
+        if not isinstance(value, (str, bytes, int, float, bool, np.generic, np.ndarray)):
+            value = str(value)
+        out[key] = value
+    return out
+
+
+@dataclass(frozen=True)
+class Dim:
+    """One axis: its name, its units (everyday notation, e.g. ``nm``) and coordinates."""
+
+    name: str
+    units: str
+    values: np.ndarray
+
+    def __post_init__(self) -> None:
+        values = np.asarray(self.values)
+        if values.ndim != 1 or not (np.issubdtype(values.dtype, np.number)
+                                    or values.dtype == bool):
+            msg = f"dim {self.name!r}: values must be a 1-D numeric vector"
+            raise UnsupportedError(msg)
+        object.__setattr__(self, "values", values)
+
+    @classmethod
+    def uniform(cls, name: str, units: str, size: int, offset: float = 0.0,
+                scale: float = 1.0) -> Dim:
+        """A uniformly spaced axis, ``offset + scale * arange(size)``."""
+        values = offset + scale * np.arange(int(size), dtype=np.float64)
+        return cls(name, units, values)
+
+    @property
+    def size(self) -> int:
+        return int(self.values.shape[0])
+
+    @property
+    def offset(self) -> float:
+        return float(self.values[0]) if self.size else 0.0
+
+    @property
+    def scale(self) -> float:
+        return float(self.values[1] - self.values[0]) if self.size > 1 else 1.0
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Dim):
+            return NotImplemented
+        return (self.name, self.units) == (other.name, other.units) and (
+            self.values.shape == other.values.shape
+            and bool(np.allclose(self.values, other.values, rtol=1e-12, atol=0)))
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def default_dims(shape: Sequence[int]) -> tuple[Dim, ...]:
+    """Pixel-index dims for an uncalibrated array: ``x`` last, then ``y``, ``z``, ..."""
+    names = ["x", "y", "z"]
+    ndim = len(shape)
+    out = []
+    for axis, size in enumerate(shape):
+        from_end = ndim - 1 - axis
+        name = names[from_end] if from_end < len(names) else f"dim{axis}"
+        out.append(Dim.uniform(name, "", size))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One EMD data group: an N-d array, one :class:`Dim` per axis, and attributes.
+
+    ``attrs`` land on the data group (e.g. the original tag tree as JSON); ``name`` and
+    ``units`` describe the values themselves (e.g. ``counts``) and are optional.
+    """
+
+    name: str
+    data: LazyArray
+    dims: tuple[Dim, ...] = ()
+    attrs: Mapping[str, AttrValue] = field(default_factory=dict)
+    units: str = ""
+
+    def __post_init__(self) -> None:
+        shape = tuple(int(n) for n in self.data.shape)
+        dtype = np.dtype(self.data.dtype)
+        if not shape:
+            msg = f"dataset {self.name!r}: EMD data need at least one dimension"
+            raise UnsupportedError(msg)
+        if not (np.issubdtype(dtype, np.number) or dtype == bool):
+            msg = f"dataset {self.name!r}: dtype {dtype} is not numeric EMD data"
+            raise UnsupportedError(msg)
+        dims = tuple(self.dims) if self.dims else default_dims(shape)
+        if len(dims) != len(shape):
+            msg = (f"dataset {self.name!r}: {len(dims)} dims for a "
+                   f"{len(shape)}-D array of shape {shape}")
+            raise UnsupportedError(msg)
+        for axis, (dim, size) in enumerate(zip(dims, shape)):
+            if dim.size != size:
+                msg = (f"dataset {self.name!r}: dim {dim.name!r} has {dim.size} values "
+                       f"but axis {axis} has length {size}")
+                raise UnsupportedError(msg)
+        object.__setattr__(self, "dims", dims)
+        object.__setattr__(self, "attrs", _freeze(self.attrs))
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(int(n) for n in self.data.shape)
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        return np.dtype(self.data.dtype)
+
+
+@dataclass(frozen=True)
+class Comment:
+    """One provenance event: when (UTC) and what happened."""
+
+    timestamp: _dt.datetime
+    message: str
+    #: The attribute name this comment had in a file we read (kept verbatim on rewrite).
+    original_key: str = ""
+
+    def __post_init__(self) -> None:
+        if self.timestamp.tzinfo is None:
+            msg = "comment timestamps must be timezone-aware (UTC)"
+            raise UnsupportedError(msg)
+
+    @classmethod
+    def now(cls, message: str) -> Comment:
+        return cls(_dt.datetime.now(_dt.timezone.utc), message)
+
+    @property
+    def key(self) -> str:
+        """The attribute name: as read, else ISO-8601 UTC with microseconds (§3)."""
+        if self.original_key:
+            return self.original_key
+        stamp = self.timestamp.astimezone(_dt.timezone.utc)
+        return stamp.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True)
+class EMDFile:
+    """A whole EMD file: datasets, the three metadata groups and the comment log."""
+
+    datasets: tuple[Dataset, ...]
+    microscope: Mapping[str, AttrValue] = field(default_factory=dict)
+    sample: Mapping[str, AttrValue] = field(default_factory=dict)
+    user: Mapping[str, AttrValue] = field(default_factory=dict)
+    comments: tuple[Comment, ...] = ()
+
+    def __post_init__(self) -> None:
+        datasets = tuple(self.datasets)
+        if not datasets:
+            msg = "an EMD file needs at least one dataset"
+            raise UnsupportedError(msg)
+        object.__setattr__(self, "datasets", datasets)
+        object.__setattr__(self, "comments", tuple(self.comments))
+        for group in METADATA_GROUPS:
+            object.__setattr__(self, group, _freeze(getattr(self, group)))
+
+    @classmethod
+    def from_array(cls, array: LazyArray, *, name: str = "data",
+                   dims: Sequence[Dim] | None = None,
+                   microscope: Mapping[str, AttrValue] | None = None,
+                   sample: Mapping[str, AttrValue] | None = None,
+                   user: Mapping[str, AttrValue] | None = None,
+                   units: str = "") -> EMDFile:
+        """Wrap one array (numpy orientation, ``(..., y, x)``) as a one-dataset file.
+
+        For acquisition software that already holds a numpy array (or a memmap, an
+        h5py dataset, a dask array): ``dims`` default to uncalibrated pixel axes.
+        """
+        dataset = Dataset(name, array, tuple(dims or ()), units=units)
+        return cls((dataset,), microscope or {}, sample or {}, user or {})
+
+    def with_comment(self, comment: Comment) -> EMDFile:
+        """A copy with *comment* appended to the provenance log."""
+        return dataclasses.replace(self, comments=(*self.comments, comment))
+
+    def metadata(self, group: str) -> Mapping[str, AttrValue]:
+        """The attributes of one metadata group by name (``microscope``, ...)."""
+        if group not in METADATA_GROUPS:
+            msg = f"unknown metadata group {group!r}; expected one of {METADATA_GROUPS}"
+            raise KeyError(msg)
+        result: Mapping[str, AttrValue] = getattr(self, group)
+        return result
+
+
+def describe(value: Any) -> str:
+    """A short human description of an attribute value, for ``emdconvert info``."""
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if isinstance(value, np.ndarray) and value.size > 8:
+        return f"array{value.shape} {value.dtype}"
+    text = str(value)
+    return text if len(text) <= 80 else text[:77] + "..."

@@ -1,0 +1,111 @@
+"""Provenance entries for the ``comments`` group (emd-spec.md §3).
+
+Every write appends one entry saying what happened, by what and from what: tool and
+plugin versions, the source's name, size, mtime and SHA-256, and the options used.  The
+value is a JSON object so the watch daemon can later match outputs to sources by hash.
+
+The source hash is computed by :class:`SourceDigest` in a background thread *while* the
+conversion streams (hashlib releases the GIL), so hashing adds no extra pass in series
+with the copy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from emdconvert.model import Comment
+
+_CHUNK = 4 * 1024 * 1024
+
+
+def tool_version() -> str:
+    from emdconvert import __version__
+
+    return __version__
+
+
+@dataclass(frozen=True)
+class SourceFacts:
+    """What provenance records about one source file."""
+
+    name: str
+    size: int
+    mtime_ns: int
+    sha256: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "size": self.size, "mtime_ns": self.mtime_ns,
+                "sha256": self.sha256}
+
+
+class SourceDigest:
+    """SHA-256 of a file (or of every file under a folder), hashed in a thread.
+
+    Start it before the conversion, call :meth:`result` after: the hash runs alongside
+    the copy instead of after it.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._files = sorted(p for p in path.rglob("*") if p.is_file()) \
+            if path.is_dir() else [path]
+        self._digest = hashlib.sha256()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="emdconvert-sha256",
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            buffer = bytearray(_CHUNK)
+            view = memoryview(buffer)
+            for file in self._files:
+                with open(file, "rb", buffering=0) as handle:
+                    while True:
+                        n = handle.readinto(buffer)
+                        if not n:
+                            break
+                        self._digest.update(view[:n])
+        except BaseException as exc:  # reported to the caller by result()
+            self._error = exc
+
+    def result(self) -> SourceFacts:
+        """Wait for the hash and return the source facts."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        stats = [f.stat() for f in self._files]
+        return SourceFacts(self.path.name, sum(s.st_size for s in stats),
+                           max((s.st_mtime_ns for s in stats), default=0),
+                           self._digest.hexdigest())
+
+
+def conversion_comment(*, reader: str, reader_libraries: Mapping[str, str],
+                       writer: str, writer_libraries: Mapping[str, str],
+                       source: SourceFacts | None,
+                       options: Mapping[str, Any]) -> Comment:
+    """The provenance entry for one write."""
+    entry: dict[str, Any] = {
+        "event": "convert" if source is not None else "write",
+        "tool": f"emdconvert {tool_version()}",
+        "reader": {"plugin": reader, **dict(reader_libraries)},
+        "writer": {"plugin": writer, **dict(writer_libraries)},
+        "source": None if source is None else source.as_dict(),
+        "options": {k: v for k, v in options.items() if v is not None},
+    }
+    return Comment.now(json.dumps(entry, sort_keys=True))
+
+
+def parse_comment(message: str) -> dict[str, Any] | None:
+    """Our JSON provenance entry as a dict, or None for someone else's free text."""
+    try:
+        value = json.loads(message)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None

@@ -1,0 +1,122 @@
+"""Atomic publication of an output file (reliability.md rules 4 and 12).
+
+The writer only ever sees a hidden temporary name in the destination directory
+(``.emdconvert-<16 hex>.part``).  After it returns, the file is checked, fsynced and then
+moved into place in one step: ``os.link`` + ``unlink`` when the destination must not be
+clobbered (EEXIST means someone else created it meanwhile), ``os.replace`` with
+``overwrite``.  The directory is fsynced afterwards.  On any failure the temp file is
+removed, so there is never a partial file at the final name, and an existing output
+survives a failed overwrite untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import secrets
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from emdconvert.errors import EmdConvertError, EnvironmentProblem, OutputExistsError
+
+TEMP_PREFIX = ".emdconvert-"
+TEMP_SUFFIX = ".part"
+
+
+def temp_name(directory: Path) -> Path:
+    """A fresh hidden temp path of bounded length in *directory*."""
+    return directory / f"{TEMP_PREFIX}{secrets.token_hex(8)}{TEMP_SUFFIX}"
+
+
+def _fsync_path(path: Path, *, directory: bool = False) -> None:
+    flags = os.O_RDONLY | (os.O_DIRECTORY if directory else 0)
+    fd = os.open(path, flags)
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        # Some file systems (and /proc-like mounts) refuse fsync on directories.
+        if not (directory and exc.errno in (errno.EINVAL, errno.EBADF)):
+            raise
+    finally:
+        os.close(fd)
+
+
+_ENV_ERRNOS = {errno.ENOSPC: "no space left on device",
+               errno.EDQUOT: "disk quota exceeded",
+               errno.EROFS: "read-only file system",
+               errno.EACCES: "permission denied",
+               errno.EPERM: "operation not permitted",
+               errno.EFBIG: "file too large for the file system"}
+
+
+def environment_error(exc: OSError, path: Path) -> EnvironmentProblem | None:
+    """An exit-code-4 error when *exc* is about the machine (disk full, read-only...).
+
+    HDF5 reports such failures as an ``OSError`` without ``errno`` but with the C
+    library's message inside its text, so both are checked.
+    """
+    for number, reason in _ENV_ERRNOS.items():
+        if exc.errno == number or os.strerror(number) in str(exc):
+            return EnvironmentProblem(f"cannot write output: {reason}", path=path)
+    return None
+
+
+def check_destination(dst: Path, *, overwrite: bool) -> None:
+    """Fail early (before any work) when *dst* cannot be published."""
+    if dst.is_dir():
+        raise OutputExistsError("output path is a directory", path=dst)
+    if dst.exists() and not overwrite:
+        raise OutputExistsError("output exists (use --overwrite to replace it)", path=dst)
+    if not dst.parent.is_dir():
+        raise EnvironmentProblem("output directory does not exist", path=dst)
+    if not os.access(dst.parent, os.W_OK):
+        raise EnvironmentProblem("output directory is not writable", path=dst)
+
+
+@contextlib.contextmanager
+def atomic_output(dst: Path, *, overwrite: bool = False,
+                  check: Callable[[Path], None] | None = None) -> Iterator[Path]:
+    """Yield a temp path to write; on success, *check* it and move it to *dst*.
+
+    *check* runs after the writer closed the file and before anything is published; it
+    raises to veto publication (e.g. the EMD validator).
+    """
+    dst = Path(dst)
+    check_destination(dst, overwrite=overwrite)
+    tmp = temp_name(dst.parent)
+    try:
+        yield tmp
+        if not tmp.exists():
+            raise EnvironmentProblem("the writer produced no file", path=dst)
+        if check is not None:
+            check(tmp)
+        _fsync_path(tmp)
+        if overwrite:
+            os.replace(tmp, dst)
+        else:
+            try:
+                os.link(tmp, dst)
+            except FileExistsError:
+                raise OutputExistsError("output appeared while converting; "
+                                        "left it untouched", path=dst) from None
+            except OSError as exc:
+                if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV):
+                    raise
+                # No hard links (some network shares): existence check, then replace.
+                if dst.exists():
+                    raise OutputExistsError("output exists", path=dst) from None
+                os.replace(tmp, dst)
+            else:
+                tmp.unlink()
+        _fsync_path(dst.parent, directory=True)
+    except EmdConvertError:
+        raise
+    except OSError as exc:
+        problem = environment_error(exc, dst)
+        if problem is None:
+            raise
+        raise problem from exc
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
