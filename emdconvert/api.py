@@ -33,7 +33,8 @@ ProgressCallback = Callable[[int], None]
 
 # Exceptions that, raised while reading a source, mean "this input is bad".
 _INPUT_FAILURES = (struct.error, KeyError, IndexError, ValueError, EOFError, OSError,
-                   NotImplementedError, UnicodeError, OverflowError, MemoryError)
+                   NotImplementedError, UnicodeError, OverflowError, MemoryError,
+                   RuntimeError)  # h5py reports corrupt object headers as RuntimeError
 
 
 @contextlib.contextmanager

@@ -26,10 +26,10 @@ def _jsonable(value: Any) -> Any:
         return [_jsonable(v) for v in value]
     if isinstance(value, np.ndarray):
         return _jsonable(value.tolist())
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, bytes):
+    if isinstance(value, bytes):  # before np.generic: np.bytes_ is both
         return value.decode("utf-8", "replace")
+    if isinstance(value, np.generic):
+        return _jsonable(value.item())
     if isinstance(value, float) and not np.isfinite(value):
         return str(value)
     if value is None or isinstance(value, (str, int, float, bool)):

@@ -29,7 +29,9 @@ if TYPE_CHECKING:
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _RESERVED_GROUP_ATTRS = frozenset({"emd_group_type", AXIS_ORDER_ATTR, "units"})
-BERKELEY, VELOX, EMD1 = "berkeley-0.2", "velox", "emd-1.0"
+BERKELEY, VELOX, EMD1, PRISMATIC = "berkeley-0.2", "velox", "emd-1.0", "prismatic"
+#: Flavours we read through rsciio rather than our own Berkeley reader.
+_VIA_RSCIIO = (VELOX, EMD1, PRISMATIC)
 
 
 def _text(value: Any) -> str:
@@ -54,6 +56,8 @@ def flavour(h5: h5py.File) -> str | None:
     group_type = h5.attrs.get("emd_group_type")
     if _text(group_type) == "file" or _as_int(h5.attrs.get("version_major")) == 1:
         return EMD1
+    if "4DSTEM_simulation" in h5 or "4DSTEM_experiment" in h5:
+        return PRISMATIC
     if "version_major" in h5.attrs:
         return BERKELEY
     if "Data" in h5 and ("Version" in h5 or "Operations" in h5):
@@ -152,10 +156,11 @@ def read_comments(h5: h5py.File) -> tuple[Comment, ...]:
 
 
 class EMDPlugin(BasePlugin):
-    """Berkeley EMD v0.2 (read/write); Velox and EMD 1.0 (read, via rsciio)."""
+    """Berkeley EMD v0.2 (read/write); Velox, EMD 1.0, prismatic (read, via rsciio)."""
 
     name: ClassVar[str] = "emd"
-    description: ClassVar[str] = "Berkeley EMD v0.2 (read/write); Velox, EMD 1.0 via rsciio"
+    description: ClassVar[str] = ("Berkeley EMD v0.2 (read/write); Velox, EMD 1.0 and "
+                                  "prismatic (read, via rsciio)")
     extensions: ClassVar[tuple[str, ...]] = (".emd", ".h5", ".hdf5", ".hdf")
     magic: ClassVar[tuple[tuple[int, bytes], ...]] = tuple(
         (offset, HDF5_SIGNATURE) for offset in (0, 512, 1024, 2048))
@@ -192,7 +197,7 @@ class EMDPlugin(BasePlugin):
     def read(self, path: Path) -> EMDFile:
         h5 = self._open(path)
         kind = flavour(h5)
-        if kind in (VELOX, EMD1):
+        if kind in _VIA_RSCIIO:
             h5.close()
             return self._read_with_rsciio(path)
         if kind is None:

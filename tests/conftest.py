@@ -1,0 +1,41 @@
+"""Shared fixtures: the real-file corpus, and validation of every EMD file a test writes."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from emdconvert.testing import assert_valid_emd
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def corpus_dir() -> Path:
+    """``$EMDCONVERT_CORPUS``, defaulting to ``../shared/corpus`` beside the checkout."""
+    return Path(os.environ.get("EMDCONVERT_CORPUS", ROOT.parent / "shared" / "corpus"))
+
+
+@pytest.fixture(scope="session")
+def corpus() -> Path:
+    """The corpus folder; skipped when absent locally, but a failure in CI."""
+    path = corpus_dir()
+    if not (path / "MANIFEST.tsv").is_file():
+        if os.environ.get("CI"):
+            pytest.fail(f"corpus not found at {path} (set EMDCONVERT_CORPUS)")
+        pytest.skip(f"corpus not found at {path} (set EMDCONVERT_CORPUS)")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def validate_written_emd(tmp_path: Path) -> Iterator[None]:
+    """After each test, every ``.emd`` file it left in tmp_path must pass the validator.
+
+    Files a test deliberately breaks live under a folder named ``invalid``.
+    """
+    yield
+    for path in tmp_path.rglob("*.emd"):
+        if "invalid" not in path.parts and path.is_file():
+            assert_valid_emd(path)

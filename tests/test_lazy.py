@@ -1,0 +1,70 @@
+"""Lazy arrays and block iteration: bounded blocks, exact coverage, lazy transposes."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from emdconvert.lazy import (
+    RawFileArray,
+    TransposedArray,
+    block_indices,
+    block_shape,
+    iter_blocks,
+)
+
+
+@pytest.mark.parametrize(("shape", "limit"), [((7,), 16), ((5, 6, 7), 100), ((3, 4, 5, 6), 8),
+                                              ((2, 1000), 64), ((4, 0, 3), 16)])
+def test_blocks_tile_exactly_and_stay_under_the_limit(shape: tuple[int, ...], limit: int) -> None:
+    block = block_shape(shape, 1, limit)
+    assert math.prod(block) <= max(limit, 1)
+    seen = np.zeros(shape, np.int32)
+    for index in block_indices(shape, block):
+        seen[index] += 1
+    assert (seen == 1).all()
+
+
+def test_blocks_are_contiguous_runs_of_whole_frames() -> None:
+    assert block_shape((100, 256, 256), 2, 4 * 2**20) == (32, 256, 256)
+    assert block_shape((10, 4096, 4096), 4, 4 * 2**20) == (1, 256, 4096)
+
+
+def test_iter_blocks_reassembles(tmp_path: Path) -> None:
+    data = np.arange(3 * 5 * 7, dtype=np.int64).reshape(3, 5, 7)
+    out = np.empty_like(data)
+    for index, block in iter_blocks(data, max_bytes=100):
+        out[index] = block
+    np.testing.assert_array_equal(out, data)
+
+
+@pytest.mark.parametrize("fortran", [False, True])
+def test_raw_file_array_indexing_matches_numpy(tmp_path: Path, fortran: bool) -> None:
+    data = np.arange(4 * 5 * 6, dtype=">u2").reshape(4, 5, 6)
+    data = np.asfortranarray(data) if fortran else data
+    path = tmp_path / "raw.bin"
+    path.write_bytes(b"HEAD" + data.tobytes(order="F" if fortran else "C"))
+    raw = RawFileArray(path, 4, data.shape, data.dtype, fortran_order=fortran)
+    for key in [np.s_[...], np.s_[1], np.s_[-1], np.s_[1:3], np.s_[:, 2], np.s_[1:3, 1:4, ::2],
+                np.s_[0, 0, 0]]:
+        np.testing.assert_array_equal(raw[key], data[key])
+    with pytest.raises(IndexError):
+        raw[4]
+
+
+def test_raw_file_array_reports_a_short_file(tmp_path: Path) -> None:
+    path = tmp_path / "short.bin"
+    path.write_bytes(b"\0" * 10)
+    with pytest.raises(EOFError):
+        RawFileArray(path, 0, (4, 4), np.uint8)[...]
+
+
+def test_transposed_array_is_a_lazy_transpose() -> None:
+    data = np.arange(2 * 3 * 4).reshape(2, 3, 4)
+    view = TransposedArray(data)
+    assert view.shape == (4, 3, 2)
+    for key in [np.s_[...], np.s_[1], np.s_[1:3, :, 0], np.s_[:, 2]]:
+        np.testing.assert_array_equal(view[key], data.T[key])
