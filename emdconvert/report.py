@@ -27,7 +27,9 @@ def model_tree(title: str, model: EMDFile) -> Tree:
     data = root.add("data")
     for dataset in model.datasets:
         shape = " x ".join(str(n) for n in dataset.shape)
-        node = data.add(f"[bold]{escape(dataset.name)}[/bold]  {shape}  {dataset.dtype}")
+        values = f"  ({escape(dataset.units)})" if dataset.units else ""
+        node = data.add(f"[bold]{escape(dataset.name)}[/bold]  {shape}  "
+                        f"{dataset.dtype}{values}")
         for dim in dataset.dims:
             units = f" {escape(dim.units)}" if dim.units else ""
             node.add(f"{escape(dim.name)}: {dim.size} points, offset {dim.offset:g}, "
