@@ -15,7 +15,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -36,7 +35,7 @@ class DefaultCommandGroup(TyperGroup):
 
     default_command = "convert"
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:  # ctx: typer's Context
         if args and not args[0].startswith("-") and args[0] not in self.commands:
             args = [self.default_command, *args]
         return super().parse_args(ctx, args)
@@ -114,7 +113,8 @@ def validate(
     debug: Debug = False,
 ) -> None:
     """Check files against the EMD v0.2 rules; exit 0 only if all pass."""
-    from emdconvert.spec import MUST, validate as check
+    from emdconvert.spec import MUST
+    from emdconvert.spec import validate as check
 
     failed = False
     for path in files:

@@ -193,7 +193,7 @@ def write_emd(model: EMDFile, path: Path, *, axis_order: str = X_FIRST,
         h5.attrs["version_minor"] = 2
         data = h5.create_group("data")
         names = group_names([d.name for d in model.datasets])
-        for name, dataset in zip(names, model.datasets):
+        for name, dataset in zip(names, model.datasets, strict=True):
             write_dataset(data, name, dataset, axis_order=axis_order,
                           compression=compression, progress=progress)
         for group in METADATA_GROUPS:

@@ -65,7 +65,7 @@ def block_shape(shape: tuple[int, ...], itemsize: int,
 
 def block_indices(shape: tuple[int, ...], block: tuple[int, ...]) -> Iterator[Index]:
     """Yield the index tuples that tile *shape* with *block*, in C order."""
-    counts = [math.ceil(n / b) if n else 0 for n, b in zip(shape, block)]
+    counts = [math.ceil(n / b) if n else 0 for n, b in zip(shape, block, strict=True)]
     if not shape:
         yield ()
         return
@@ -159,7 +159,7 @@ class RawFileArray:
         """Return (first row, row count) when *key* selects whole rows of axis 0."""
         if not self._shape:
             return (0, 1)
-        for k, n in zip(key[1:], self._shape[1:]):
+        for k, n in zip(key[1:], self._shape[1:], strict=True):
             if not (isinstance(k, slice) and k.indices(n) == (0, n, 1)):
                 return None
         first = key[0]
@@ -180,7 +180,7 @@ class RawFileArray:
         row_bytes = math.prod(row_shape) * self._dtype.itemsize
         out = np.empty((count, *row_shape), dtype=self._dtype)
         want = count * row_bytes
-        view = memoryview(out.reshape(-1).view(np.uint8)) if want else memoryview(b"")
+        view = out.reshape(-1).view(np.uint8).data if want else memoryview(b"")
         fd = os.open(self.path, os.O_RDONLY)
         try:
             done = 0

@@ -16,7 +16,7 @@ import dataclasses
 import datetime as _dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
@@ -24,7 +24,7 @@ from emdconvert.errors import UnsupportedError
 from emdconvert.lazy import LazyArray
 
 #: What an HDF5 attribute can hold; importers convert anything else to ``str``.
-AttrValue = Union[str, bytes, int, float, bool, np.generic, np.ndarray]
+AttrValue = str | bytes | int | float | bool | np.generic | np.ndarray
 
 #: Names of the metadata groups, in the order the spec lists them.
 METADATA_GROUPS = ("microscope", "sample", "user")
@@ -54,8 +54,7 @@ class Dim:
 
     def __post_init__(self) -> None:
         values = np.asarray(self.values)
-        if values.ndim != 1 or not (np.issubdtype(values.dtype, np.number)
-                                    or values.dtype == bool):
+        if values.ndim != 1 or values.dtype.kind not in "biufc":
             msg = f"dim {self.name!r}: values must be a 1-D numeric vector"
             raise UnsupportedError(msg)
         object.__setattr__(self, "values", values)
@@ -121,7 +120,7 @@ class Dataset:
         if not shape:
             msg = f"dataset {self.name!r}: EMD data need at least one dimension"
             raise UnsupportedError(msg)
-        if not (np.issubdtype(dtype, np.number) or dtype == bool):
+        if dtype.kind not in "biufc":
             msg = f"dataset {self.name!r}: dtype {dtype} is not numeric EMD data"
             raise UnsupportedError(msg)
         dims = tuple(self.dims) if self.dims else default_dims(shape)
@@ -129,7 +128,7 @@ class Dataset:
             msg = (f"dataset {self.name!r}: {len(dims)} dims for a "
                    f"{len(shape)}-D array of shape {shape}")
             raise UnsupportedError(msg)
-        for axis, (dim, size) in enumerate(zip(dims, shape)):
+        for axis, (dim, size) in enumerate(zip(dims, shape, strict=True)):
             if dim.size != size:
                 msg = (f"dataset {self.name!r}: dim {dim.name!r} has {dim.size} values "
                        f"but axis {axis} has length {size}")

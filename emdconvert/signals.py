@@ -45,12 +45,12 @@ def metadata_json(tree: Mapping[str, Any]) -> str:
 def axes_to_dims(axes: Sequence[Mapping[str, Any]], shape: tuple[int, ...]) -> tuple[Dim, ...]:
     """rsciio axes (in any order, keyed by ``index_in_array``) -> dims in array order."""
     ordered: list[Mapping[str, Any] | None] = [None] * len(shape)
-    for position, axis in enumerate(axes):
-        index = axis.get("index_in_array")
-        ordered[int(index) if index is not None else position] = axis
+    for position, entry in enumerate(axes):
+        index = entry.get("index_in_array")
+        ordered[int(index) if index is not None else position] = entry
     dims = []
-    for i, axis in enumerate(ordered):
-        axis = axis or {}
+    for i, found in enumerate(ordered):
+        axis: Mapping[str, Any] = found or {}
         name = axis.get("name")
         units = axis.get("units")
         if "axis" in axis and axis.get("axis") is not None:

@@ -212,7 +212,7 @@ class WriterContract(PluginContract):
         path = tmp_path / f"out{self.suffix}"
         emdconvert.write(roundtrip_model, path, plugin=self.plugin_name)
         back = emdconvert.read(path)
-        for want, got in zip(roundtrip_model.datasets, back.datasets):
+        for want, got in zip(roundtrip_model.datasets, back.datasets, strict=True):
             np.testing.assert_array_equal(np.asarray(got.data[...]),
                                           np.asarray(want.data))
             assert got.dtype == want.dtype

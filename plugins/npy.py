@@ -38,11 +38,11 @@ def read_header(handle: IO[bytes], where: str) -> tuple[tuple[int, ...], np.dtyp
     start = handle.tell()
     try:
         version = npformat.read_magic(handle)
-        if version == (1, 0):
-            shape, fortran, dtype = npformat.read_array_header_1_0(handle)
-        else:
-            shape, fortran, dtype = npformat.read_array_header_2_0(handle) \
-                if version == (2, 0) else npformat._read_array_header(handle, version)
+        parse = {(1, 0): npformat.read_array_header_1_0,
+                 (2, 0): npformat.read_array_header_2_0}.get(version)
+        if parse is None:
+            raise FormatError(f"{where}: unsupported .npy format version {version}")
+        shape, fortran, dtype = parse(handle)
     except ValueError as exc:
         raise FormatError(f"{where}: bad .npy header ({exc})") from None
     if dtype.hasobject:
@@ -146,7 +146,7 @@ class NPYPlugin(BasePlugin):
 
         names = group_names([d.name for d in model.datasets])
         with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
-            for name, dataset in zip(names, model.datasets):
+            for name, dataset in zip(names, model.datasets, strict=True):
                 with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
                     _stream_npy(dataset, member, progress)
 
