@@ -60,7 +60,7 @@ def test_with_comment_appends_and_keys_are_iso_utc() -> None:
     model = EMDFile.from_array(np.zeros(3)).with_comment(Comment(stamp, "made"))
     assert model.comments[0].key == "2026-11-23T22:41:07.123456Z"
     with pytest.raises(UnsupportedError):
-        Comment(dt.datetime(2026, 1, 1), "naive")  # noqa: DTZ001
+        Comment(dt.datetime(2026, 1, 1), "naive")
 
 
 def test_an_emd_file_needs_a_dataset() -> None:

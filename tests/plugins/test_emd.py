@@ -118,10 +118,10 @@ def test_corpus_emd_converts_and_matches_rsciio(corpus: Path, tmp_path: Path,
     ours = emdconvert.read(out).datasets
     theirs = file_reader(str(source))
     assert len(ours) == len(theirs)
-    for mine, signal in zip(ours, theirs):
+    for mine, signal in zip(ours, theirs, strict=True):
         np.testing.assert_array_equal(np.asarray(mine.data[...]), np.asarray(signal["data"]))
-        for dim, axis in zip(mine.dims, sorted(signal["axes"],
-                                               key=lambda a: a.get("index_in_array", 0))):
+        axes = sorted(signal["axes"], key=lambda a: a.get("index_in_array", 0))
+        for dim, axis in zip(mine.dims, axes, strict=True):
             assert dim.size == axis["size"]
             assert dim.offset == pytest.approx(axis.get("offset", 0.0))
             if axis["size"] > 1:
