@@ -28,6 +28,7 @@ from emdconvert.model import EMDFile
 from emdconvert.plugin import FormatPlugin
 from emdconvert.provenance import SourceDigest, SourceFacts, conversion_comment
 from emdconvert.publish import atomic_output, check_destination, environment_error
+from emdconvert.sources import expand, is_pattern
 
 ProgressCallback = Callable[[int], None]
 
@@ -62,8 +63,12 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _source_path(path: str | Path) -> Path:
-    """The input as a Path, after checking it is a readable regular file or folder."""
+    """The input as a Path: a readable regular file, a folder, or a glob of files."""
     src = Path(path)
+    if is_pattern(src):
+        if not expand(src):
+            raise InputError("no files match this pattern", path=src)
+        return src
     try:
         info = src.stat()
     except FileNotFoundError:

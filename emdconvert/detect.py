@@ -14,6 +14,7 @@ from pathlib import Path
 from emdconvert.errors import InputError, UnknownFormatError
 from emdconvert.plugin import HEAD_BYTES, FormatPlugin
 from emdconvert.registry import Registry, default_registry
+from emdconvert.sources import expand
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +56,13 @@ def choose_reader(path: Path, name: str | None = None,
             msg = f"the {name} format cannot be read"
             raise UnknownFormatError(msg, path=path)
         return plugin
+    readers = registry.readers()
+    if not path.is_file():
+        return _choose_stack_reader(path, readers)
     head = read_head(path)
     if not head:
         raise InputError("file is empty", path=path)
     suffix = suffix_of(path)
-    readers = registry.readers()
     proposed = [p for p in readers if suffix in p.extensions]
     for plugin in proposed:
         if _safe_sniff(plugin, path, head):
@@ -75,6 +78,22 @@ def choose_reader(path: Path, name: str | None = None,
     installed = ", ".join(registry.names())
     msg = (f"unrecognised format (tried {tried}; installed formats: {installed}); "
            "use --from NAME to force one")
+    raise UnknownFormatError(msg, path=path)
+
+
+def _choose_stack_reader(path: Path, readers: list[FormatPlugin]) -> FormatPlugin:
+    """A folder or glob: one of the plugins that read a sequence of files as a stack."""
+    stackers = [p for p in readers if getattr(p, "reads_stacks", False)]
+    files = expand(path)
+    if not files:
+        raise InputError("no files here to convert", path=path)
+    head = read_head(files[0])
+    for plugin in stackers:
+        if _safe_sniff(plugin, path, head):
+            return plugin
+    names = ", ".join(p.name for p in stackers) or "none installed"
+    msg = (f"no plugin reads these files as one stack (tried {names}); "
+           "convert them one by one")
     raise UnknownFormatError(msg, path=path)
 
 

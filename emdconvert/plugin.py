@@ -77,6 +77,8 @@ class BasePlugin:
     priority: ClassVar[int] = 50
     can_read: ClassVar[bool] = False
     can_write: ClassVar[bool] = False
+    #: Reads a folder or glob of files as one stack (``sniff`` then gets the folder).
+    reads_stacks: ClassVar[bool] = False
 
     def sniff(self, path: Path, head: bytes) -> bool:
         """True when any entry of :attr:`magic` matches *head*."""

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from emdconvert.model import Comment
+from emdconvert.sources import expand
 
 _CHUNK = 4 * 1024 * 1024
 
@@ -45,7 +46,7 @@ class SourceFacts:
 
 
 class SourceDigest:
-    """SHA-256 of a file (or of every file under a folder), hashed in a thread.
+    """SHA-256 of a source (for a folder or glob: of its files in order), in a thread.
 
     Start it before the conversion, call :meth:`result` after: the hash runs alongside
     the copy instead of after it.
@@ -53,8 +54,7 @@ class SourceDigest:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._files = sorted(p for p in path.rglob("*") if p.is_file()) \
-            if path.is_dir() else [path]
+        self._files = expand(path)
         self._digest = hashlib.sha256()
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="emdconvert-sha256",

@@ -33,7 +33,7 @@ _FILETIME_EPOCH = _dt.datetime(1601, 1, 1, tzinfo=_dt.timezone.utc)
 Rule = tuple[str, tuple[str, ...], Callable[[Any], AttrValue | None]]
 
 
-def _number(value: Any) -> AttrValue | None:
+def _number(value: Any) -> float | None:
     try:
         return float(value)
     except (TypeError, ValueError):

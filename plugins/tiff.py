@@ -1,0 +1,281 @@
+"""TIFF read (tifffile, page by page) and ImageJ-compatible TIFF write.
+
+Reading: single images, multi-page and BigTIFF stacks, ImageJ hyperstacks and compressed
+TIFF (through imagecodecs) come from tifffile's series, read lazily page by page so a
+stack streams in bounded memory.  A folder or glob of single-frame TIFFs is one stack
+(natural sort; frames must agree in shape and dtype).  Calibrations come from
+RosettaSciIO's TIFF reader, which knows the ImageJ, DigitalMicrograph, FEI/Thermo, Zeiss,
+JEOL and Olympus tags; its own lazy path materialises the whole array, so only its axes
+and metadata are used.  RGB(A) samples become a trailing ``channel`` axis.
+
+Writing: an ImageJ hyperstack (uint8, uint16, float32; ``axes`` TZCYX as needed) with
+pixel size, frame spacing and unit, pages streamed from the model; other real dtypes are
+written as a plain (Big)TIFF stack.  Complex data cannot be stored in TIFF and are refused.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from emdconvert.errors import FormatError, UnsupportedError
+from emdconvert.lazy import iter_blocks
+from emdconvert.model import Dataset, Dim, EMDFile
+from emdconvert.plugin import BasePlugin, DatasetInfo, FileInfo, package_version
+from emdconvert.signals import ORIGINAL_METADATA_ATTR, axes_to_dims, metadata_json
+from emdconvert.sources import expand
+
+TIFF_SUFFIXES = (".tif", ".tiff")
+IMAGEJ_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32))
+
+
+def _split_key(key: Any, shape: tuple[int, ...], lead: int) -> tuple[list[Any], tuple[Any, ...]]:
+    """Normalise *key* and split it into per-axis leading keys and the in-page rest."""
+    from emdconvert.lazy import _normalise
+
+    keys, _ = _normalise(key, shape)
+    return keys[:lead], tuple(keys[lead:])
+
+
+def _gather(lead_keys: list[Any], lead_shape: tuple[int, ...]
+            ) -> tuple[np.ndarray, tuple[int, ...], list[bool]]:
+    """Flat page numbers selected by *lead_keys*, their grid shape, and dropped axes."""
+    ranges = [np.arange(n)[k] for k, n in zip(lead_keys, lead_shape, strict=True)]
+    dropped = [np.ndim(r) == 0 for r in ranges]
+    grids = [np.atleast_1d(r) for r in ranges]
+    mesh = np.meshgrid(*grids, indexing="ij") if grids else []
+    flat = np.ravel_multi_index([m.ravel() for m in mesh], lead_shape) if grids \
+        else np.zeros(1, np.intp)
+    return flat, tuple(len(g) for g in grids), dropped
+
+
+class _PagedArray:
+    """Common lazy indexing: leading axes select pages, the rest index inside a page."""
+
+    shape: tuple[int, ...]
+    dtype: np.dtype[Any]
+    page_shape: tuple[int, ...]
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        data = self[...]
+        return data if dtype is None else data.astype(dtype)
+
+    def _read_pages(self, flat: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        lead = len(self.shape) - len(self.page_shape)
+        lead_keys, inner = _split_key(key, self.shape, lead)
+        flat, grid, dropped = _gather(lead_keys, self.shape[:lead])
+        pages = self._read_pages(flat).reshape(*grid, *self.page_shape)
+        pages = pages[(slice(None),) * lead + inner]
+        drop = tuple(0 if d else slice(None) for d in dropped)
+        return np.asarray(pages[drop]) if any(dropped) else np.asarray(pages)
+
+
+class TiffSeriesArray(_PagedArray):
+    """One tifffile series, read a page at a time (the file stays open, like h5py)."""
+
+    def __init__(self, path: Path, series: int) -> None:
+        import tifffile
+
+        self._tif = tifffile.TiffFile(path)
+        self._series = series
+        found = self._tif.series[series]
+        self.shape = tuple(int(n) for n in found.shape)
+        self.dtype = np.dtype(found.dtype)
+        self.page_shape = tuple(int(n) for n in found.keyframe.shape)
+        if math.prod(self.shape[: len(self.shape) - len(self.page_shape)]) != \
+                len(found) and len(self.shape) > len(self.page_shape):
+            raise FormatError(f"{path.name}: series {series} declares {self.shape} but "
+                              f"holds {len(found)} pages (truncated?)")
+
+    def __del__(self) -> None:
+        tif = getattr(self, "_tif", None)
+        if tif is not None:
+            tif.close()
+
+    def _read_pages(self, flat: np.ndarray) -> np.ndarray:
+        if len(self.shape) == len(self.page_shape):
+            return np.asarray(self._tif.series[self._series].asarray())
+        return np.asarray(self._tif.asarray(key=[int(i) for i in flat], series=self._series))
+
+
+class TiffFramesArray(_PagedArray):
+    """A folder of single-image TIFFs as one ``(frame, ...)`` stack."""
+
+    def __init__(self, files: Sequence[Path]) -> None:
+        import tifffile
+
+        self.files = list(files)
+        with tifffile.TiffFile(self.files[0]) as first:
+            self.page_shape = tuple(int(n) for n in first.series[0].shape)
+            self.dtype = np.dtype(first.series[0].dtype)
+        for file in self.files[1:]:
+            with tifffile.TiffFile(file) as tif:
+                shape, dtype = tuple(tif.series[0].shape), np.dtype(tif.series[0].dtype)
+            if (shape, dtype) != (self.page_shape, self.dtype):
+                raise FormatError(f"{file.name}: frame is {shape} {dtype} but "
+                                  f"{self.files[0].name} is {self.page_shape} {self.dtype}; "
+                                  "all frames of a stack must match")
+        self.shape = (len(self.files), *self.page_shape)
+
+    def _read_pages(self, flat: np.ndarray) -> np.ndarray:
+        import tifffile
+
+        return np.stack([tifffile.imread(self.files[int(i)]) for i in flat])
+
+
+def _calibration(path: Path) -> list[dict[str, Any]]:
+    """rsciio's reading of the file's tags: axes and original metadata per series."""
+    from rsciio.tiff import file_reader
+
+    return [{"axes": s.get("axes", []), "original_metadata": s.get("original_metadata", {}),
+             "title": s.get("metadata", {}).get("General", {}).get("title", "")}
+            for s in file_reader(str(path), lazy=True)]
+
+
+def _dims_for(shape: tuple[int, ...], calibration: dict[str, Any] | None) -> tuple[Dim, ...]:
+    """Dims from rsciio's axes, plus a ``channel`` dim for RGB samples tifffile keeps."""
+    if calibration is None:
+        return ()
+    axes = [{**a, "index_in_array": i} for i, a in enumerate(calibration["axes"])]
+    sizes = tuple(int(a["size"]) for a in axes)
+    if sizes == shape:
+        return axes_to_dims(axes, shape)
+    if sizes == shape[:-1] and shape[-1] in (3, 4):
+        dims = axes_to_dims(axes, shape[:-1])
+        return (*dims, Dim("channel", "", np.arange(shape[-1], dtype=np.float64)))
+    return ()
+
+
+class TIFFPlugin(BasePlugin):
+    """TIFF / BigTIFF / ImageJ stacks, single files or a folder of frames."""
+
+    name: ClassVar[str] = "tiff"
+    description: ClassVar[str] = "TIFF, BigTIFF, ImageJ hyperstacks, folders of frames"
+    extensions: ClassVar[tuple[str, ...]] = TIFF_SUFFIXES
+    magic: ClassVar[tuple[tuple[int, bytes], ...]] = (
+        (0, b"II*\0"), (0, b"MM\0*"), (0, b"II+\0"), (0, b"MM\0+"))
+    priority: ClassVar[int] = 60
+    can_read: ClassVar[bool] = True
+    can_write: ClassVar[bool] = True
+    reads_stacks: ClassVar[bool] = True
+
+    def sniff(self, path: Path, head: bytes) -> bool:
+        if path.is_file() or not head:
+            return super().sniff(path, head)
+        files = expand(path, TIFF_SUFFIXES)
+        return bool(files) and super().sniff(files[0], head)
+
+    def read(self, path: Path) -> EMDFile:
+        if not path.is_file():
+            return self._read_frames(path)
+        import tifffile
+
+        with tifffile.TiffFile(path) as tif:
+            count = len(tif.series)
+        if count == 0:
+            raise FormatError("the file holds no images", path=path)
+        calibrations = _calibration(path)
+        datasets = []
+        for index in range(count):
+            array = TiffSeriesArray(path, index)
+            calibration = calibrations[index] if len(calibrations) == count else None
+            name = path.stem if count == 1 else f"{path.stem}_{index}"
+            datasets.append(self._dataset(name, array, calibration))
+        return EMDFile(tuple(datasets))
+
+    def inspect(self, path: Path) -> FileInfo:
+        """Shapes and dtypes from the TIFF tags only (no pixels, no open handles)."""
+        if not path.is_file():
+            return super().inspect(path)
+        import tifffile
+
+        with tifffile.TiffFile(path) as tif:
+            return FileInfo(tuple(DatasetInfo(f"{path.stem}_{i}", tuple(s.shape),
+                                              np.dtype(s.dtype))
+                                  for i, s in enumerate(tif.series)))
+
+    def _read_frames(self, path: Path) -> EMDFile:
+        files = expand(path, TIFF_SUFFIXES)
+        if not files:
+            raise FormatError("no .tif/.tiff files here", path=path)
+        array = TiffFramesArray(files)
+        first = _calibration(files[0])
+        dims = _dims_for(array.page_shape, first[0] if first else None)
+        if dims:
+            dims = (Dim.uniform("frame", "", len(files)), *dims)
+        attrs = {"source_files": "\n".join(f.name for f in files)}
+        if first and first[0]["original_metadata"]:
+            attrs[ORIGINAL_METADATA_ATTR] = metadata_json(first[0]["original_metadata"])
+        name = path.name if path.is_dir() else files[0].stem
+        return EMDFile((Dataset(name, array, dims, attrs),))
+
+    @staticmethod
+    def _dataset(name: str, array: TiffSeriesArray, calibration: dict[str, Any] | None
+                 ) -> Dataset:
+        attrs: dict[str, Any] = {}
+        if calibration is not None and calibration["original_metadata"]:
+            attrs[ORIGINAL_METADATA_ATTR] = metadata_json(calibration["original_metadata"])
+        return Dataset(name, array, _dims_for(array.shape, calibration), attrs)
+
+    def write(self, model: EMDFile, path: Path, *,
+              options: Mapping[str, Any] | None = None) -> None:
+        import tifffile
+
+        if len(model.datasets) != 1:
+            raise UnsupportedError(f"a TIFF holds one image stack but the input has "
+                                   f"{len(model.datasets)} datasets")
+        dataset = model.datasets[0]
+        if dataset.dtype.kind == "c":
+            raise UnsupportedError(f"{dataset.name}: complex data cannot be stored in TIFF")
+        if dataset.dtype.kind == "b":
+            raise UnsupportedError(f"{dataset.name}: boolean data cannot be stored in TIFF")
+        if len(dataset.shape) < 2:
+            raise UnsupportedError(f"{dataset.name}: TIFF needs at least 2-D images, "
+                                   f"got shape {dataset.shape}")
+        imagej = dataset.dtype in IMAGEJ_DTYPES and len(dataset.shape) <= 5
+        progress = (options or {}).get("progress")
+        kwargs = _imagej_calibration(dataset) if imagej else {}
+        big = dataset.shape and math.prod(dataset.shape) * dataset.dtype.itemsize > 2**31
+        with tifffile.TiffWriter(path, imagej=imagej, bigtiff=bool(big and not imagej)) as tif:
+            tif.write(_pages(dataset, progress), shape=dataset.shape, dtype=dataset.dtype,
+                      photometric="minisblack", **kwargs)
+
+    def library_versions(self) -> dict[str, str]:
+        return {"tifffile": package_version("tifffile"),
+                "rosettasciio": package_version("rosettasciio")}
+
+
+def _pages(dataset: Dataset, progress: Any) -> Iterator[np.ndarray]:
+    """The images of *dataset* in order, one 2-D page at a time."""
+    page = (1,) * (len(dataset.shape) - 2) + dataset.shape[-2:]
+    for _, block in iter_blocks(dataset.data, block=page):
+        if progress is not None:
+            progress(block.nbytes)
+        yield block.reshape(dataset.shape[-2:])
+
+
+def _imagej_calibration(dataset: Dataset) -> dict[str, Any]:
+    """ImageJ axes, pixel size (as resolution), frame spacing and unit."""
+    axes = {2: "YX", 3: "ZYX", 4: "TZYX", 5: "TZCYX"}[len(dataset.shape)]
+    y, x = dataset.dims[-2], dataset.dims[-1]
+    metadata: dict[str, Any] = {"axes": axes}
+    if x.units:
+        # ImageJ (and rsciio reading it) spell micrometres "micron".
+        metadata["unit"] = "micron" if x.units in ("µm", "um") else x.units
+    if len(dataset.shape) >= 3:
+        metadata["spacing"] = dataset.dims[-3].scale
+    kwargs: dict[str, Any] = {"metadata": metadata}
+    if x.scale > 0 and y.scale > 0:
+        kwargs["resolution"] = (1.0 / x.scale, 1.0 / y.scale)
+    return kwargs
