@@ -72,8 +72,25 @@ def _text(value: Any, default: str) -> str:
     return default if text in ("", "<undefined>", "Undefined") else text
 
 
+def rgb_as_channels(signal: Mapping[str, Any]) -> dict[str, Any]:
+    """A signal whose data are structured RGB(A), as uint8 with a trailing ``channel`` axis.
+
+    Most readers cannot show HDF5 compound types, so emd-spec.md §4 stores colour as an
+    extra axis; the channel order is kept in ``channel_names``.
+    """
+    data = np.asarray(signal["data"])
+    fields = data.dtype.names or ()
+    channels = np.stack([data[name] for name in fields], axis=-1).astype(np.uint8)
+    axes = [*signal.get("axes", []),
+            {"name": "channel", "size": len(fields), "offset": 0.0, "scale": 1.0,
+             "units": "", "index_in_array": data.ndim}]
+    return {**signal, "data": channels, "axes": axes, "channel_names": ",".join(fields)}
+
+
 def signal_to_dataset(signal: Mapping[str, Any], default_name: str) -> Dataset:
     """One rsciio signal dict as a dataset (data stays as rsciio returned it, lazy)."""
+    if np.dtype(signal["data"].dtype).names:
+        signal = rgb_as_channels(signal)
     data = signal["data"]
     shape = tuple(int(n) for n in data.shape)
     dims = axes_to_dims(signal.get("axes", []), shape)
@@ -81,6 +98,8 @@ def signal_to_dataset(signal: Mapping[str, Any], default_name: str) -> Dataset:
     attrs: dict[str, Any] = {}
     if title:
         attrs["title"] = title
+    if "channel_names" in signal:
+        attrs["channel_names"] = signal["channel_names"]
     original = signal.get("original_metadata") or {}
     if original:
         attrs[ORIGINAL_METADATA_ATTR] = metadata_json(original)

@@ -3,11 +3,12 @@
 Format notes: rsciio's ``digitalmicrograph`` reader (the tag-tree parser used by
 HyperSpy).  Data are read lazily (rsciio memory-maps the file per block), so a large
 DM4 streams in bounded memory; RGB(A) images, which rsciio cannot read lazily, are read
-whole and stored as a trailing ``channel`` axis of uint8 (emd-spec.md §4).
+whole.
 
 Metadata (emd-spec.md §6 and §8): the common Microscope Info / Acquisition / DataBar /
 Session Info / EELS tags become readable attributes of the ``microscope``, ``sample`` and
 ``user`` groups, and the whole original tag tree is kept as JSON on the dataset group.
+RGB(A) images become a trailing ``channel`` axis (``signals.signal_to_dataset``).
 rsciio's own ``metadata`` is nearly empty for DM files (HyperSpy applies the mapping), so
 the tag paths are read directly here.
 """
@@ -122,21 +123,6 @@ def map_tags(image_tags: Mapping[str, Any], rules: Sequence[Rule]) -> dict[str, 
     return out
 
 
-def rgb_as_channels(signal: dict[str, Any]) -> dict[str, Any]:
-    """A signal whose data are structured RGBA, as uint8 with a trailing ``channel`` axis.
-
-    Most readers cannot show HDF5 compound types, so emd-spec.md §4 stores colour as an
-    extra axis.
-    """
-    data = np.asarray(signal["data"])
-    fields = data.dtype.names or ()
-    channels = np.stack([data[name] for name in fields], axis=-1).astype(np.uint8)
-    axes = [*signal.get("axes", []),
-            {"name": "channel", "size": len(fields), "offset": 0.0, "scale": 1.0,
-             "units": "", "index_in_array": data.ndim}]
-    return {**signal, "data": channels, "axes": axes}
-
-
 class DMPlugin(BasePlugin):
     """Gatan DigitalMicrograph ``.dm3`` / ``.dm4`` (read-only, through rsciio)."""
 
@@ -171,8 +157,6 @@ class DMPlugin(BasePlugin):
         sample: dict[str, AttrValue] = {}
         user: dict[str, AttrValue] = {}
         for index, signal in enumerate(signals):
-            if np.dtype(signal["data"].dtype).names:
-                signal = rgb_as_channels(signal)
             datasets.append(signal_to_dataset(signal, f"image_{index}"))
             tags = _lookup(signal.get("original_metadata", {}), ".".join(IMAGE_TAGS)) or {}
             # The first image's values win; later images only add what is missing.
