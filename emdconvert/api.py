@@ -43,7 +43,9 @@ def error_boundary(src: Path, action: str, output: Path | None = None) -> Iterat
     """Map any exception from a plugin to an EmdConvertError naming *src*."""
     try:
         yield
-    except EmdConvertError:
+    except EmdConvertError as exc:
+        if exc.path is None:
+            exc.path = str(src)  # plugins say what is wrong; the boundary says where
         raise
     except MemoryError:
         raise InputError(f"{action}: the data do not fit in memory", path=src) from None
@@ -82,16 +84,18 @@ def _source_path(path: str | Path) -> Path:
     return src
 
 
-def read(path: str | Path, *, plugin: str | None = None) -> EMDFile:
+def read(path: str | Path, *, plugin: str | None = None,
+         options: Mapping[str, Any] | None = None) -> EMDFile:
     """Read any supported file into the canonical model (data stay lazy).
 
     ``plugin`` forces a format by name (as ``--from`` does); otherwise the extension
-    proposes and the file's content decides.
+    proposes and the file's content decides.  ``options`` are format-specific (e.g.
+    ``{"delimiter": ";", "decimal": ","}`` for CSV).
     """
     src = _source_path(path)
     reader = choose_reader(src, plugin)
     with error_boundary(src, f"cannot read as {reader.name}"):
-        return reader.read(src)
+        return reader.read(src, options=options or {})
 
 
 def _write_with(writer: FormatPlugin, model: EMDFile, dst: Path, *, overwrite: bool,
@@ -99,8 +103,12 @@ def _write_with(writer: FormatPlugin, model: EMDFile, dst: Path, *, overwrite: b
                 provenance: Callable[[], Any] | None) -> Path:
     """Write through a temp name; verify, append provenance, publish."""
     def check(tmp: Path) -> None:
-        with error_boundary(dst, "verification failed"):
-            writer.verify(model, tmp)
+        try:
+            with error_boundary(dst, "verification failed"):
+                writer.verify(model, tmp, options=options)
+        except EmdConvertError as exc:
+            exc.path = str(dst)  # never name the temp file the user will not see
+            raise
 
     with atomic_output(dst, overwrite=overwrite, check=check) as tmp:
         with error_boundary(src or dst, f"cannot convert to {writer.name}", dst):
@@ -113,15 +121,17 @@ def _write_with(writer: FormatPlugin, model: EMDFile, dst: Path, *, overwrite: b
 
 
 def _write_options(dst: Path, compression: str | None, axis_order: str,
-                   progress: ProgressCallback | None) -> dict[str, Any]:
+                   progress: ProgressCallback | None,
+                   extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """What every writer is told; ``target_suffix`` because it writes to a temp name."""
-    return {"compression": compression, "axis_order": axis_order, "progress": progress,
-            "target_suffix": dst.suffix.lower()}
+    return {**(extra or {}), "compression": compression, "axis_order": axis_order,
+            "progress": progress, "target_suffix": dst.suffix.lower()}
 
 
 def write(model: EMDFile, path: str | Path, *, overwrite: bool = False,
           compression: str | None = None, axis_order: str = "x-first",
-          plugin: str | None = None, progress: ProgressCallback | None = None) -> Path:
+          plugin: str | None = None, progress: ProgressCallback | None = None,
+          options: Mapping[str, Any] | None = None) -> Path:
     """Write *model* to *path* atomically (format from the extension or ``plugin``).
 
     ``compression`` is ``None`` or ``"gzip[:level]"``; ``axis_order`` is ``"x-first"``
@@ -130,27 +140,29 @@ def write(model: EMDFile, path: str | Path, *, overwrite: bool = False,
     """
     dst = Path(path)
     writer = choose_writer(dst, plugin)
-    options = _write_options(dst, compression, axis_order, progress)
-    recorded = {"compression": compression, "axis_order": axis_order}
+    write_options = _write_options(dst, compression, axis_order, progress, options)
+    recorded = {"compression": compression, "axis_order": axis_order, **(options or {})}
 
     def provenance() -> Any:
         return conversion_comment(reader="memory", reader_libraries={}, writer=writer.name,
                                   writer_libraries=writer.library_versions(), source=None,
                                   options=recorded)
 
-    return _write_with(writer, model, dst, overwrite=overwrite, options=options,
+    return _write_with(writer, model, dst, overwrite=overwrite, options=write_options,
                        src=None, provenance=provenance)
 
 
 def convert(src: str | Path, dst: str | Path, *, overwrite: bool = False,
             source_plugin: str | None = None, target_plugin: str | None = None,
             compression: str | None = None, axis_order: str = "x-first",
-            progress: ProgressCallback | None = None) -> Path:
+            progress: ProgressCallback | None = None,
+            options: Mapping[str, Any] | None = None) -> Path:
     """Convert *src* to *dst*: ``format -> EMDFile -> format``, published atomically.
 
     The source is only ever opened for reading.  Its SHA-256 is computed while the data
     stream and recorded, with tool and plugin versions and the options, in the output's
-    provenance log.  Returns the output path.
+    provenance log.  ``options`` go to both the reader and the writer (format-specific,
+    e.g. CSV ``delimiter``/``decimal``).  Returns the output path.
     """
     source = _source_path(src)
     target = Path(dst)
@@ -162,10 +174,11 @@ def convert(src: str | Path, dst: str | Path, *, overwrite: bool = False,
     reader = choose_reader(source, source_plugin)
     digest = SourceDigest(source)
     with error_boundary(source, f"cannot read as {reader.name}"):
-        model = reader.read(source)
-    options = _write_options(target, compression, axis_order, progress)
+        model = reader.read(source, options=options or {})
+    write_options = _write_options(target, compression, axis_order, progress, options)
     recorded = {"compression": compression, "axis_order": axis_order,
-                "source_plugin": source_plugin, "target_plugin": target_plugin}
+                "source_plugin": source_plugin, "target_plugin": target_plugin,
+                **(options or {})}
 
     def provenance() -> Any:
         facts: SourceFacts = digest.result()
@@ -176,8 +189,8 @@ def convert(src: str | Path, dst: str | Path, *, overwrite: bool = False,
                                   source=facts, options=recorded)
 
     try:
-        return _write_with(writer, model, target, overwrite=overwrite, options=options,
-                           src=source, provenance=provenance)
+        return _write_with(writer, model, target, overwrite=overwrite,
+                           options=write_options, src=source, provenance=provenance)
     finally:
         with contextlib.suppress(Exception):
             digest.result()

@@ -18,7 +18,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from typer.core import TyperGroup
 
-from emdconvert.errors import EmdConvertError
+from emdconvert.errors import EmdConvertError, UsageError
 
 T = TypeVar("T")
 
@@ -97,14 +97,29 @@ def convert(
                               "HDF5 reader.")] = None,
     axis_order: Annotated[str, typer.Option("--axis-order", help=AXIS_ORDER_HELP)
                           ] = "x-first",
+    option: Annotated[list[str] | None, typer.Option(
+        "--option", "-o", help="Format option KEY=VALUE, repeatable (CSV: delimiter, "
+                               "decimal, e.g. -o delimiter=';' -o decimal=',').")] = None,
     debug: Debug = False,
 ) -> None:
     """Convert SOURCE to TARGET (EMD, or any other writable format)."""
     from emdconvert.api import convert as run_convert
 
+    options = guarded(debug, None, lambda: parse_options(option or []))
     guarded(debug, source, lambda: run_convert(
         source, target, overwrite=overwrite, source_plugin=from_, target_plugin=to,
-        compression=compression, axis_order=axis_order))
+        compression=compression, axis_order=axis_order, options=options))
+
+
+def parse_options(pairs: list[str]) -> dict[str, str]:
+    """``["delimiter=;", ...]`` -> ``{"delimiter": ";"}``; a pair without ``=`` is misuse."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--option takes KEY=VALUE, got {pair!r}")
+        out[key.strip()] = value
+    return out
 
 
 @app.command()

@@ -191,7 +191,7 @@ def write_emd(model: EMDFile, path: Path, *, axis_order: str = X_FIRST,
     with h5py.File(path, "w") as h5:
         h5.attrs["version_major"] = 0
         h5.attrs["version_minor"] = 2
-        data = h5.create_group("data")
+        data = h5.create_group("data", track_order=True)  # keep the model's order
         names = group_names([d.name for d in model.datasets])
         for name, dataset in zip(names, model.datasets, strict=True):
             write_dataset(data, name, dataset, axis_order=axis_order,

@@ -59,11 +59,13 @@ class FormatPlugin(Protocol):
     can_write: ClassVar[bool]
 
     def sniff(self, path: Path, head: bytes) -> bool: ...
-    def inspect(self, path: Path) -> FileInfo: ...
-    def read(self, path: Path) -> EMDFile: ...
+    def inspect(self, path: Path, *,
+                options: Mapping[str, Any] | None = None) -> FileInfo: ...
+    def read(self, path: Path, *, options: Mapping[str, Any] | None = None) -> EMDFile: ...
     def write(self, model: EMDFile, path: Path, *,
               options: Mapping[str, Any] | None = None) -> None: ...
-    def verify(self, model: EMDFile, path: Path) -> None: ...
+    def verify(self, model: EMDFile, path: Path, *,
+               options: Mapping[str, Any] | None = None) -> None: ...
     def library_versions(self) -> dict[str, str]: ...
 
 
@@ -79,18 +81,21 @@ class BasePlugin:
     can_write: ClassVar[bool] = False
     #: Reads a folder or glob of files as one stack (``sniff`` then gets the folder).
     reads_stacks: ClassVar[bool] = False
+    #: ``read`` returns lazy arrays (False only for formats that must be parsed whole).
+    lazy_reads: ClassVar[bool] = True
 
     def sniff(self, path: Path, head: bytes) -> bool:
         """True when any entry of :attr:`magic` matches *head*."""
         return any(head[offset:offset + len(sig)] == sig for offset, sig in self.magic)
 
-    def inspect(self, path: Path) -> FileInfo:
+    def inspect(self, path: Path, *,
+                options: Mapping[str, Any] | None = None) -> FileInfo:
         """Header-only description; the default reads the (lazy) model."""
-        model = self.read(path)
+        model = self.read(path, options=options)
         return FileInfo(tuple(DatasetInfo(d.name, d.shape, d.dtype)
                               for d in model.datasets))
 
-    def read(self, path: Path) -> EMDFile:
+    def read(self, path: Path, *, options: Mapping[str, Any] | None = None) -> EMDFile:
         msg = f"the {self.name} plugin cannot read"
         raise NotImplementedError(msg)
 
@@ -99,19 +104,20 @@ class BasePlugin:
         msg = f"the {self.name} plugin cannot write"
         raise NotImplementedError(msg)
 
-    def verify(self, model: EMDFile, path: Path) -> None:
+    def verify(self, model: EMDFile, path: Path, *,
+               options: Mapping[str, Any] | None = None) -> None:
         """Check a just-written file before it is published; raise to veto.
 
         The default reads it back and compares dataset shapes and dtypes with *model*.
         """
         if not self.can_read:
             return
-        written = self.inspect(path).datasets
+        written = self.inspect(path, options=options).datasets
         wanted = [(d.shape, d.dtype) for d in model.datasets]
         found = [(d.shape, np.dtype(d.dtype)) for d in written]
         if wanted != found:
             msg = f"wrote {found}, expected {wanted}"
-            raise ValidationError(f"written file failed verification: {msg}", path=path)
+            raise ValidationError(f"written file failed verification: {msg}")
 
     def library_versions(self) -> dict[str, str]:
         """Versions of the libraries this plugin relies on, for provenance."""

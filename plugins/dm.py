@@ -133,7 +133,7 @@ class DMPlugin(BasePlugin):
     priority: ClassVar[int] = 70
     can_read: ClassVar[bool] = True
 
-    def read(self, path: Path) -> EMDFile:
+    def read(self, path: Path, *, options: Mapping[str, Any] | None = None) -> EMDFile:
         from rsciio import exceptions as rsciio_errors
         from rsciio.digitalmicrograph import file_reader
 

@@ -71,12 +71,21 @@ def data_groups(h5: h5py.File) -> list[h5py.Group]:
 
     found: list[h5py.Group] = []
 
-    def visit(name: str, obj: Any) -> None:
-        if (isinstance(obj, h5py.Group) and _as_int(obj.attrs.get("emd_group_type")) == 1
-                and isinstance(obj.get("data"), h5py.Dataset)):
-            found.append(obj)
+    def walk(group: h5py.Group) -> None:
+        # Plain iteration follows creation order where the writer tracked it (we do).
+        for key in group:
+            if isinstance(group.get(key, getlink=True), h5py.ExternalLink):
+                continue
+            child = group.get(key)
+            if not isinstance(child, h5py.Group):
+                continue
+            if _as_int(child.attrs.get("emd_group_type")) == 1 and \
+                    isinstance(child.get("data"), h5py.Dataset):
+                found.append(child)
+            else:
+                walk(child)
 
-    h5.visititems(visit)
+    walk(h5)
     return found
 
 
@@ -194,7 +203,7 @@ class EMDPlugin(BasePlugin):
                               path=path)
         return h5
 
-    def read(self, path: Path) -> EMDFile:
+    def read(self, path: Path, *, options: Mapping[str, Any] | None = None) -> EMDFile:
         h5 = self._open(path)
         kind = flavour(h5)
         if kind in _VIA_RSCIIO:
@@ -219,10 +228,11 @@ class EMDPlugin(BasePlugin):
 
         return signals_to_model(file_reader(str(path), lazy=True))
 
-    def inspect(self, path: Path) -> FileInfo:
+    def inspect(self, path: Path, *,
+                options: Mapping[str, Any] | None = None) -> FileInfo:
         with self._open(path) as h5:
             if flavour(h5) != BERKELEY:
-                return super().inspect(path)
+                return super().inspect(path, options=options)
             infos = []
             for group in data_groups(h5):
                 data = group["data"]
@@ -245,14 +255,15 @@ class EMDPlugin(BasePlugin):
         with h5py.File(path, "r+") as h5:
             append_comments(h5, [comment])
 
-    def verify(self, model: EMDFile, path: Path) -> None:
+    def verify(self, model: EMDFile, path: Path, *,
+               options: Mapping[str, Any] | None = None) -> None:
         """The spec's MUST rules hold, and every dataset has the model's shape/dtype."""
         from emdconvert.spec import errors, validate
 
         broken = errors(validate(path))
         if broken:
-            raise ValidationError(f"written file breaks {broken[0]}", path=path)
-        super().verify(model, path)
+            raise ValidationError(f"written file breaks {broken[0]}")
+        super().verify(model, path, options=options)
 
     def library_versions(self) -> dict[str, str]:
         return {"h5py": package_version("h5py"), "rosettasciio": package_version("rosettasciio")}

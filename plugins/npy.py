@@ -32,7 +32,10 @@ _LOCAL_HEADER = 30  # fixed part of a zip local file header
 
 def read_header(handle: IO[bytes], where: str) -> tuple[tuple[int, ...], np.dtype[Any],
                                                          bool, int]:
-    """(shape, dtype, fortran_order, header length) of the ``.npy`` stream at *handle*."""
+    """(shape, dtype, fortran_order, header length) of the ``.npy`` stream at *handle*.
+
+    *where* prefixes messages (an ``.npz`` member's name, or empty for a ``.npy``).
+    """
     from numpy.lib import format as npformat
 
     start = handle.tell()
@@ -41,12 +44,12 @@ def read_header(handle: IO[bytes], where: str) -> tuple[tuple[int, ...], np.dtyp
         parse = {(1, 0): npformat.read_array_header_1_0,
                  (2, 0): npformat.read_array_header_2_0}.get(version)
         if parse is None:
-            raise FormatError(f"{where}: unsupported .npy format version {version}")
+            raise FormatError(f"{where}unsupported .npy format version {version}")
         shape, fortran, dtype = parse(handle)
     except ValueError as exc:
-        raise FormatError(f"{where}: bad .npy header ({exc})") from None
+        raise FormatError(f"{where}bad .npy header ({exc})") from None
     if dtype.hasobject:
-        raise PolicyError(f"{where}: object arrays need pickle, which is never loaded")
+        raise PolicyError(f"{where}object arrays need pickle, which is never loaded")
     return tuple(int(n) for n in shape), dtype, bool(fortran), handle.tell() - start
 
 
@@ -54,7 +57,7 @@ def _check_payload(where: str, shape: tuple[int, ...], dtype: np.dtype[Any],
                    available: int) -> None:
     declared = math.prod(shape) * dtype.itemsize
     if declared > available:
-        raise FormatError(f"{where}: header declares {declared} bytes of data but only "
+        raise FormatError(f"{where}header declares {declared} bytes of data but only "
                           f"{available} follow (truncated?)")
 
 
@@ -64,7 +67,7 @@ def _member_offset(path: Path, info: zipfile.ZipInfo) -> int:
         handle.seek(info.header_offset)
         local = handle.read(_LOCAL_HEADER)
         if local[:4] != ZIP_MAGIC:
-            raise FormatError(f"{path.name}: {info.filename}: bad zip local header")
+            raise FormatError(f"{info.filename}: bad zip local header")
         name_len = int.from_bytes(local[26:28], "little")
         extra_len = int.from_bytes(local[28:30], "little")
     return info.header_offset + _LOCAL_HEADER + name_len + extra_len
@@ -93,7 +96,7 @@ class NPYPlugin(BasePlugin):
             return False
         return bool(names) and all(n.endswith(".npy") for n in names)
 
-    def read(self, path: Path) -> EMDFile:
+    def read(self, path: Path, *, options: Mapping[str, Any] | None = None) -> EMDFile:
         with open(path, "rb") as handle:
             head = handle.read(len(NPY_MAGIC))
         if head == NPY_MAGIC:
@@ -102,15 +105,15 @@ class NPYPlugin(BasePlugin):
 
     def _read_npy(self, path: Path) -> RawFileArray:
         with open(path, "rb") as handle:
-            shape, dtype, fortran, header = read_header(handle, path.name)
-        _check_payload(path.name, shape, dtype, path.stat().st_size - header)
+            shape, dtype, fortran, header = read_header(handle, "")
+        _check_payload("", shape, dtype, path.stat().st_size - header)
         return RawFileArray(path, header, shape, dtype, fortran_order=fortran)
 
     def _read_npz(self, path: Path) -> tuple[Dataset, ...]:
         datasets = []
         with zipfile.ZipFile(path) as archive:
             for info in archive.infolist():
-                where = f"{path.name}:{info.filename}"
+                where = f"{info.filename}: "
                 with archive.open(info) as member:
                     shape, dtype, fortran, header = read_header(member, where)  # type: ignore[arg-type]
                 _check_payload(where, shape, dtype, info.file_size - header)
@@ -123,7 +126,7 @@ class NPYPlugin(BasePlugin):
                         array = np.lib.format.read_array(member, allow_pickle=False)  # type: ignore[arg-type]
                 datasets.append(Dataset(info.filename[:-len(".npy")], array))
         if not datasets:
-            raise FormatError(f"{path.name}: the archive holds no arrays")
+            raise FormatError("the archive holds no arrays")
         return tuple(datasets)
 
     def write(self, model: EMDFile, path: Path, *,

@@ -9,6 +9,7 @@ succeeds.  Axes and the original metadata come through unchanged
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -75,7 +76,7 @@ class RsciioPlugin(BasePlugin):
         check = _CONTENT_CHECKS.get(suffix)
         return check(path, head) if check is not None else True
 
-    def read(self, path: Path) -> EMDFile:
+    def read(self, path: Path, *, options: Mapping[str, Any] | None = None) -> EMDFile:
         import importlib
 
         specs = readers_for(path.suffix)

@@ -95,7 +95,7 @@ class TiffSeriesArray(_PagedArray):
         self.page_shape = tuple(int(n) for n in found.keyframe.shape)
         if math.prod(self.shape[: len(self.shape) - len(self.page_shape)]) != \
                 len(found) and len(self.shape) > len(self.page_shape):
-            raise FormatError(f"{path.name}: series {series} declares {self.shape} but "
+            raise FormatError(f"series {series} declares {self.shape} but "
                               f"holds {len(found)} pages (truncated?)")
 
     def __del__(self) -> None:
@@ -123,7 +123,7 @@ class TiffFramesArray(_PagedArray):
             with tifffile.TiffFile(file) as tif:
                 shape, dtype = tuple(tif.series[0].shape), np.dtype(tif.series[0].dtype)
             if (shape, dtype) != (self.page_shape, self.dtype):
-                raise FormatError(f"{file.name}: frame is {shape} {dtype} but "
+                raise FormatError(f"frame {file.name} is {shape} {dtype} but "
                                   f"{self.files[0].name} is {self.page_shape} {self.dtype}; "
                                   "all frames of a stack must match")
         self.shape = (len(self.files), *self.page_shape)
@@ -176,7 +176,7 @@ class TIFFPlugin(BasePlugin):
         files = expand(path, TIFF_SUFFIXES)
         return bool(files) and super().sniff(files[0], head)
 
-    def read(self, path: Path) -> EMDFile:
+    def read(self, path: Path, *, options: Mapping[str, Any] | None = None) -> EMDFile:
         if not path.is_file():
             return self._read_frames(path)
         import tifffile
@@ -194,10 +194,11 @@ class TIFFPlugin(BasePlugin):
             datasets.append(self._dataset(name, array, calibration))
         return EMDFile(tuple(datasets))
 
-    def inspect(self, path: Path) -> FileInfo:
+    def inspect(self, path: Path, *,
+                options: Mapping[str, Any] | None = None) -> FileInfo:
         """Shapes and dtypes from the TIFF tags only (no pixels, no open handles)."""
         if not path.is_file():
-            return super().inspect(path)
+            return super().inspect(path, options=options)
         import tifffile
 
         with tifffile.TiffFile(path) as tif:
