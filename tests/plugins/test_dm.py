@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from emdconvert.plugins.dm import MICROSCOPE_RULES, map_tags
 
 import emdconvert
+from emdconvert.plugins.dm import MICROSCOPE_RULES, map_tags
 from emdconvert.testing import ReaderContract, assert_valid_emd
 
 
