@@ -55,6 +55,14 @@ def test_every_corpus_dm_file_matches_rsciio(corpus: Path, tmp_path: Path) -> No
                 assert dim.offset == pytest.approx(axis["offset"]), source.name
                 assert dim.scale == pytest.approx(axis["scale"]), source.name
                 assert dim.units == (axis["units"] or ""), source.name
+        # Voltage and magnification are mapped wherever the source has them.
+        model = emdconvert.read(out)
+        info = theirs[0]["original_metadata"]["ImageList"]["TagGroup0"]["ImageTags"].get(
+            "Microscope Info", {})
+        for tag, attr in (("Voltage", "voltage_V"),
+                          ("Indicated Magnification", "indicated_magnification")):
+            if isinstance(info.get(tag), (int, float)):
+                assert model.microscope[attr] == info[tag], (source.name, attr)
 
 
 @pytest.mark.corpus
