@@ -2,10 +2,9 @@
 
 The model holds arrays in numpy orientation ``(..., y, x)``; the spec stores them
 transposed (``dim1`` is x).  Writing ``array.T`` through h5py is what makes rsciio's
-writer take 41 s for 2 GiB, so this writer instead stores the data chunked, with each
-chunk the transpose of one contiguous run of source frames, and copies block by block:
-read one contiguous block, transpose it in memory, write one chunk.  At most a couple of
-blocks (``lazy.DEFAULT_BLOCK_BYTES`` each) are in flight whatever the input size.
+writer take 41 s for 2 GiB, so this writer instead stores the data chunked, each chunk
+the transpose of one contiguous run of source rows, copied chunk by chunk by
+:mod:`emdconvert.blockcopy` with a few 4 MiB chunks in flight whatever the input size.
 
 ``axis_order="c"`` stores numpy C order instead (ncempy's and EMD 1.0's convention); the
 layout used is recorded on every data group as ``emdconvert_axis_order`` so our reader
@@ -22,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from emdconvert.blockcopy import copy_into, source_chunk
 from emdconvert.errors import UnsupportedError, UsageError
-from emdconvert.lazy import DEFAULT_BLOCK_BYTES, block_shape, iter_blocks
 from emdconvert.model import METADATA_GROUPS, AttrValue, Comment, Dataset, Dim, EMDFile
 from emdconvert.units import to_emd
 
@@ -34,9 +33,6 @@ X_FIRST = "x-first"
 C_ORDER = "c"
 AXIS_ORDERS = (X_FIRST, C_ORDER)
 AXIS_ORDER_ATTR = "emdconvert_axis_order"
-
-#: Largest chunk we create: big enough for sequential I/O, small enough to stream.
-CHUNK_BYTES = 4 * 1024 * 1024
 
 ProgressCallback = Callable[[int], None]
 
@@ -128,17 +124,6 @@ def append_comments(h5: h5py.File, comments: Iterable[Comment]) -> None:
         group.attrs[key] = _bytes(comment.message)
 
 
-def stored_chunks(shape: tuple[int, ...], itemsize: int, axis_order: str
-                  ) -> tuple[tuple[int, ...] | None, tuple[int, ...]]:
-    """(HDF5 chunk shape or None for contiguous, source block shape) for one dataset."""
-    block = block_shape(shape, itemsize, CHUNK_BYTES)
-    if 0 in shape:
-        return None, block
-    if axis_order == X_FIRST:
-        return block[::-1], block
-    return block, block
-
-
 def write_dataset(parent: h5py.Group, name: str, dataset: Dataset, *,
                   axis_order: str = X_FIRST, compression: str | None = None,
                   progress: ProgressCallback | None = None) -> None:
@@ -152,9 +137,11 @@ def write_dataset(parent: h5py.Group, name: str, dataset: Dataset, *,
         msg = f"dataset {dataset.name!r}: dtype {dtype} cannot be stored as EMD data"
         raise UnsupportedError(msg)
     transpose = axis_order == X_FIRST
-    chunks, block = stored_chunks(shape, dtype.itemsize, axis_order)
-    if chunks is None or (not transpose and method is None):
-        chunks = None
+    block = source_chunk(shape, dtype.itemsize, transpose)
+    # C order without compression is stored contiguous (fastest, ncempy's layout);
+    # everything else is chunked, one chunk per source block.
+    chunked = 0 not in shape and (transpose or method is not None)
+    chunks = (block[::-1] if transpose else block) if chunked else None
     group = parent.create_group(name)
     group.attrs["emd_group_type"] = 1
     group.attrs[AXIS_ORDER_ATTR] = axis_order
@@ -164,19 +151,12 @@ def write_dataset(parent: h5py.Group, name: str, dataset: Dataset, *,
     stored_shape = shape[::-1] if transpose else shape
     data = group.create_dataset(
         "data", shape=stored_shape, dtype=dtype, chunks=chunks,
-        compression=method if chunks is not None else None,
-        compression_opts=level if method is not None and chunks is not None else None)
-    for index, values in iter_blocks(dataset.data, DEFAULT_BLOCK_BYTES, block):
-        if values.shape != tuple(s.stop - s.start for s in index):
-            msg = (f"dataset {dataset.name!r}: the reader returned a block of shape "
-                   f"{values.shape} for {index}")
-            raise UnsupportedError(msg)
-        if transpose:
-            data[index[::-1]] = np.ascontiguousarray(values.T)
-        else:
-            data[index] = values
-        if progress is not None:
-            progress(values.nbytes)
+        compression=method if chunked else None,
+        compression_opts=level if chunked and method is not None else None)
+    if 0 not in shape:
+        copy_into(dataset.data, data, block, transpose=transpose,
+                  gzip_level=level if chunked and method is not None else None,
+                  progress=progress)
     dims = dataset.dims[::-1] if transpose else dataset.dims
     for k, dim in enumerate(dims, start=1):
         write_dim(group, k, dim)

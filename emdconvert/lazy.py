@@ -113,6 +113,9 @@ class RawFileArray:
     Other selections map only the rows they need, copy, and unmap.
     """
 
+    #: Each read opens its own descriptor, so blocks may be read from several threads.
+    concurrent_reads = True
+
     def __init__(self, path: str | Path, offset: int, shape: tuple[int, ...],
                  dtype: np.dtype[Any] | str, *, fortran_order: bool = False) -> None:
         self.path = Path(path)

@@ -1,0 +1,145 @@
+"""Moving a lazy array into an HDF5 dataset: read ahead, transpose, compress, write chunks.
+
+This is the hot loop of every EMD write, so it is built for throughput in bounded memory:
+
+- **Chunk layout.**  For the spec's x-first layout each chunk is the transpose of one
+  contiguous run of source rows inside one frame (``(X, ky, 1, ...)``), so the source is
+  read sequentially and every chunk is one 2-D transpose.  Frames smaller than
+  :data:`FRAME_CHUNK_MIN` are grouped several to a chunk instead.
+- **Cache-blocked transpose.**  ``np.ascontiguousarray(frame.T)`` walks memory with a
+  large stride and runs at ~0.3 GB/s; transposing 64x64 tiles that stay in cache is
+  ~7x faster (measured on this project's 2-core machines).
+- **Direct chunk writes.**  Whole chunks go to ``H5Dwrite_chunk`` as ready bytes, skipping
+  HDF5's selection machinery; for gzip they are deflated in worker threads (zlib releases
+  the GIL) into the same standard zlib stream HDF5's own filter writes.
+- **Bounded pipeline.**  A small thread pool prepares the next few chunks while the main
+  thread writes, with at most :data:`WINDOW` chunks in flight.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import threading
+import zlib
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from emdconvert.errors import UnsupportedError
+from emdconvert.lazy import Index, LazyArray, block_indices, block_shape
+
+if TYPE_CHECKING:
+    import h5py
+
+#: Largest chunk we create: big enough for sequential I/O, small enough to stream.
+CHUNK_BYTES = 4 * 1024 * 1024
+#: Frames at least this large get chunks of their own (no interleaving of frames).
+FRAME_CHUNK_MIN = 256 * 1024
+#: Side of the square tiles the transpose works in (fits L1/L2 for any dtype).
+TILE = 64
+#: Chunks being read, transposed or compressed at once.
+WINDOW = 6
+
+ProgressCallback = Callable[[int], None]
+
+
+def source_chunk(shape: tuple[int, ...], itemsize: int, transpose: bool) -> tuple[int, ...]:
+    """The block of the source (numpy order) that becomes one stored chunk."""
+    if transpose and len(shape) >= 2:
+        row_bytes = shape[-1] * itemsize
+        if shape[-2] * row_bytes >= FRAME_CHUNK_MIN and row_bytes <= CHUNK_BYTES:
+            rows = max(1, min(shape[-2], CHUNK_BYTES // row_bytes))
+            return (1,) * (len(shape) - 2) + (rows, shape[-1])
+    return block_shape(shape, itemsize, CHUNK_BYTES)
+
+
+def transpose_2d(frame: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``out[:] = frame.T``, tile by tile so both sides stay in cache."""
+    rows, cols = frame.shape
+    for y in range(0, rows, TILE):
+        for x in range(0, cols, TILE):
+            out[x:x + TILE, y:y + TILE] = frame[y:y + TILE, x:x + TILE].T
+    return out
+
+
+def transposed(block: np.ndarray) -> np.ndarray:
+    """A C-contiguous ``block.T``; fast when the block lies within one frame."""
+    if block.ndim >= 2 and math.prod(block.shape[:-2]) == 1:
+        frame = block.reshape(block.shape[-2:])
+        out = np.empty(frame.shape[::-1], dtype=block.dtype)
+        return transpose_2d(frame, out).reshape(block.shape[::-1])
+    return np.ascontiguousarray(block.T)
+
+
+class _Prepared:
+    """One chunk ready to write: where it goes, its array, and its bytes on disk."""
+
+    __slots__ = ("array", "nbytes", "payload", "selection")
+
+    def __init__(self, selection: Index, array: np.ndarray, payload: bytes | None,
+                 nbytes: int) -> None:
+        self.selection = selection
+        self.array = array
+        self.payload = payload
+        self.nbytes = nbytes
+
+
+def copy_into(source: LazyArray, target: h5py.Dataset, block: tuple[int, ...], *,
+              transpose: bool, gzip_level: int | None = None, threads: int = 2,
+              progress: ProgressCallback | None = None) -> None:
+    """Copy *source* into *target* (its transpose when *transpose*) chunk by chunk.
+
+    *block* is the source block of one stored chunk (:func:`source_chunk`).  Reads run
+    in the pool only for sources that say they allow concurrent reads
+    (``concurrent_reads = True``); others are read under a lock, in order.
+    """
+    chunk_shape = target.chunks
+    shape = tuple(int(n) for n in source.shape)
+    read_lock: contextlib.AbstractContextManager[Any] = (
+        contextlib.nullcontext() if getattr(source, "concurrent_reads", False)
+        else threading.Lock())
+
+    def prepare(index: Index) -> _Prepared:
+        with read_lock:
+            values = np.asarray(source[index])
+        expected = tuple(s.stop - s.start for s in index)
+        if values.shape != expected:
+            msg = f"the reader returned a block of shape {values.shape} for {expected}"
+            raise UnsupportedError(msg)
+        nbytes = values.nbytes
+        array = transposed(values) if transpose else np.ascontiguousarray(values)
+        selection = index[::-1] if transpose else index
+        whole = chunk_shape is not None and array.shape == tuple(chunk_shape)
+        payload = None
+        if whole:
+            payload = zlib.compress(array.data, gzip_level) if gzip_level is not None \
+                else array.tobytes()
+        return _Prepared(selection, array, payload, nbytes)
+
+    def write(item: _Prepared) -> None:
+        if item.payload is not None:
+            offset = tuple(s.start for s in item.selection)
+            target.id.write_direct_chunk(offset, item.payload)
+        else:
+            target[item.selection] = item.array
+        if progress is not None:
+            progress(item.nbytes)
+
+    with ThreadPoolExecutor(max_workers=max(1, threads),
+                            thread_name_prefix="emdconvert-copy") as pool:
+        pending: deque[Future[_Prepared]] = deque()
+        try:
+            for index in block_indices(shape, block):
+                pending.append(pool.submit(prepare, index))
+                if len(pending) >= WINDOW:
+                    write(pending.popleft().result())
+            while pending:
+                write(pending.popleft().result())
+        finally:
+            for future in pending:
+                future.cancel()
+

@@ -1,0 +1,58 @@
+"""The chunk copier: layout choice, tiled transpose, direct chunk writes, gzip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from emdconvert.blockcopy import copy_into, source_chunk, transpose_2d, transposed
+from emdconvert.lazy import RawFileArray
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (3, 200), (130, 70), (64, 64), (65, 129)])
+def test_tiled_transpose_equals_numpy(shape: tuple[int, int]) -> None:
+    frame = np.arange(np.prod(shape), dtype=np.int32).reshape(shape)
+    out = np.empty(shape[::-1], np.int32)
+    np.testing.assert_array_equal(transpose_2d(frame, out), frame.T)
+
+
+def test_transposed_handles_frames_and_frame_groups() -> None:
+    single = np.arange(2 * 3 * 4).reshape(1, 1, 3, 4 * 2)
+    np.testing.assert_array_equal(transposed(single), single.T)
+    group = np.arange(4 * 3 * 5).reshape(4, 3, 5)
+    result = transposed(group)
+    assert result.flags.c_contiguous
+    np.testing.assert_array_equal(result, group.T)
+
+
+def test_large_frames_get_a_chunk_each_small_frames_are_grouped() -> None:
+    assert source_chunk((100, 1024, 2048), 2, True) == (1, 1024, 2048)
+    assert source_chunk((10, 4096, 4096), 4, True) == (1, 256, 4096)
+    assert source_chunk((256, 256, 64, 64), 2, True) == (1, 256, 64, 64)
+    assert source_chunk((100, 1024, 2048), 2, False) == (1, 1024, 2048)
+
+
+@pytest.mark.parametrize("gzip_level", [None, 1])
+@pytest.mark.parametrize("transpose", [True, False])
+def test_copy_into_is_exact_including_edge_chunks(tmp_path: Path, transpose: bool,
+                                                  gzip_level: int | None) -> None:
+    data = np.random.default_rng(3).integers(0, 2**15, (5, 300, 700), dtype=np.int16)
+    raw = tmp_path / "raw.bin"
+    raw.write_bytes(data.tobytes())
+    source = RawFileArray(raw, 0, data.shape, data.dtype)
+    block = (1, 150, 700)  # two chunks per frame, none at the edge; plus a ragged case
+    for blk in (block, (2, 300, 700)):
+        stored = data.T.shape if transpose else data.shape
+        with h5py.File(tmp_path / "out.h5", "w") as h5:
+            target = h5.create_dataset("d", shape=stored, dtype=data.dtype,
+                                       chunks=blk[::-1] if transpose else blk,
+                                       compression="gzip" if gzip_level else None)
+            seen: list[int] = []
+            copy_into(source, target, blk, transpose=transpose, gzip_level=gzip_level,
+                      progress=seen.append)
+        with h5py.File(tmp_path / "out.h5") as h5:
+            np.testing.assert_array_equal(h5["d"][()], data.T if transpose else data)
+        assert sum(seen) == data.nbytes
