@@ -31,7 +31,7 @@ def test_transposed_handles_frames_and_frame_groups() -> None:
 def test_large_frames_get_a_chunk_each_small_frames_are_grouped() -> None:
     assert source_chunk((100, 1024, 2048), 2, True) == (1, 1024, 2048)
     assert source_chunk((10, 4096, 4096), 4, True) == (1, 256, 4096)
-    assert source_chunk((256, 256, 64, 64), 2, True) == (1, 256, 64, 64)
+    assert source_chunk((256, 256, 64, 64), 2, True) == (2, 256, 64, 64)
     assert source_chunk((100, 1024, 2048), 2, False) == (1, 1024, 2048)
 
 
