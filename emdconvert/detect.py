@@ -46,16 +46,21 @@ def _safe_sniff(plugin: FormatPlugin, path: Path, head: bytes) -> bool:
         return False
 
 
+def _named(registry: Registry, name: str, path: Path, ability: str) -> FormatPlugin:
+    """The plugin the user named (``--from``/``--to``), if it can *ability* ("read"...)."""
+    plugin = registry.get(name)
+    if not getattr(plugin, f"can_{ability}"):
+        verb = "read" if ability == "read" else "written"
+        raise UnknownFormatError(f"the {name} format cannot be {verb}", path=path)
+    return plugin
+
+
 def choose_reader(path: Path, name: str | None = None,
                   registry: Registry | None = None) -> FormatPlugin:
     """The plugin that will read *path* (``name`` forces one, like ``--from``)."""
     registry = registry or default_registry()
     if name is not None:
-        plugin = registry.get(name)
-        if not plugin.can_read:
-            msg = f"the {name} format cannot be read"
-            raise UnknownFormatError(msg, path=path)
-        return plugin
+        return _named(registry, name, path, "read")
     readers = registry.readers()
     if not path.is_file():
         return _choose_stack_reader(path, readers)
@@ -102,11 +107,7 @@ def choose_writer(path: Path, name: str | None = None,
     """The plugin that will write *path* (``name`` forces one, like ``--to``)."""
     registry = registry or default_registry()
     if name is not None:
-        plugin = registry.get(name)
-        if not plugin.can_write:
-            msg = f"the {name} format cannot be written"
-            raise UnknownFormatError(msg, path=path)
-        return plugin
+        return _named(registry, name, path, "write")
     suffix = suffix_of(path)
     for plugin in registry.writers():
         if suffix in plugin.extensions:

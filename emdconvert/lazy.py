@@ -104,7 +104,28 @@ def _normalise(key: Any, shape: tuple[int, ...]) -> tuple[list[Any], list[int]]:
     return list(key), [i for i, k in enumerate(key) if not isinstance(k, (int, np.integer))]
 
 
-class RawFileArray:
+class ArrayLike:
+    """Shared numpy-facing conveniences for our lazy arrays (they define shape and slicing)."""
+
+    shape: tuple[int, ...]
+    dtype: np.dtype[Any]
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        raise NotImplementedError
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        data = self[...]
+        return data if dtype is None else data.astype(dtype)
+
+
+class RawFileArray(ArrayLike):
     """An uncompressed array stored contiguously in a file, read with ``pread``.
 
     ``np.memmap`` keeps every page it touched resident, so streaming a 2 GiB memmap
@@ -120,28 +141,9 @@ class RawFileArray:
                  dtype: np.dtype[Any] | str, *, fortran_order: bool = False) -> None:
         self.path = Path(path)
         self.offset = int(offset)
-        self._dtype = np.dtype(dtype)
-        self._shape = tuple(int(n) for n in shape)
+        self.dtype = np.dtype(dtype)
+        self.shape = tuple(int(n) for n in shape)
         self.fortran_order = fortran_order
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return self._shape
-
-    @property
-    def dtype(self) -> np.dtype[Any]:
-        return self._dtype
-
-    @property
-    def ndim(self) -> int:
-        return len(self._shape)
-
-    def __len__(self) -> int:
-        return self._shape[0]
-
-    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        data = self[...]
-        return data if dtype is None else data.astype(dtype)
 
     def __repr__(self) -> str:
         return f"RawFileArray({self.path.name!r}, shape={self.shape}, dtype={self.dtype})"
@@ -149,10 +151,10 @@ class RawFileArray:
     def __getitem__(self, key: Any) -> np.ndarray:
         if self.fortran_order:
             # A Fortran-order array is the C-order array of the reversed shape, transposed.
-            key_list, _ = _normalise(key, self._shape)
-            flipped = RawFileArray(self.path, self.offset, self._shape[::-1], self._dtype)
+            key_list, _ = _normalise(key, self.shape)
+            flipped = RawFileArray(self.path, self.offset, self.shape[::-1], self.dtype)
             return np.asarray(flipped[tuple(reversed(key_list))]).T
-        key_list, _ = _normalise(key, self._shape)
+        key_list, _ = _normalise(key, self.shape)
         run = self._contiguous_run(key_list)
         if run is not None:
             return self._pread(*run, key_list)
@@ -160,28 +162,28 @@ class RawFileArray:
 
     def _contiguous_run(self, key: list[Any]) -> tuple[int, int] | None:
         """Return (first row, row count) when *key* selects whole rows of axis 0."""
-        if not self._shape:
+        if not self.shape:
             return (0, 1)
-        for k, n in zip(key[1:], self._shape[1:], strict=True):
+        for k, n in zip(key[1:], self.shape[1:], strict=True):
             if not (isinstance(k, slice) and k.indices(n) == (0, n, 1)):
                 return None
         first = key[0]
         if isinstance(first, (int, np.integer)):
-            i = int(first) + (self._shape[0] if first < 0 else 0)
-            if not 0 <= i < self._shape[0]:
-                msg = f"index {first} is out of bounds for axis 0 with size {self._shape[0]}"
+            i = int(first) + (self.shape[0] if first < 0 else 0)
+            if not 0 <= i < self.shape[0]:
+                msg = f"index {first} is out of bounds for axis 0 with size {self.shape[0]}"
                 raise IndexError(msg)
             return (i, 1)
         if isinstance(first, slice):
-            start, stop, step = first.indices(self._shape[0])
+            start, stop, step = first.indices(self.shape[0])
             if step == 1:
                 return (start, max(stop - start, 0))
         return None
 
     def _pread(self, start: int, count: int, key: list[Any]) -> np.ndarray:
-        row_shape = self._shape[1:]
-        row_bytes = math.prod(row_shape) * self._dtype.itemsize
-        out = np.empty((count, *row_shape), dtype=self._dtype)
+        row_shape = self.shape[1:]
+        row_bytes = math.prod(row_shape) * self.dtype.itemsize
+        out = np.empty((count, *row_shape), dtype=self.dtype)
         want = count * row_bytes
         view = out.reshape(-1).view(np.uint8).data if want else memoryview(b"")
         fd = os.open(self.path, os.O_RDONLY)
@@ -195,20 +197,20 @@ class RawFileArray:
                 done += got
         finally:
             os.close(fd)
-        if self._shape and isinstance(key[0], (int, np.integer)):
+        if self.shape and isinstance(key[0], (int, np.integer)):
             return out[0]
-        return out if self._shape else out.reshape(())
+        return out if self.shape else out.reshape(())
 
     def _via_map(self, key: list[Any]) -> np.ndarray:
-        mapped = np.memmap(self.path, dtype=self._dtype, mode="r", offset=self.offset,
-                           shape=self._shape)
+        mapped = np.memmap(self.path, dtype=self.dtype, mode="r", offset=self.offset,
+                           shape=self.shape)
         try:
             return np.array(mapped[tuple(key)])
         finally:
             mapped._mmap.close()  # type: ignore[attr-defined]
 
 
-class TransposedArray:
+class TransposedArray(ArrayLike):
     """A lazy transpose: reading ``[key]`` reads the reversed key and transposes it.
 
     Used for EMD files stored x-first (emd-spec.md §2), so the model always holds the
@@ -217,22 +219,8 @@ class TransposedArray:
 
     def __init__(self, base: LazyArray) -> None:
         self.base = base
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return tuple(self.base.shape)[::-1]
-
-    @property
-    def dtype(self) -> np.dtype[Any]:
-        return np.dtype(self.base.dtype)
-
-    @property
-    def ndim(self) -> int:
-        return len(self.base.shape)
-
-    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        data = self[...]
-        return data if dtype is None else data.astype(dtype)
+        self.shape = tuple(int(n) for n in base.shape)[::-1]
+        self.dtype = np.dtype(base.dtype)
 
     def __repr__(self) -> str:
         return f"TransposedArray({self.base!r})"

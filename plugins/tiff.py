@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from emdconvert.errors import FormatError, UnsupportedError
-from emdconvert.lazy import iter_blocks
+from emdconvert.lazy import ArrayLike, iter_blocks
 from emdconvert.model import Dataset, Dim, EMDFile
 from emdconvert.plugin import BasePlugin, DatasetInfo, FileInfo, package_version
 from emdconvert.signals import ORIGINAL_METADATA_ATTR, axes_to_dims, metadata_json
@@ -53,20 +53,12 @@ def _gather(lead_keys: list[Any], lead_shape: tuple[int, ...]
     return flat, tuple(len(g) for g in grids), dropped
 
 
-class _PagedArray:
+class _PagedArray(ArrayLike):
     """Common lazy indexing: leading axes select pages, the rest index inside a page."""
 
     shape: tuple[int, ...]
     dtype: np.dtype[Any]
     page_shape: tuple[int, ...]
-
-    @property
-    def ndim(self) -> int:
-        return len(self.shape)
-
-    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        data = self[...]
-        return data if dtype is None else data.astype(dtype)
 
     def _read_pages(self, flat: np.ndarray) -> np.ndarray:
         raise NotImplementedError
