@@ -39,8 +39,14 @@ _INPUT_FAILURES = (struct.error, KeyError, IndexError, ValueError, EOFError, OSE
 
 
 @contextlib.contextmanager
-def error_boundary(src: Path, action: str, output: Path | None = None) -> Iterator[None]:
-    """Map any exception from a plugin to an EmdConvertError naming *src*."""
+def error_boundary(src: Path, action: str, output: Path | None = None, *,
+                   reading: bool = False) -> Iterator[None]:
+    """Map exceptions from a plugin to an EmdConvertError naming *src*.
+
+    While *reading*, every exception is bad input (reliability.md rule 8: readers of
+    damaged files raise anything, TypeError included); while writing, only the
+    exception types that input problems cause are, and anything else is a bug (exit 70).
+    """
     try:
         yield
     except EmdConvertError as exc:
@@ -55,6 +61,11 @@ def error_boundary(src: Path, action: str, output: Path | None = None) -> Iterat
             raise problem from exc
         raise FormatError(f"{action}: {_one_line(exc)}", path=src) from exc
     except _INPUT_FAILURES as exc:
+        raise FormatError(f"{action}: {type(exc).__name__}: {_one_line(exc)}",
+                          path=src) from exc
+    except Exception as exc:
+        if not reading:
+            raise
         raise FormatError(f"{action}: {type(exc).__name__}: {_one_line(exc)}",
                           path=src) from exc
 
@@ -94,7 +105,7 @@ def read(path: str | Path, *, plugin: str | None = None,
     """
     src = _source_path(path)
     reader = choose_reader(src, plugin)
-    with error_boundary(src, f"cannot read as {reader.name}"):
+    with error_boundary(src, f"cannot read as {reader.name}", reading=True):
         return reader.read(src, options=options or {})
 
 
@@ -173,7 +184,7 @@ def convert(src: str | Path, dst: str | Path, *, overwrite: bool = False,
     check_destination(target, overwrite=overwrite)
     reader = choose_reader(source, source_plugin)
     digest = SourceDigest(source)
-    with error_boundary(source, f"cannot read as {reader.name}"):
+    with error_boundary(source, f"cannot read as {reader.name}", reading=True):
         model = reader.read(source, options=options or {})
     write_options = _write_options(target, compression, axis_order, progress, options)
     recorded = {"compression": compression, "axis_order": axis_order,
