@@ -1,0 +1,166 @@
+"""Interop, the truth test: what we write, ncempy and rsciio/HyperSpy read correctly.
+
+emd-spec.md §7 rules 9 and 10: rsciio/HyperSpy must return the source array in numpy
+orientation with its scales, offsets and units; ncempy must return the stored array
+(the transpose, for the default x-first layout) with dims in stored order.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import emdconvert
+from emdconvert import Dataset, Dim, EMDFile
+from emdconvert.units import to_emd
+
+SHAPES = [(7,), (5, 6), (3, 4, 5), (2, 3, 4, 5)]
+DTYPES = ["uint8", "int16", "uint16", "int32", "float32", "float64", "complex64"]
+# name, units, offset, scale for the last four axes (x last)
+AXES = [("frame", "s", 0.0, 0.5), ("z", "nm", -1.0, 2.0), ("y", "nm", 1.0, 0.25),
+        ("x", "1/nm", -3.0, 0.125)]
+
+
+def make(shape: tuple[int, ...], dtype: str) -> tuple[np.ndarray, tuple[Dim, ...]]:
+    data = (np.arange(np.prod(shape)) % 113).astype(dtype).reshape(shape)
+    dims = tuple(Dim.uniform(name, units, n, offset, scale)
+                 for (name, units, offset, scale), n in zip(AXES[-len(shape):], shape,
+                                                            strict=True))
+    return data, dims
+
+
+def rsciio_units(units: str) -> str:
+    """What rsciio reports for a unit: it normalises through pint (``1/nm`` -> ``1 / nm``)."""
+    from rsciio.utils._units import _UREG
+
+    return f"{_UREG.parse_units(units):~}" if units else units
+
+
+def ncempy_read(path: Path) -> tuple[np.ndarray, list[tuple[np.ndarray, str, str]]]:
+    from ncempy.io import emd
+
+    with emd.fileEMD(str(path)) as handle:
+        data, dims = handle.get_emdgroup(handle.list_emds[0])
+        return np.asarray(data), [(np.asarray(d[0]), d[1], d[2]) for d in dims]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: f"{len(s)}D")
+def test_rsciio_and_hyperspy_read_numpy_orientation(tmp_path: Path, shape: tuple[int, ...],
+                                                     dtype: str) -> None:
+    from rsciio.emd import file_reader
+
+    data, dims = make(shape, dtype)
+    path = emdconvert.write(EMDFile((Dataset("signal", data, dims),)), tmp_path / "a.emd")
+    signal = file_reader(str(path))[0]
+    np.testing.assert_array_equal(signal["data"], data)
+    assert signal["data"].dtype == data.dtype
+    for axis, dim in zip(signal["axes"], dims, strict=True):
+        assert axis["name"] == dim.name
+        assert axis["size"] == dim.size
+        assert axis["offset"] == pytest.approx(dim.offset)
+        assert axis["scale"] == pytest.approx(dim.scale)
+        assert axis["units"] == rsciio_units(dim.units)
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: f"{len(s)}D")
+def test_hyperspy_load(tmp_path: Path, shape: tuple[int, ...]) -> None:
+    import hyperspy.api as hs
+
+    data, dims = make(shape, "float32")
+    path = emdconvert.write(EMDFile((Dataset("signal", data, dims),)), tmp_path / "h.emd")
+    signal = hs.load(path)
+    np.testing.assert_array_equal(signal.data, data)
+    # HyperSpy lists axes x-first; compare by name.
+    by_name = {axis.name: axis for axis in signal.axes_manager._axes}
+    for dim in dims:
+        axis = by_name[dim.name]
+        assert (axis.size, axis.offset, axis.scale) == pytest.approx(
+            (dim.size, dim.offset, dim.scale))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: f"{len(s)}D")
+def test_ncempy_reads_the_stored_x_first_array(tmp_path: Path, shape: tuple[int, ...],
+                                               dtype: str) -> None:
+    data, dims = make(shape, dtype)
+    path = emdconvert.write(EMDFile((Dataset("signal", data, dims),)), tmp_path / "n.emd")
+    stored, ndims = ncempy_read(path)
+    np.testing.assert_array_equal(stored, data.T)
+    for (values, name, units), dim in zip(ndims, dims[::-1], strict=True):
+        assert name == dim.name
+        assert units == to_emd(dim.units)
+        np.testing.assert_allclose(values, dim.values)
+
+
+def test_c_order_is_numpy_orientation_for_ncempy_and_transposed_for_rsciio(
+        tmp_path: Path) -> None:
+    from rsciio.emd import file_reader
+
+    data, dims = make((3, 4, 5), "int16")
+    path = emdconvert.write(EMDFile((Dataset("signal", data, dims),)), tmp_path / "c.emd",
+                            axis_order="c")
+    stored, ndims = ncempy_read(path)
+    np.testing.assert_array_equal(stored, data)
+    assert [name for _, name, _ in ndims] == [d.name for d in dims]
+    np.testing.assert_array_equal(file_reader(str(path))[0]["data"], data.T)
+
+
+def test_length_one_axes_have_a_finite_scale_in_rsciio(tmp_path: Path) -> None:
+    from rsciio.emd import file_reader
+
+    data, dims = make((1, 4, 5), "uint16")
+    path = emdconvert.write(EMDFile((Dataset("signal", data, dims),)), tmp_path / "one.emd")
+    signal = file_reader(str(path))[0]
+    np.testing.assert_array_equal(signal["data"], data)
+    first = signal["axes"][0]
+    assert np.isfinite(first["scale"]) and first["offset"] == pytest.approx(dims[0].offset)
+
+
+def test_prefix_trap_names_stay_separate_signals(tmp_path: Path) -> None:
+    from rsciio.emd import file_reader
+
+    arrays = {"img": np.zeros((2, 3)), "img_2": np.ones((4, 5)),
+              "dataset_1": np.full((3, 3), 2.0), "dataset_10": np.full((6,), 3.0)}
+    model = EMDFile(tuple(Dataset(name, a) for name, a in arrays.items()))
+    path = emdconvert.write(model, tmp_path / "many.emd")
+    signals = file_reader(str(path))
+    assert sorted(s["data"].shape for s in signals) == sorted(a.shape for a in
+                                                              arrays.values())
+    from ncempy.io import emd
+
+    with emd.fileEMD(str(path)) as handle:
+        assert len(handle.list_emds) == 4
+
+
+def test_metadata_and_provenance_are_visible_to_both(tmp_path: Path) -> None:
+    from ncempy.io import emd
+    from rsciio.emd import file_reader
+
+    data, dims = make((4, 5), "float32")
+    model = EMDFile((Dataset("img", data, dims),),
+                    microscope={"voltage_V": 300000.0, "microscope_name": "Titan"},
+                    sample={"sample_name": "Si"}, user={"operator_name": "A. User"})
+    path = emdconvert.write(model, tmp_path / "meta.emd")
+    original = file_reader(str(path))[0]["original_metadata"]
+    assert original["microscope"]["voltage_V"] == 300000.0
+    assert original["sample"]["sample_name"] == "Si"
+    assert original["user"]["operator_name"] == "A. User"
+    (entry,) = original["comments"].values()
+    assert json.loads(entry)["tool"].startswith("emdconvert ")
+    with emd.fileEMD(str(path)) as handle:
+        merged = handle.getMetadata(handle.list_emds[0])
+    assert merged["voltage_V"] == 300000.0 and merged["operator_name"] == "A. User"
+
+
+def test_converted_npy_is_read_by_both(tmp_path: Path) -> None:
+    from rsciio.emd import file_reader
+
+    data = np.random.default_rng(2).integers(0, 4000, (3, 16, 24), dtype=np.uint16)
+    np.save(tmp_path / "s.npy", data)
+    path = emdconvert.convert(tmp_path / "s.npy", tmp_path / "s.emd")
+    np.testing.assert_array_equal(file_reader(str(path))[0]["data"], data)
+    np.testing.assert_array_equal(ncempy_read(path)[0], data.T)
