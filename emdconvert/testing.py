@@ -40,6 +40,18 @@ from emdconvert.registry import default_registry
 HEAVY_MODULES = ("h5py", "rsciio", "tifffile", "dask", "hyperspy", "ncempy")
 
 
+def corpus_dir() -> Path:
+    """The real-file corpus: ``$EMDCONVERT_CORPUS``, else ``../shared/corpus`` beside the
+    project checkout (found from the working directory or from this source tree)."""
+    if "EMDCONVERT_CORPUS" in os.environ:
+        return Path(os.environ["EMDCONVERT_CORPUS"])
+    candidates = [Path.cwd().resolve().parent, Path(__file__).resolve().parents[2]]
+    for base in candidates:
+        if (base / "shared" / "corpus").is_dir():
+            return base / "shared" / "corpus"
+    return candidates[0] / "shared" / "corpus"
+
+
 def assert_valid_emd(path: str | Path) -> None:
     """Fail with every broken MUST rule when *path* is not a compliant EMD v0.2 file."""
     from emdconvert.spec import errors, validate

@@ -8,14 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from emdconvert.testing import assert_valid_emd
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def corpus_dir() -> Path:
-    """``$EMDCONVERT_CORPUS``, defaulting to ``../shared/corpus`` beside the checkout."""
-    return Path(os.environ.get("EMDCONVERT_CORPUS", ROOT.parent / "shared" / "corpus"))
+from emdconvert.testing import assert_valid_emd, corpus_dir
 
 
 @pytest.fixture(scope="session")
