@@ -18,12 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from emdconvert.detect import choose_reader, choose_writer
-from emdconvert.errors import (
-    EmdConvertError,
-    FormatError,
-    InputError,
-    UsageError,
-)
+from emdconvert.errors import EmdConvertError, FormatError, InputError, UsageError
 from emdconvert.model import EMDFile
 from emdconvert.plugin import FormatPlugin
 from emdconvert.provenance import SourceDigest, SourceFacts, conversion_comment
@@ -60,11 +55,8 @@ def error_boundary(src: Path, action: str, output: Path | None = None, *,
         if problem is not None:
             raise problem from exc
         raise FormatError(f"{action}: {_one_line(exc)}", path=src) from exc
-    except _INPUT_FAILURES as exc:
-        raise FormatError(f"{action}: {type(exc).__name__}: {_one_line(exc)}",
-                          path=src) from exc
     except Exception as exc:
-        if not reading:
+        if not (reading or isinstance(exc, _INPUT_FAILURES)):
             raise
         raise FormatError(f"{action}: {type(exc).__name__}: {_one_line(exc)}",
                           path=src) from exc
