@@ -19,13 +19,15 @@ from typing import Any
 
 from emdconvert.detect import choose_reader, choose_writer
 from emdconvert.errors import EmdConvertError, FormatError, InputError, UsageError
+from emdconvert.lazy import nbytes
 from emdconvert.model import EMDFile
 from emdconvert.plugin import FormatPlugin
 from emdconvert.provenance import SourceDigest, SourceFacts, conversion_comment
 from emdconvert.publish import atomic_output, check_destination, environment_error
 from emdconvert.sources import expand, is_pattern
 
-ProgressCallback = Callable[[int], None]
+#: Called as ``progress(done_bytes, total_bytes)`` while data are copied.
+ProgressCallback = Callable[[int, int], None]
 
 # Exceptions that, raised while reading a source, mean "this input is bad".
 _INPUT_FAILURES = (struct.error, KeyError, IndexError, ValueError, EOFError, OSError,
@@ -123,12 +125,26 @@ def _write_with(writer: FormatPlugin, model: EMDFile, dst: Path, *, overwrite: b
     return dst
 
 
-def _write_options(dst: Path, compression: str | None, axis_order: str,
+def _write_options(dst: Path, model: EMDFile, compression: str | None, axis_order: str,
                    progress: ProgressCallback | None,
                    extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """What every writer is told; ``target_suffix`` because it writes to a temp name."""
+    """What every writer is told; ``target_suffix`` because it writes to a temp name.
+
+    Writers report bytes copied as increments; the caller's *progress* gets running
+    totals against the model's size.
+    """
+    advance = None
+    if progress is not None:
+        total = sum(nbytes(d.data) for d in model.datasets)
+        done = 0
+
+        def advance(count: int) -> None:
+            nonlocal done
+            done += count
+            progress(done, total)
+
     return {**(extra or {}), "compression": compression, "axis_order": axis_order,
-            "progress": progress, "target_suffix": dst.suffix.lower()}
+            "progress": advance, "target_suffix": dst.suffix.lower()}
 
 
 def write(model: EMDFile, path: str | Path, *, overwrite: bool = False,
@@ -143,7 +159,7 @@ def write(model: EMDFile, path: str | Path, *, overwrite: bool = False,
     """
     dst = Path(path)
     writer = choose_writer(dst, plugin)
-    write_options = _write_options(dst, compression, axis_order, progress, options)
+    write_options = _write_options(dst, model, compression, axis_order, progress, options)
     recorded = {"compression": compression, "axis_order": axis_order, **(options or {})}
 
     def provenance() -> Any:
@@ -178,7 +194,8 @@ def convert(src: str | Path, dst: str | Path, *, overwrite: bool = False,
     digest = SourceDigest(source)
     with error_boundary(source, f"cannot read as {reader.name}", reading=True):
         model = reader.read(source, options=options or {})
-    write_options = _write_options(target, compression, axis_order, progress, options)
+    write_options = _write_options(target, model, compression, axis_order, progress,
+                                   options)
     recorded = {"compression": compression, "axis_order": axis_order,
                 "source_plugin": source_plugin, "target_plugin": target_plugin,
                 **(options or {})}

@@ -19,6 +19,7 @@ import typer
 from typer.core import TyperGroup
 
 from emdconvert.errors import EmdConvertError, UsageError
+from emdconvert.terminal import progress_bar
 
 T = TypeVar("T")
 
@@ -84,8 +85,15 @@ def guarded(debug: bool, subject: Path | None, action: Callable[[], T]) -> T:
 
 @app.command()
 def convert(
-    source: Annotated[Path, typer.Argument(help="Input file (format detected).")],
-    target: Annotated[Path, typer.Argument(help="Output file (format from extension).")],
+    paths: Annotated[list[Path], typer.Argument(
+        help="IN OUT; or, with --out-dir, any number of inputs (files, folders, globs).",
+        show_default=False)],
+    out_dir: Annotated[Path | None, typer.Option(
+        "--out-dir", help="Convert every input into this folder (batch mode).")] = None,
+    recursive: Annotated[bool, typer.Option(
+        "--recursive", "-r", help="Batch mode: also convert files in sub-folders.")] = False,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1,
+                                      help="Batch mode: worker processes.")] = 1,
     from_: Annotated[str | None, typer.Option("--from", help="Force the input format "
                                               "(see 'emdconvert formats').")] = None,
     to: Annotated[str | None, typer.Option("--to", help="Force the output format.")
@@ -100,15 +108,56 @@ def convert(
     option: Annotated[list[str] | None, typer.Option(
         "--option", "-o", help="Format option KEY=VALUE, repeatable (CSV: delimiter, "
                                "decimal, e.g. -o delimiter=';' -o decimal=',').")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q",
+                                        help="No progress bar or summary table.")] = False,
     debug: Debug = False,
 ) -> None:
-    """Convert SOURCE to TARGET (EMD, or any other writable format)."""
+    """Convert IN to OUT (EMD, or any other writable format), or many inputs at once."""
     from emdconvert.api import convert as run_convert
 
     options = guarded(debug, None, lambda: parse_options(option or []))
-    guarded(debug, source, lambda: run_convert(
-        source, target, overwrite=overwrite, source_plugin=from_, target_plugin=to,
-        compression=compression, axis_order=axis_order, options=options))
+    settings: dict[str, Any] = {"overwrite": overwrite, "source_plugin": from_,
+                                "target_plugin": to, "compression": compression,
+                                "axis_order": axis_order, "options": options}
+    if out_dir is not None:
+        run_batch(paths, out_dir, settings, recursive=recursive, jobs=jobs, quiet=quiet,
+                  debug=debug)
+        return
+    if len(paths) != 2:
+        raise fail(f"expected IN OUT, got {len(paths)} path(s); use --out-dir DIR to "
+                   "convert several inputs", 2)
+    source, target = paths
+    with progress_bar(source.name, enabled=not quiet) as progress:
+        guarded(debug, source, lambda: run_convert(source, target, progress=progress,
+                                                   **settings))
+
+
+def run_batch(inputs: list[Path], out_dir: Path, settings: dict[str, Any], *,
+              recursive: bool, jobs: int, quiet: bool, debug: bool) -> None:
+    """Batch mode: every input into *out_dir*; a table at the end; failures -> exit code."""
+    from emdconvert.batch import convert_many, exit_code, plan
+    from emdconvert.registry import default_registry
+    from emdconvert.report import outcomes_table
+
+    if not out_dir.is_dir():
+        raise fail(f"{out_dir}: output folder does not exist", 4)
+    target_plugin = settings["target_plugin"]
+    suffix = ".emd" if target_plugin is None else guarded(
+        debug, None, lambda: default_registry().get(target_plugin).extensions[0])
+    pairs = guarded(debug, None, lambda: plan(inputs, out_dir, recursive=recursive,
+                                              suffix=suffix))
+    if not pairs:
+        raise fail("no convertible files among the inputs", 3)
+    outcomes = []
+    for outcome in convert_many(pairs, jobs=jobs, options=settings):
+        outcomes.append(outcome)
+        if not outcome.ok:
+            sys.stderr.write(f"emdconvert: error: {outcome.message}\n")
+    if not quiet:
+        from rich.console import Console
+
+        Console().print(outcomes_table(outcomes))
+    raise typer.Exit(exit_code(outcomes))
 
 
 def parse_options(pairs: list[str]) -> dict[str, str]:

@@ -12,9 +12,12 @@ from emdconvert.model import METADATA_GROUPS, EMDFile, describe
 from emdconvert.provenance import parse_comment
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from rich.table import Table
     from rich.tree import Tree
 
+    from emdconvert.batch import Outcome
     from emdconvert.registry import Registry
 
 
@@ -64,4 +67,20 @@ def formats_table(registry: Registry) -> Table:
         table.add_row(name, " ".join(plugin.extensions), "yes" if plugin.can_read else "",
                       "yes" if plugin.can_write else "", registry.distribution(name),
                       plugin.description)
+    return table
+
+
+def outcomes_table(outcomes: Sequence[Outcome]) -> Table:
+    """The batch summary: one row per input, then the totals."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    failed = sum(not o.ok for o in outcomes)
+    table = Table(title=f"{len(outcomes) - failed} converted, {failed} failed")
+    for column in ("input", "status", "output or reason", "MB", "s"):
+        table.add_column(column, overflow="fold")
+    for o in sorted(outcomes, key=lambda o: str(o.source)):
+        status = "[green]ok[/green]" if o.ok else f"[red]exit {o.exit_code}[/red]"
+        table.add_row(escape(str(o.source)), status, escape(o.message),
+                      f"{o.nbytes / 1e6:.1f}", f"{o.seconds:.2f}")
     return table

@@ -1,0 +1,107 @@
+"""Converting many files: plan the outputs, run them in worker processes, report each.
+
+Every file goes through the same :func:`emdconvert.api.convert` a single conversion
+uses; a failure is recorded for that file and the others still complete.  Worker
+processes (not threads) isolate the readers' C libraries from each other and use every
+core for the CPU-bound parts (transposes, compression).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from emdconvert.errors import EmdConvertError, InputError
+from emdconvert.registry import default_registry
+from emdconvert.sources import expand, is_pattern, natural_key
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one file went: its output or its one-line reason, exit code, time, size."""
+
+    source: Path
+    target: Path
+    exit_code: int
+    message: str
+    seconds: float
+    nbytes: int
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+
+def _readable_suffixes() -> set[str]:
+    return {ext for plugin in default_registry().readers() for ext in plugin.extensions}
+
+
+def plan(inputs: Sequence[Path], out_dir: Path, *, recursive: bool = False,
+         suffix: str = ".emd") -> list[tuple[Path, Path]]:
+    """(source, target) pairs: files as given, folders' and globs' files by extension.
+
+    A folder's files keep their relative paths under *out_dir*, so equal names in
+    different sub-folders do not collide; a name that would still collide is an error.
+    """
+    known = _readable_suffixes()
+    pairs: list[tuple[Path, Path]] = []
+    for item in inputs:
+        if item.is_dir():
+            found = item.rglob("*") if recursive else item.iterdir()
+            files = sorted((p for p in found if p.is_file() and p.suffix.lower() in known
+                            and not any(part.startswith(".") for part in
+                                        p.relative_to(item).parts)),
+                           key=lambda p: [natural_key(Path(s)) for s in p.parts])
+            pairs += [(f, out_dir / f.relative_to(item).with_suffix(suffix)) for f in files]
+        elif is_pattern(item):
+            pairs += [(f, out_dir / f.with_suffix(suffix).name) for f in expand(item)]
+        else:
+            pairs.append((item, out_dir / item.with_suffix(suffix).name))
+    seen: dict[Path, Path] = {}
+    for source, target in pairs:
+        if target in seen:
+            msg = f"both {seen[target]} and {source} would be written to {target}"
+            raise InputError(msg, path=source)
+        seen[target] = source
+    return pairs
+
+
+def convert_one(source: Path, target: Path, options: Mapping[str, Any]) -> Outcome:
+    """One conversion, never raising: an error becomes a failed :class:`Outcome`."""
+    from emdconvert.api import convert
+
+    start = time.perf_counter()
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        convert(source, target, **options)
+    except EmdConvertError as exc:
+        return Outcome(source, target, exc.exit_code, str(exc), time.perf_counter() - start, 0)
+    except Exception as exc:  # a bug must not stop the other files of the batch
+        return Outcome(source, target, 70, f"{source}: internal error: "
+                       f"{type(exc).__name__}: {exc}", time.perf_counter() - start, 0)
+    size = sum(p.stat().st_size for p in expand(source))
+    return Outcome(source, target, 0, str(target), time.perf_counter() - start, size)
+
+
+def convert_many(pairs: Sequence[tuple[Path, Path]], *, jobs: int = 1,
+                 options: Mapping[str, Any] | None = None) -> Iterator[Outcome]:
+    """Convert every pair, *jobs* at a time; yield outcomes as they finish."""
+    options = dict(options or {})
+    if jobs <= 1 or len(pairs) <= 1:
+        for source, target in pairs:
+            yield convert_one(source, target, options)
+        return
+    with ProcessPoolExecutor(max_workers=min(jobs, len(pairs), os.cpu_count() or 1)) as pool:
+        futures = [pool.submit(convert_one, s, t, options) for s, t in pairs]
+        for future in as_completed(futures):
+            yield future.result()
+
+
+def exit_code(outcomes: Sequence[Outcome]) -> int:
+    """0 when every file converted, else the most severe failure's code."""
+    return max((o.exit_code for o in outcomes), default=0)
