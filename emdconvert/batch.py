@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from emdconvert.errors import EmdConvertError, InputError
+from emdconvert.errors import EmdConvertError, EnvironmentProblem, InputError, UsageError
 from emdconvert.registry import default_registry
 from emdconvert.sources import expand, is_pattern, natural_key
 
@@ -89,9 +89,18 @@ def convert_one(source: Path, target: Path, options: Mapping[str, Any]) -> Outco
 
 
 def convert_many(pairs: Sequence[tuple[Path, Path]], *, jobs: int = 1,
-                 options: Mapping[str, Any] | None = None) -> Iterator[Outcome]:
-    """Convert every pair, *jobs* at a time; yield outcomes as they finish."""
+                 options: Mapping[str, Any] | None = None,
+                 scheduler: str | None = None) -> Iterator[Outcome]:
+    """Convert every pair, *jobs* at a time; yield outcomes as they finish.
+
+    With *scheduler* (a Dask distributed address such as ``tcp://head:8786``) each file
+    is one task on that cluster, running the same :func:`convert_one`; the paths must
+    be visible to the workers (a shared file system).
+    """
     options = dict(options or {})
+    if scheduler is not None:
+        yield from _on_cluster(pairs, options, scheduler)
+        return
     if jobs <= 1 or len(pairs) <= 1:
         for source, target in pairs:
             yield convert_one(source, target, options)
@@ -99,6 +108,25 @@ def convert_many(pairs: Sequence[tuple[Path, Path]], *, jobs: int = 1,
     with ProcessPoolExecutor(max_workers=min(jobs, len(pairs), os.cpu_count() or 1)) as pool:
         futures = [pool.submit(convert_one, s, t, options) for s, t in pairs]
         for future in as_completed(futures):
+            yield future.result()
+
+
+def _on_cluster(pairs: Sequence[tuple[Path, Path]], options: Mapping[str, Any],
+                scheduler: str) -> Iterator[Outcome]:
+    try:
+        from distributed import Client
+        from distributed import as_completed as completed
+    except ImportError:
+        msg = "--scheduler needs Dask distributed: pip install 'emdconvert[distributed]'"
+        raise UsageError(msg) from None
+    try:
+        client = Client(scheduler, timeout=30)
+    except OSError as exc:
+        raise EnvironmentProblem(f"cannot reach the Dask scheduler at {scheduler}: "
+                                 f"{exc}") from None
+    with client:
+        futures = [client.submit(convert_one, s, t, options, pure=False) for s, t in pairs]
+        for future in completed(futures):
             yield future.result()
 
 

@@ -94,6 +94,10 @@ def convert(
         "--recursive", "-r", help="Batch mode: also convert files in sub-folders.")] = False,
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=1,
                                       help="Batch mode: worker processes.")] = 1,
+    scheduler: Annotated[str | None, typer.Option(
+        "--scheduler", help="Batch mode: run each file as a task on this Dask "
+                            "distributed scheduler (e.g. tcp://head:8786); paths must "
+                            "be visible to its workers.")] = None,
     from_: Annotated[str | None, typer.Option("--from", help="Force the input format "
                                               "(see 'emdconvert formats').")] = None,
     to: Annotated[str | None, typer.Option("--to", help="Force the output format.")
@@ -121,7 +125,7 @@ def convert(
                                 "axis_order": axis_order, "options": options}
     if out_dir is not None:
         run_batch(paths, out_dir, settings, recursive=recursive, jobs=jobs, quiet=quiet,
-                  debug=debug)
+                  debug=debug, scheduler=scheduler)
         return
     if len(paths) != 2:
         raise fail(f"expected IN OUT, got {len(paths)} path(s); use --out-dir DIR to "
@@ -133,7 +137,8 @@ def convert(
 
 
 def run_batch(inputs: list[Path], out_dir: Path, settings: dict[str, Any], *,
-              recursive: bool, jobs: int, quiet: bool, debug: bool) -> None:
+              recursive: bool, jobs: int, quiet: bool, debug: bool,
+              scheduler: str | None = None) -> None:
     """Batch mode: every input into *out_dir*; a table at the end; failures -> exit code."""
     from emdconvert.batch import convert_many, exit_code, plan
     from emdconvert.registry import default_registry
@@ -149,10 +154,15 @@ def run_batch(inputs: list[Path], out_dir: Path, settings: dict[str, Any], *,
     if not pairs:
         raise fail("no convertible files among the inputs", 3)
     outcomes = []
-    for outcome in convert_many(pairs, jobs=jobs, options=settings):
-        outcomes.append(outcome)
-        if not outcome.ok:
-            sys.stderr.write(f"emdconvert: error: {outcome.message}\n")
+
+    def collect() -> None:
+        for outcome in convert_many(pairs, jobs=jobs, options=settings,
+                                    scheduler=scheduler):
+            outcomes.append(outcome)
+            if not outcome.ok:
+                sys.stderr.write(f"emdconvert: error: {outcome.message}\n")
+
+    guarded(debug, None, collect)
     if not quiet:
         from rich.console import Console
 

@@ -68,3 +68,17 @@ def test_progress_reports_running_totals(tmp_path: Path) -> None:
                        progress=lambda done, total: seen.append((done, total)))
     assert seen[-1] == (data.nbytes, data.nbytes)
     assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+
+
+def test_scheduler_runs_each_file_as_a_task_on_a_cluster(tmp_path: Path) -> None:
+    distributed = pytest.importorskip("distributed")
+    inputs = make_inputs(tmp_path)
+    pairs = plan([inputs], tmp_path / "out")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                  dashboard_address=None) as cluster:
+        outcomes = list(convert_many(pairs, options={}, scheduler=cluster.scheduler_address))
+    assert sorted(o.source.name for o in outcomes if o.ok) == ["frame1.npy", "frame10.npy",
+                                                               "frame2.npy"]
+    assert exit_code(outcomes) == 3
+    for _, target in pairs[1:]:
+        emdconvert.read(target)
