@@ -126,7 +126,7 @@ def _write_with(writer: FormatPlugin, model: EMDFile, dst: Path, *, overwrite: b
 
 
 def _write_options(dst: Path, model: EMDFile, compression: str | None, axis_order: str,
-                   progress: ProgressCallback | None,
+                   threads: int | None, progress: ProgressCallback | None,
                    extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """What every writer is told; ``target_suffix`` because it writes to a temp name.
 
@@ -144,22 +144,27 @@ def _write_options(dst: Path, model: EMDFile, compression: str | None, axis_orde
             progress(done, total)
 
     return {**(extra or {}), "compression": compression, "axis_order": axis_order,
-            "progress": advance, "target_suffix": dst.suffix.lower()}
+            "threads": threads, "progress": advance, "target_suffix": dst.suffix.lower()}
 
 
 def write(model: EMDFile, path: str | Path, *, overwrite: bool = False,
           compression: str | None = None, axis_order: str = "x-first",
-          plugin: str | None = None, progress: ProgressCallback | None = None,
+          threads: int | None = None, plugin: str | None = None,
+          progress: ProgressCallback | None = None,
           options: Mapping[str, Any] | None = None) -> Path:
     """Write *model* to *path* atomically (format from the extension or ``plugin``).
 
-    ``compression`` is ``None`` or ``"gzip[:level]"``; ``axis_order`` is ``"x-first"``
-    (the spec's layout, default) or ``"c"`` (numpy C order, ncempy's convention).  A
-    provenance entry is appended to the file's ``comments``.
+    ``compression`` is ``None``, ``"gzip[:level]"`` (readable everywhere),
+    ``"zstd[:level]"`` or ``"bitshuffle-lz4"`` (readers need hdf5plugin);
+    ``axis_order`` is ``"x-first"`` (the spec's layout, default) or ``"c"`` (numpy C
+    order, ncempy's convention); ``threads`` copy and compress chunks in parallel
+    (default: the CPU count, at most 8).  A provenance entry is appended to the file's
+    ``comments``.
     """
     dst = Path(path)
     writer = choose_writer(dst, plugin)
-    write_options = _write_options(dst, model, compression, axis_order, progress, options)
+    write_options = _write_options(dst, model, compression, axis_order, threads, progress,
+                                   options)
     recorded = {"compression": compression, "axis_order": axis_order, **(options or {})}
 
     def provenance() -> Any:
@@ -174,7 +179,7 @@ def write(model: EMDFile, path: str | Path, *, overwrite: bool = False,
 def convert(src: str | Path, dst: str | Path, *, overwrite: bool = False,
             source_plugin: str | None = None, target_plugin: str | None = None,
             compression: str | None = None, axis_order: str = "x-first",
-            progress: ProgressCallback | None = None,
+            threads: int | None = None, progress: ProgressCallback | None = None,
             options: Mapping[str, Any] | None = None) -> Path:
     """Convert *src* to *dst*: ``format -> EMDFile -> format``, published atomically.
 
@@ -194,8 +199,8 @@ def convert(src: str | Path, dst: str | Path, *, overwrite: bool = False,
     digest = SourceDigest(source)
     with error_boundary(source, f"cannot read as {reader.name}", reading=True):
         model = reader.read(source, options=options or {})
-    write_options = _write_options(target, model, compression, axis_order, progress,
-                                   options)
+    write_options = _write_options(target, model, compression, axis_order, threads,
+                                   progress, options)
     recorded = {"compression": compression, "axis_order": axis_order,
                 "source_plugin": source_plugin, "target_plugin": target_plugin,
                 **(options or {})}

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import threading
-import zlib
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -45,6 +45,17 @@ TILE = 64
 WINDOW = 6
 
 ProgressCallback = Callable[[int], None]
+ChunkEncoder = Callable[[np.ndarray], bytes]
+
+
+def default_threads() -> int:
+    """Worker threads for one copy: every core, but no more than the pipeline can feed."""
+    return max(1, min(os.cpu_count() or 2, 8))
+
+
+def raw_bytes(array: np.ndarray) -> bytes:
+    """The encoder of uncompressed chunks: the array's bytes as they are."""
+    return array.tobytes()
 
 
 def source_chunk(shape: tuple[int, ...], itemsize: int, transpose: bool) -> tuple[int, ...]:
@@ -89,11 +100,14 @@ class _Prepared:
 
 
 def copy_into(source: LazyArray, target: h5py.Dataset, block: tuple[int, ...], *,
-              transpose: bool, gzip_level: int | None = None, threads: int = 2,
+              transpose: bool, encode: ChunkEncoder | None = raw_bytes, threads: int = 2,
               progress: ProgressCallback | None = None) -> None:
     """Copy *source* into *target* (its transpose when *transpose*) chunk by chunk.
 
-    *block* is the source block of one stored chunk (:func:`source_chunk`).  Reads run
+    *block* is the source block of one stored chunk (:func:`source_chunk`).  Whole
+    chunks are turned into their stored bytes by *encode* in the worker threads and
+    written directly; with ``encode=None`` (HDF5 filter plugins), and for partial edge
+    chunks, h5py writes the array through the dataset's own filters.  Reads run
     in the pool only for sources that say they allow concurrent reads
     (``concurrent_reads = True``); others are read under a lock, in order.
     """
@@ -114,10 +128,7 @@ def copy_into(source: LazyArray, target: h5py.Dataset, block: tuple[int, ...], *
         array = transposed(values) if transpose else np.ascontiguousarray(values)
         selection = index[::-1] if transpose else index
         whole = chunk_shape is not None and array.shape == tuple(chunk_shape)
-        payload = None
-        if whole:
-            payload = zlib.compress(array.data, gzip_level) if gzip_level is not None \
-                else array.tobytes()
+        payload = encode(array) if whole and encode is not None else None
         return _Prepared(selection, array, payload, nbytes)
 
     def write(item: _Prepared) -> None:

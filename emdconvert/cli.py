@@ -105,8 +105,13 @@ def convert(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing "
                                             "output (atomically).")] = False,
     compression: Annotated[str | None, typer.Option(
-        "--compression", help="none (default) or gzip[:LEVEL], readable by every "
-                              "HDF5 reader.")] = None,
+        "--compression", help="none (default); gzip[:LEVEL] (0-9, default 4), readable "
+                              "by every HDF5 reader; zstd[:LEVEL] (1-22) or "
+                              "bitshuffle-lz4, which need hdf5plugin to read.")] = None,
+    threads: Annotated[int | None, typer.Option(
+        "--threads", min=1, help="Threads reading, transposing and compressing chunks "
+                                 "[default: CPU count, at most 8].",
+        show_default=False)] = None,
     axis_order: Annotated[str, typer.Option("--axis-order", help=AXIS_ORDER_HELP)
                           ] = "x-first",
     option: Annotated[list[str] | None, typer.Option(
@@ -122,7 +127,8 @@ def convert(
     options = guarded(debug, None, lambda: parse_options(option or []))
     settings: dict[str, Any] = {"overwrite": overwrite, "source_plugin": from_,
                                 "target_plugin": to, "compression": compression,
-                                "axis_order": axis_order, "options": options}
+                                "axis_order": axis_order, "threads": threads,
+                                "options": options}
     if out_dir is not None:
         run_batch(paths, out_dir, settings, recursive=recursive, jobs=jobs, quiet=quiet,
                   debug=debug, scheduler=scheduler)
@@ -248,6 +254,10 @@ def main_options(
                        ] = False,
 ) -> None:
     """Convert electron-microscopy data to spec-compliant Berkeley EMD v0.2 files."""
+    import logging
+
+    # The library logs (it never prints); on the command line a warning is one line.
+    logging.basicConfig(format="emdconvert: warning: %(message)s", level=logging.WARNING)
 
 
 def main(argv: list[str] | None = None) -> Any:

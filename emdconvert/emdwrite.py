@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from emdconvert.blockcopy import copy_into, source_chunk
+from emdconvert.blockcopy import copy_into, default_threads, raw_bytes, source_chunk
+from emdconvert.compression import parse as parse_compression
 from emdconvert.errors import UnsupportedError, UsageError
 from emdconvert.model import METADATA_GROUPS, AttrValue, Comment, Dataset, Dim, EMDFile
 from emdconvert.units import to_emd
@@ -35,22 +36,6 @@ AXIS_ORDERS = (X_FIRST, C_ORDER)
 AXIS_ORDER_ATTR = "emdconvert_axis_order"
 
 ProgressCallback = Callable[[int], None]
-
-
-def parse_compression(spec: str | None) -> tuple[str | None, int | None]:
-    """``"gzip"`` / ``"gzip:6"`` / ``None`` -> ``(filter, level)``."""
-    if spec is None or spec in ("", "none"):
-        return None, None
-    name, _, level = spec.partition(":")
-    if name != "gzip":
-        msg = f"unknown compression {spec!r}; supported: none, gzip[:0-9]"
-        raise UsageError(msg)
-    if not level:
-        return "gzip", 4
-    if not level.isdigit() or not 0 <= int(level) <= 9:
-        msg = f"gzip level must be 0-9, got {level!r}"
-        raise UsageError(msg)
-    return "gzip", int(level)
 
 
 def group_names(names: Sequence[str]) -> list[str]:
@@ -126,12 +111,17 @@ def append_comments(h5: h5py.File, comments: Iterable[Comment]) -> None:
 
 def write_dataset(parent: h5py.Group, name: str, dataset: Dataset, *,
                   axis_order: str = X_FIRST, compression: str | None = None,
+                  threads: int | None = None,
                   progress: ProgressCallback | None = None) -> None:
-    """One complete EMD data group ``/data/<name>`` streamed block by block."""
+    """One complete EMD data group ``/data/<name>`` streamed block by block.
+
+    *threads* read, transpose and compress chunks in parallel (default: the CPU count,
+    at most 8).
+    """
     if axis_order not in AXIS_ORDERS:
         msg = f"axis order must be one of {AXIS_ORDERS}, got {axis_order!r}"
         raise UsageError(msg)
-    method, level = parse_compression(compression)
+    choice = parse_compression(compression)
     shape, dtype = dataset.shape, dataset.dtype
     if dtype.fields is not None or dtype.kind not in "biufc":
         msg = f"dataset {dataset.name!r}: dtype {dtype} cannot be stored as EMD data"
@@ -140,7 +130,7 @@ def write_dataset(parent: h5py.Group, name: str, dataset: Dataset, *,
     block = source_chunk(shape, dtype.itemsize, transpose)
     # C order without compression is stored contiguous (fastest, ncempy's layout);
     # everything else is chunked, one chunk per source block.
-    chunked = 0 not in shape and (transpose or method is not None)
+    chunked = 0 not in shape and (transpose or choice is not None)
     chunks = (block[::-1] if transpose else block) if chunked else None
     group = parent.create_group(name)
     group.attrs["emd_group_type"] = 1
@@ -149,21 +139,20 @@ def write_dataset(parent: h5py.Group, name: str, dataset: Dataset, *,
         group.attrs["units"] = _bytes(to_emd(dataset.units))
     write_attrs(group, dataset.attrs)
     stored_shape = shape[::-1] if transpose else shape
-    data = group.create_dataset(
-        "data", shape=stored_shape, dtype=dtype, chunks=chunks,
-        compression=method if chunked else None,
-        compression_opts=level if chunked and method is not None else None)
+    filters = choice.dataset_kwargs() if chunked and choice is not None else {}
+    data = group.create_dataset("data", shape=stored_shape, dtype=dtype, chunks=chunks,
+                                **filters)
     if 0 not in shape:
-        copy_into(dataset.data, data, block, transpose=transpose,
-                  gzip_level=level if chunked and method is not None else None,
-                  progress=progress)
+        encode = raw_bytes if choice is None else choice.chunk_encoder()
+        copy_into(dataset.data, data, block, transpose=transpose, encode=encode,
+                  threads=threads or default_threads(), progress=progress)
     dims = dataset.dims[::-1] if transpose else dataset.dims
     for k, dim in enumerate(dims, start=1):
         write_dim(group, k, dim)
 
 
 def write_emd(model: EMDFile, path: Path, *, axis_order: str = X_FIRST,
-              compression: str | None = None,
+              compression: str | None = None, threads: int | None = None,
               progress: ProgressCallback | None = None) -> None:
     """Write *model* to *path* as Berkeley EMD v0.2 (a new file; *path* is a temp name)."""
     import h5py
@@ -175,7 +164,7 @@ def write_emd(model: EMDFile, path: Path, *, axis_order: str = X_FIRST,
         names = group_names([d.name for d in model.datasets])
         for name, dataset in zip(names, model.datasets, strict=True):
             write_dataset(data, name, dataset, axis_order=axis_order,
-                          compression=compression, progress=progress)
+                          compression=compression, threads=threads, progress=progress)
         for group in METADATA_GROUPS:
             write_attrs(h5.create_group(group), model.metadata(group))
         append_comments(h5, model.comments)

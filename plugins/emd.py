@@ -193,8 +193,10 @@ class EMDPlugin(BasePlugin):
     def _open(self, path: Path) -> h5py.File:
         import h5py
 
+        from emdconvert.compression import enable_filters
         from emdconvert.spec import foreign_storage
 
+        enable_filters()  # files written with --compression zstd / bitshuffle-lz4
         h5 = h5py.File(path, "r")
         problems = foreign_storage(h5)
         if problems:
@@ -247,7 +249,8 @@ class EMDPlugin(BasePlugin):
               options: Mapping[str, Any] | None = None) -> None:
         options = options or {}
         write_emd(model, path, axis_order=options.get("axis_order") or X_FIRST,
-                  compression=options.get("compression"), progress=options.get("progress"))
+                  compression=options.get("compression"), threads=options.get("threads"),
+                  progress=options.get("progress"))
 
     def append_comment(self, path: Path, comment: Comment) -> None:
         import h5py
@@ -266,4 +269,5 @@ class EMDPlugin(BasePlugin):
         super().verify(model, path, options=options)
 
     def library_versions(self) -> dict[str, str]:
-        return {"h5py": package_version("h5py"), "rosettasciio": package_version("rosettasciio")}
+        return {"h5py": package_version("h5py"), "hdf5plugin": package_version("hdf5plugin"),
+                "rosettasciio": package_version("rosettasciio")}

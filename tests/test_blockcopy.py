@@ -8,7 +8,8 @@ import h5py
 import numpy as np
 import pytest
 
-from emdconvert.blockcopy import copy_into, source_chunk, transpose_2d, transposed
+from emdconvert.blockcopy import copy_into, raw_bytes, source_chunk, transpose_2d, transposed
+from emdconvert.compression import parse as parse_compression
 from emdconvert.lazy import RawFileArray
 
 
@@ -35,10 +36,11 @@ def test_large_frames_get_a_chunk_each_small_frames_are_grouped() -> None:
     assert source_chunk((100, 1024, 2048), 2, False) == (1, 1024, 2048)
 
 
-@pytest.mark.parametrize("gzip_level", [None, 1])
+@pytest.mark.parametrize("compression", [None, "gzip:1", "zstd", "bitshuffle-lz4"])
 @pytest.mark.parametrize("transpose", [True, False])
 def test_copy_into_is_exact_including_edge_chunks(tmp_path: Path, transpose: bool,
-                                                  gzip_level: int | None) -> None:
+                                                  compression: str | None) -> None:
+    choice = parse_compression(compression)
     data = np.random.default_rng(3).integers(0, 2**15, (5, 300, 700), dtype=np.int16)
     raw = tmp_path / "raw.bin"
     raw.write_bytes(data.tobytes())
@@ -49,9 +51,10 @@ def test_copy_into_is_exact_including_edge_chunks(tmp_path: Path, transpose: boo
         with h5py.File(tmp_path / "out.h5", "w") as h5:
             target = h5.create_dataset("d", shape=stored, dtype=data.dtype,
                                        chunks=blk[::-1] if transpose else blk,
-                                       compression="gzip" if gzip_level else None)
+                                       **(choice.dataset_kwargs() if choice else {}))
             seen: list[int] = []
-            copy_into(source, target, blk, transpose=transpose, gzip_level=gzip_level,
+            copy_into(source, target, blk, transpose=transpose,
+                      encode=choice.chunk_encoder() if choice else raw_bytes,
                       progress=seen.append)
         with h5py.File(tmp_path / "out.h5") as h5:
             np.testing.assert_array_equal(h5["d"][()], data.T if transpose else data)

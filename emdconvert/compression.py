@@ -1,0 +1,101 @@
+"""Compression choices for EMD data: what ``--compression`` accepts and means.
+
+``gzip`` (deflate) is the default choice because every HDF5 reader opens it without
+plugins; emdconvert compresses its chunks in worker threads and stores them with direct
+chunk writes.  ``zstd`` and ``bitshuffle-lz4`` come from hdf5plugin and are opt-in: the
+reading side needs the filter too (plain h5py, rsciio and ncempy without hdf5plugin
+cannot read them), so using one logs a warning and the choice is recorded in provenance.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from emdconvert.errors import UsageError
+
+log = logging.getLogger(__name__)
+
+_LEVELS = {"gzip": (0, 9, 4), "zstd": (1, 22, 3)}
+NAMES = ("none", "gzip", "zstd", "bitshuffle-lz4")
+
+
+@dataclass(frozen=True)
+class Compression:
+    """A parsed ``--compression`` value."""
+
+    name: str
+    level: int | None = None
+
+    @property
+    def needs_plugin(self) -> bool:
+        """True when readers need an HDF5 filter plugin to decompress it."""
+        return self.name != "gzip"
+
+    def chunk_encoder(self) -> Callable[[Any], bytes] | None:
+        """How worker threads turn a chunk into its stored bytes for a direct chunk write.
+
+        ``None`` for the plugin filters: their chunks go through h5py's filter pipeline,
+        so the bytes on disk are exactly what the plugin's own decoder expects.
+        """
+        if self.name == "gzip":
+            level = _LEVELS["gzip"][2] if self.level is None else self.level
+            return functools.partial(zlib.compress, level=level)
+        return None
+
+    def dataset_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``h5py.Group.create_dataset``."""
+        if self.name == "gzip":
+            return {"compression": "gzip", "compression_opts": self.level}
+        import hdf5plugin
+
+        if self.name == "zstd":
+            return dict(hdf5plugin.Zstd(clevel=self.level or 3))
+        return dict(hdf5plugin.Bitshuffle(cname="lz4"))
+
+
+def parse(spec: str | None) -> Compression | None:
+    """``None``/``"none"`` -> None; ``"gzip"``, ``"gzip:6"``, ``"zstd:9"``, ``"bitshuffle-lz4"``."""
+    if spec is None or spec in ("", "none"):
+        return None
+    name, colon, level_text = spec.partition(":")
+    if name not in NAMES:
+        raise UsageError(f"unknown compression {spec!r}; choose from {', '.join(NAMES)} "
+                         "(gzip[:0-9], zstd[:1-22])")
+    if name == "bitshuffle-lz4":
+        if colon:
+            raise UsageError("bitshuffle-lz4 takes no level")
+        return _with_plugin(Compression(name))
+    low, high, default = _LEVELS[name]
+    if not colon:
+        level = default
+    elif level_text.isdigit() and low <= int(level_text) <= high:
+        level = int(level_text)
+    else:
+        raise UsageError(f"{name} level must be {low}-{high}, got {level_text!r}")
+    result = Compression(name, level)
+    return _with_plugin(result) if result.needs_plugin else result
+
+
+def _with_plugin(choice: Compression) -> Compression:
+    try:
+        import hdf5plugin  # noqa: F401
+    except ImportError:
+        raise UsageError(f"{choice.name} compression needs hdf5plugin: "
+                         "pip install hdf5plugin") from None
+    log.warning("%s-compressed data need hdf5plugin on the reading side; plain h5py, "
+                "rsciio and ncempy without it cannot read them (use gzip for "
+                "universal files)", choice.name)
+    return choice
+
+
+def enable_filters() -> None:
+    """Make plugin filters (zstd, bitshuffle) readable in this process, if installed."""
+    try:
+        import hdf5plugin  # noqa: F401
+    except ImportError:
+        pass
