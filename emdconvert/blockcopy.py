@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import queue
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -45,7 +46,9 @@ TILE = 64
 WINDOW = 6
 
 ProgressCallback = Callable[[int], None]
-ChunkEncoder = Callable[[np.ndarray], bytes]
+#: What a direct chunk write takes: bytes, or the array itself (any C-contiguous buffer).
+Buffer = bytes | np.ndarray
+ChunkEncoder = Callable[[np.ndarray], Buffer]
 
 
 def default_threads() -> int:
@@ -53,9 +56,9 @@ def default_threads() -> int:
     return max(1, min(os.cpu_count() or 2, 8))
 
 
-def raw_bytes(array: np.ndarray) -> bytes:
-    """The encoder of uncompressed chunks: the array's bytes as they are."""
-    return array.tobytes()
+def raw_bytes(array: np.ndarray) -> Buffer:
+    """The encoder of uncompressed chunks: the array itself, written without a copy."""
+    return array
 
 
 def source_chunk(shape: tuple[int, ...], itemsize: int, transpose: bool) -> tuple[int, ...]:
@@ -77,26 +80,50 @@ def transpose_2d(frame: np.ndarray, out: np.ndarray) -> np.ndarray:
     return out
 
 
-def transposed(block: np.ndarray) -> np.ndarray:
-    """A C-contiguous ``block.T``; fast when the block lies within one frame."""
+def transposed(block: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """A C-contiguous ``block.T`` (in *out* when given); fast within one frame."""
+    if out is None:
+        out = np.empty(block.shape[::-1], dtype=block.dtype)
     if block.ndim >= 2 and math.prod(block.shape[:-2]) == 1:
         frame = block.reshape(block.shape[-2:])
-        out = np.empty(frame.shape[::-1], dtype=block.dtype)
-        return transpose_2d(frame, out).reshape(block.shape[::-1])
-    return np.ascontiguousarray(block.T)
+        transpose_2d(frame, out.reshape(frame.shape[::-1]))
+    else:
+        np.copyto(out, block.T)
+    return out
 
 
 class _Prepared:
     """One chunk ready to write: where it goes, its array, and its bytes on disk."""
 
-    __slots__ = ("array", "nbytes", "payload", "selection")
+    __slots__ = ("array", "buffer", "nbytes", "payload", "selection")
 
-    def __init__(self, selection: Index, array: np.ndarray, payload: bytes | None,
-                 nbytes: int) -> None:
+    def __init__(self, selection: Index, array: np.ndarray, payload: Buffer | None,
+                 nbytes: int, buffer: np.ndarray | None) -> None:
         self.selection = selection
         self.array = array
         self.payload = payload
         self.nbytes = nbytes
+        self.buffer = buffer  # a pooled buffer to give back once written
+
+
+class _BufferPool:
+    """Reusable arrays of one shape: fresh 4 MiB arrays cost a page fault per 4 KiB.
+
+    There are never more chunks alive than the pipeline window plus the one being
+    written, so a pool of that size never makes a worker wait for long.
+    """
+
+    def __init__(self, shape: tuple[int, ...], dtype: np.dtype[Any], size: int) -> None:
+        self.shape = shape
+        self._free: queue.SimpleQueue[np.ndarray] = queue.SimpleQueue()
+        for _ in range(size):
+            self._free.put(np.empty(shape, dtype))
+
+    def take(self) -> np.ndarray:
+        return self._free.get()
+
+    def give(self, buffer: np.ndarray) -> None:
+        self._free.put(buffer)
 
 
 def copy_into(source: LazyArray, target: h5py.Dataset, block: tuple[int, ...], *,
@@ -107,29 +134,54 @@ def copy_into(source: LazyArray, target: h5py.Dataset, block: tuple[int, ...], *
     *block* is the source block of one stored chunk (:func:`source_chunk`).  Whole
     chunks are turned into their stored bytes by *encode* in the worker threads and
     written directly; with ``encode=None`` (HDF5 filter plugins), and for partial edge
-    chunks, h5py writes the array through the dataset's own filters.  Reads run
-    in the pool only for sources that say they allow concurrent reads
-    (``concurrent_reads = True``); others are read under a lock, in order.
+    chunks, h5py writes the array through the dataset's own filters.  Sources with a
+    ``read_into(index, out)`` method (:class:`~emdconvert.lazy.RawFileArray`) are read
+    into reused buffers.  Reads run in the pool only for sources that say they allow
+    concurrent reads (``concurrent_reads = True``); others are read under a lock, in
+    order.
     """
-    chunk_shape = target.chunks
     shape = tuple(int(n) for n in source.shape)
+    dtype = np.dtype(source.dtype)
     read_lock: contextlib.AbstractContextManager[Any] = (
         contextlib.nullcontext() if getattr(source, "concurrent_reads", False)
         else threading.Lock())
+    read_into = getattr(source, "read_into", None)
+    scratch = threading.local()  # per-thread read buffer, transposed out of at once
+    workers = max(1, threads)
+    # One stored block: a whole chunk when chunked, a contiguous run otherwise.
+    stored_block = block[::-1] if transpose else block
+    chunks = _BufferPool(stored_block, dtype, WINDOW + 1)
+    direct = target.chunks is not None and tuple(target.chunks) == stored_block
 
-    def prepare(index: Index) -> _Prepared:
+    def read(index: Index, into: np.ndarray | None) -> np.ndarray:
+        if into is not None and read_into is not None and read_into(index, into):
+            return into
         with read_lock:
             values = np.asarray(source[index])
         expected = tuple(s.stop - s.start for s in index)
         if values.shape != expected:
             msg = f"the reader returned a block of shape {values.shape} for {expected}"
             raise UnsupportedError(msg)
-        nbytes = values.nbytes
-        array = transposed(values) if transpose else np.ascontiguousarray(values)
-        selection = index[::-1] if transpose else index
-        whole = chunk_shape is not None and array.shape == tuple(chunk_shape)
-        payload = encode(array) if whole and encode is not None else None
-        return _Prepared(selection, array, payload, nbytes)
+        return values
+
+    def prepare(index: Index) -> _Prepared:
+        expected = tuple(s.stop - s.start for s in index)
+        whole = expected == block
+        pooled = chunks.take() if whole else None
+        if transpose:
+            buffer = getattr(scratch, "buffer", None)
+            if buffer is None or buffer.shape != expected:
+                buffer = scratch.buffer = np.empty(expected, dtype) if whole else None
+            values = read(index, buffer)
+            array = transposed(values, pooled)
+        else:
+            array = np.ascontiguousarray(read(index, pooled))
+        payload = encode(array) if direct and whole and encode is not None else None
+        if payload is not None and payload is not array and pooled is not None:
+            chunks.give(pooled)  # the compressed copy is what gets written
+            pooled = None
+        return _Prepared(index[::-1] if transpose else index, array, payload,
+                         array.nbytes, pooled)
 
     def write(item: _Prepared) -> None:
         if item.payload is not None:
@@ -137,10 +189,12 @@ def copy_into(source: LazyArray, target: h5py.Dataset, block: tuple[int, ...], *
             target.id.write_direct_chunk(offset, item.payload)
         else:
             target[item.selection] = item.array
+        if item.buffer is not None:
+            chunks.give(item.buffer)
         if progress is not None:
             progress(item.nbytes)
 
-    with ThreadPoolExecutor(max_workers=max(1, threads),
+    with ThreadPoolExecutor(max_workers=workers,
                             thread_name_prefix="emdconvert-copy") as pool:
         pending: deque[Future[_Prepared]] = deque()
         try:
@@ -153,4 +207,3 @@ def copy_into(source: LazyArray, target: h5py.Dataset, block: tuple[int, ...], *
         finally:
             for future in pending:
                 future.cancel()
-

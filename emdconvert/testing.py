@@ -60,6 +60,24 @@ def assert_valid_emd(path: str | Path) -> None:
     assert not broken, f"{path} is not valid EMD v0.2:\n" + "\n".join(map(str, broken))
 
 
+def write_dm(path: Path, data: np.ndarray, version: int) -> None:
+    """Write *data* with nionswift-io's DM writer (independent of rsciio and of us).
+
+    Tests and benchmarks make DM inputs this way because no DM file should come from
+    the code under test.  *data* may be a read-only memmap: the writer streams it.
+    """
+    from nion.data import DataAndMetadata
+    from nionswift_plugin.DM_IO import dm3_image_utils
+
+    # 3-D: a sequence of images (nionswift's default would be a spectrum image);
+    # 4-D: a 2-D scan of 2-D diffraction patterns.
+    descriptor = {3: DataAndMetadata.DataDescriptor(True, 0, 2),
+                  4: DataAndMetadata.DataDescriptor(False, 2, 2)}.get(data.ndim)
+    xdata = DataAndMetadata.new_data_and_metadata(data, data_descriptor=descriptor)
+    with open(path, "wb") as handle:
+        dm3_image_utils.save_image(xdata, handle, version)
+
+
 def fingerprint(path: Path) -> tuple[str, int, int]:
     """(sha256, size, mtime_ns): what "the source is unchanged" means."""
     data = path.read_bytes()

@@ -15,7 +15,9 @@ written as a plain (Big)TIFF stack.  Complex data cannot be stored in TIFF and a
 
 from __future__ import annotations
 
+import gc
 import math
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -23,7 +25,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from emdconvert.errors import FormatError, UnsupportedError
-from emdconvert.lazy import ArrayLike, iter_blocks
+from emdconvert.lazy import ArrayLike, LazyArray, RawFileArray, iter_blocks
 from emdconvert.model import Dataset, Dim, EMDFile
 from emdconvert.plugin import BasePlugin, DatasetInfo, FileInfo, package_version
 from emdconvert.signals import ORIGINAL_METADATA_ATTR, axes_to_dims, metadata_json
@@ -126,13 +128,38 @@ class TiffFramesArray(_PagedArray):
         return np.stack([tifffile.imread(self.files[int(i)]) for i in flat])
 
 
+def _contiguous(tif: Any, series: Any) -> RawFileArray | None:
+    """An uncompressed series stored as one byte range, read with ``pread``.
+
+    tifffile reports ``dataoffset`` only when every page is stored in final form
+    (no compression, predictor or bit packing) back to back and the bytes add up to the
+    series' shape; reading that range directly skips per-page decoding and lets the
+    block copier reuse its buffers.  The file's byte order is kept in the dtype.
+    """
+    offset = series.dataoffset
+    if offset is None or len(series.levels) > 1:
+        return None
+    dtype = np.dtype(series.dtype).newbyteorder(tif.byteorder)
+    return RawFileArray(tif.filehandle.path, int(offset), tuple(series.shape), dtype)
+
+
 def _calibration(path: Path) -> list[dict[str, Any]]:
     """rsciio's reading of the file's tags: axes and original metadata per series."""
     from rsciio.tiff import file_reader
 
-    return [{"axes": s.get("axes", []), "original_metadata": s.get("original_metadata", {}),
-             "title": s.get("metadata", {}).get("General", {}).get("title", "")}
-            for s in file_reader(str(path), lazy=True)]
+    # rsciio's lazy read keeps its TiffFile open inside a reference cycle of dask
+    # objects; collect it here so the descriptor closes now (a watch daemon converts for
+    # months) and quietly (the unclosed-file warning is rsciio's, not the user's).
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        signals = file_reader(str(path), lazy=True)
+        found = [{"axes": s.get("axes", []),
+                  "original_metadata": s.get("original_metadata", {}),
+                  "title": s.get("metadata", {}).get("General", {}).get("title", "")}
+                 for s in signals]
+        del signals
+        gc.collect()
+    return found
 
 
 def _dims_for(shape: tuple[int, ...], calibration: dict[str, Any] | None) -> tuple[Dim, ...]:
@@ -175,12 +202,13 @@ class TIFFPlugin(BasePlugin):
 
         with tifffile.TiffFile(path) as tif:
             count = len(tif.series)
+            contiguous = [_contiguous(tif, series) for series in tif.series]
         if count == 0:
             raise FormatError("the file holds no images", path=path)
         calibrations = _calibration(path)
         datasets = []
         for index in range(count):
-            array = TiffSeriesArray(path, index)
+            array: LazyArray = contiguous[index] or TiffSeriesArray(path, index)
             calibration = calibrations[index] if len(calibrations) == count else None
             name = path.stem if count == 1 else f"{path.stem}_{index}"
             datasets.append(self._dataset(name, array, calibration))
@@ -214,7 +242,7 @@ class TIFFPlugin(BasePlugin):
         return EMDFile((Dataset(name, array, dims, attrs),))
 
     @staticmethod
-    def _dataset(name: str, array: TiffSeriesArray, calibration: dict[str, Any] | None
+    def _dataset(name: str, array: LazyArray, calibration: dict[str, Any] | None
                  ) -> Dataset:
         attrs: dict[str, Any] = {}
         if calibration is not None and calibration["original_metadata"]:

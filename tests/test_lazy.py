@@ -49,10 +49,26 @@ def test_raw_file_array_indexing_matches_numpy(tmp_path: Path, fortran: bool) ->
     path.write_bytes(b"HEAD" + data.tobytes(order="F" if fortran else "C"))
     raw = RawFileArray(path, 4, data.shape, data.dtype, fortran_order=fortran)
     for key in [np.s_[...], np.s_[1], np.s_[-1], np.s_[1:3], np.s_[:, 2], np.s_[1:3, 1:4, ::2],
-                np.s_[0, 0, 0]]:
+                np.s_[0, 0, 0], np.s_[2, 1:4], np.s_[2:3, 1:4, :], np.s_[1, 2, 3:], np.s_[3, 5:],
+                np.s_[1:3, 0:1], np.s_[0, :, 1:2]]:
         np.testing.assert_array_equal(raw[key], data[key])
     with pytest.raises(IndexError):
         raw[4]
+
+
+def test_read_into_fills_reused_buffers_for_byte_ranges_only(tmp_path: Path) -> None:
+    data = np.arange(4 * 5 * 6, dtype=np.int32).reshape(4, 5, 6)
+    (tmp_path / "raw.bin").write_bytes(data.tobytes())
+    raw = RawFileArray(tmp_path / "raw.bin", 0, data.shape, data.dtype)
+    buffer = np.empty((1, 3, 6), np.int32)
+    for frame in range(4):
+        key = (slice(frame, frame + 1), slice(2, 5), slice(0, 6))
+        assert raw.read_into(key, buffer)
+        np.testing.assert_array_equal(buffer, data[key])
+    strided = (slice(0, 1), slice(0, 3), slice(0, 6, 1))
+    assert raw.read_into(strided, buffer)
+    assert not raw.read_into((slice(0, 2), slice(0, 3), slice(0, 6)), np.empty((2, 3, 6)))
+    assert not raw.read_into((slice(0, 1), slice(0, 3), slice(1, 7)), buffer)  # not a range
 
 
 def test_raw_file_array_reports_a_short_file(tmp_path: Path) -> None:

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 import emdconvert
+from emdconvert.lazy import RawFileArray
 from emdconvert.plugins.dm import MICROSCOPE_RULES, map_tags
-from emdconvert.testing import ReaderContract, assert_valid_emd
+from emdconvert.testing import ReaderContract, assert_valid_emd, write_dm
 
 
 def dm_files(corpus: Path) -> list[Path]:
@@ -104,16 +105,6 @@ DTYPES = ["int8", "int16", "int32", "uint16", "uint32", "float32", "float64", "c
 SHAPES = [(7,), (5, 6), (2, 3, 4), (2, 3, 4, 5)]
 
 
-def write_dm(path: Path, data: np.ndarray, version: int) -> None:
-    """Write *data* with nionswift-io's DM writer (independent of rsciio and of us)."""
-    nion_data = pytest.importorskip("nion.data.DataAndMetadata")
-    dm_io = pytest.importorskip("nionswift_plugin.DM_IO.dm3_image_utils")
-    descriptor = nion_data.DataDescriptor(False, 2, 2) if data.ndim == 4 else None
-    xdata = nion_data.new_data_and_metadata(data, data_descriptor=descriptor)
-    with open(path, "wb") as handle:
-        dm_io.save_image(xdata, handle, version)
-
-
 @pytest.mark.parametrize("version", [3, 4])
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_generated_dm_dtypes_match_rsciio(tmp_path: Path, dtype: str, version: int) -> None:
@@ -124,6 +115,8 @@ def test_generated_dm_dtypes_match_rsciio(tmp_path: Path, dtype: str, version: i
         data = (np.arange(np.prod(shape)) % 7).astype(dtype).reshape(shape)
         source = tmp_path / f"scan {len(shape)}D, µ ({dtype}).dm{version}"
         write_dm(source, data, version)
+        # Plain DM data streams through pread, not rsciio's per-block memmaps.
+        assert isinstance(emdconvert.read(source).datasets[0].data, RawFileArray)
         out = emdconvert.convert(source, tmp_path / f"{len(shape)}.emd")
         mine = emdconvert.read(out).datasets[0]
         theirs = file_reader(str(source))[0]["data"]

@@ -11,6 +11,7 @@ import tifffile
 
 import emdconvert
 from emdconvert.errors import FormatError, UnsupportedError
+from emdconvert.lazy import RawFileArray
 from emdconvert.model import Dataset, Dim, EMDFile
 from emdconvert.testing import ReaderContract, WriterContract
 
@@ -125,3 +126,18 @@ def test_corpus_tiff_matches_rsciio(corpus: Path, tmp_path: Path, name: str) -> 
             assert dim.size == axis["size"]
             assert dim.scale == pytest.approx(axis["scale"])
             assert dim.units == (axis["units"] or "")
+
+
+@pytest.mark.parametrize(("byteorder", "compression", "streamed"), [
+    ("<", None, True), (">", None, True), ("<", "zlib", False)])
+def test_uncompressed_stacks_stream_through_pread(tmp_path: Path, byteorder: str,
+                                                  compression: str | None,
+                                                  streamed: bool) -> None:
+    data = stack(4, "u2")
+    tifffile.imwrite(tmp_path / "s.tif", data, byteorder=byteorder, compression=compression,
+                     photometric="minisblack", bigtiff=True)
+    array = emdconvert.read(tmp_path / "s.tif").datasets[0].data
+    assert isinstance(array, RawFileArray) is streamed
+    np.testing.assert_array_equal(np.asarray(array[...]), data)
+    out = emdconvert.convert(tmp_path / "s.tif", tmp_path / "s.emd")
+    np.testing.assert_array_equal(np.asarray(emdconvert.read(out).datasets[0].data[...]), data)
