@@ -1,0 +1,90 @@
+"""The alternatives a user would reach for, each run as its own process by the harness.
+
+``python anchors.py TOOL IN OUT``.  Each reads the way its library documents:
+
+- ``h5py``: read the whole array (numpy, tifffile or rsciio), write it in one call,
+  contiguous, C order, no EMD metadata: the lower bound of "read all, write once".
+- ``h5py-gzip``: the same through h5py's own gzip filter (level 1), with the chunk
+  shape emdconvert would use in C order, for the compression comparison.
+- ``ncempy``: ncempy's DM reader (numpy/tifffile for the others) and its EMD writer.
+- ``hyperspy`` / ``hyperspy-lazy``: ``hs.load(IN).save(OUT)`` (npy wrapped in a
+  ``Signal2D``), eager and ``lazy=True``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+def read_all(path: Path) -> np.ndarray:
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        return np.load(path)
+    if suffix in (".tif", ".tiff"):
+        import tifffile
+
+        return tifffile.imread(path)
+    from rsciio.digitalmicrograph import file_reader
+
+    return file_reader(str(path))[0]["data"]
+
+
+def h5py_plain(src: Path, dst: Path, gzip: bool = False) -> None:
+    import h5py
+
+    from emdconvert.blockcopy import source_chunk
+
+    data = read_all(src)
+    with h5py.File(dst, "w") as h5:
+        if gzip:
+            chunks = source_chunk(data.shape, data.itemsize, False)
+            h5.create_dataset("data", data=data, chunks=chunks, compression="gzip",
+                              compression_opts=1)
+        else:
+            h5.create_dataset("data", data=data)
+
+
+def ncempy_convert(src: Path, dst: Path) -> None:
+    from ncempy.io import dm, emd
+
+    if src.suffix.lower() in (".dm3", ".dm4"):
+        with dm.fileDM(src) as handle:
+            data = handle.getDataset(0)["data"]
+    else:
+        data = read_all(src)
+    with emd.fileEMD(dst, readonly=False) as out:
+        out.put_emdgroup("data", data, emd.defaultDims(data))
+
+
+def hyperspy_convert(src: Path, dst: Path, lazy: bool) -> None:
+    import hyperspy.api as hs
+
+    if src.suffix.lower() == ".npy":
+        data = np.load(src, mmap_mode="r" if lazy else None)
+        signal = hs.signals.Signal2D(data)
+        if lazy:
+            signal = signal.as_lazy()
+    else:
+        signal = hs.load(src, lazy=lazy)
+    signal.save(dst, overwrite=True)
+
+
+def main(argv: list[str]) -> None:
+    tool, src, dst = argv[0], Path(argv[1]), Path(argv[2])
+    if tool == "h5py":
+        h5py_plain(src, dst)
+    elif tool == "h5py-gzip":
+        h5py_plain(src, dst, gzip=True)
+    elif tool == "ncempy":
+        ncempy_convert(src, dst)
+    elif tool in ("hyperspy", "hyperspy-lazy"):
+        hyperspy_convert(src, dst, lazy=tool == "hyperspy-lazy")
+    else:
+        raise SystemExit(f"unknown anchor {tool!r}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

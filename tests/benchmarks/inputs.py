@@ -1,0 +1,85 @@
+"""Benchmark inputs, generated (never committed): ``.npy``, BigTIFF stack, DM4, small DM3.
+
+All three large formats hold the same ``(frames, side, side)`` int16 stack, so rows are
+comparable.  The DM files come from nionswift-io's DM writer (a third-party writer,
+like the files microscopes produce; rsciio and ncempy read them); the npy is filled
+frame by frame through a memmap and the others are written from it, so making an
+8 GiB input never holds 8 GiB of fresh memory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+FORMATS = ("npy", "tiff", "dm4")
+FRAME_BYTES_LARGE = 2048 * 2048 * 2
+
+
+def stack_shape(size: int) -> tuple[int, int, int]:
+    """A ``(frames, side, side)`` int16 stack of about *size* bytes."""
+    side = 2048 if size >= 16 * FRAME_BYTES_LARGE else 256
+    frames = max(1, size // (side * side * 2))
+    return frames, side, side
+
+
+def make_npy(path: Path, shape: tuple[int, int, int]) -> None:
+    """A lattice image plus a few noise frames: realistic enough for deflate ratios."""
+    frames, rows, cols = shape
+    y, x = np.mgrid[0:rows, 0:cols]
+    lattice = (1000 + 400 * np.cos(x / 3.1) * np.cos(y / 2.7)).astype(np.int16)
+    noise = np.random.default_rng(0).poisson(30, (4, rows, cols)).astype(np.int16)
+    target = np.lib.format.open_memmap(path, mode="w+", dtype=np.int16, shape=shape)
+    for k in range(frames):
+        target[k] = lattice + noise[k % 4] + np.int16(k % 100)
+    target.flush()
+    del target
+
+
+def make_tiff(path: Path, npy: Path) -> None:
+    """An uncompressed BigTIFF stack, one page per frame."""
+    import tifffile
+
+    source = np.load(npy, mmap_mode="r")
+    tifffile.imwrite(path, (np.asarray(frame) for frame in source), shape=source.shape,
+                     dtype=source.dtype, bigtiff=True, photometric="minisblack")
+
+
+def make_dm(path: Path, npy: Path, version: int) -> None:
+    from emdconvert.testing import write_dm
+
+    write_dm(path, np.load(npy, mmap_mode="r"), version)
+
+
+def make_small_dm3(path: Path) -> None:
+    """A ~1 MiB DM3 image (512 x 512 float32), the "small file" case."""
+    from emdconvert.testing import write_dm
+
+    image = np.random.default_rng(1).normal(100, 10, (512, 512)).astype(np.float32)
+    write_dm(path, image, 3)
+
+
+def ensure_inputs(folder: Path, size: int, formats: tuple[str, ...]) -> dict[str, Path]:
+    """Make (or reuse) one input per format of about *size* bytes in *folder*."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shape = stack_shape(size)
+    tag = "x".join(map(str, shape))
+    npy = folder / f"stack_{tag}.npy"
+    if not npy.exists():
+        make_npy(npy, shape)
+    paths = {"npy": npy}
+    if "tiff" in formats:
+        paths["tiff"] = folder / f"stack_{tag}.tif"
+        if not paths["tiff"].exists():
+            make_tiff(paths["tiff"], npy)
+    if "dm4" in formats:
+        paths["dm4"] = folder / f"stack_{tag}.dm4"
+        if not paths["dm4"].exists():
+            make_dm(paths["dm4"], npy, 4)
+    small = folder / "small.dm3"
+    if not small.exists():
+        make_small_dm3(small)
+    paths["dm3-small"] = small
+    return {name: path for name, path in paths.items()
+            if name in formats or name == "dm3-small"}

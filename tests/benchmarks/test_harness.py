@@ -1,0 +1,37 @@
+"""The benchmark harness itself works (a tiny run in the normal suite, so it cannot rot).
+
+The real measurements are run on demand: see the module docstring of convert_bench.py.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import convert_bench
+
+
+def test_tiny_run_measures_every_tool_and_reports(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "bench.json"
+    assert convert_bench.main(["--size", "4", "--reps", "2", "--formats", "npy",
+                               "--tools", "cp,emdconvert,h5py", "--work", str(tmp_path / "w"),
+                               "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    rows = {(r["format"], r["tool"]): r for r in report["rows"]}
+    assert set(rows) == {("npy", "cp"), ("npy", "emdconvert"), ("npy", "h5py"),
+                         ("dm3-small", "cp"), ("dm3-small", "emdconvert"),
+                         ("dm3-small", "hyperspy")}
+    for row in rows.values():
+        assert len(row["runs"]) == 2 and all(r["exit_code"] == 0 for r in row["runs"])
+        assert row["output_mb"] > 0
+    assert rows["npy", "emdconvert"]["peak_rss_mb"] > 20  # a Python process, measured
+    names = {t["name"] for t in report["targets"]}
+    assert "npy: emdconvert time / cp time" in names
+    assert "| npy | emdconvert |" in capsys.readouterr().out
+    assert not list((tmp_path / "w").glob("out_*"))  # outputs removed after each run
