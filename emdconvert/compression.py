@@ -1,8 +1,13 @@
 """Compression choices for EMD data: what ``--compression`` accepts and means.
 
 ``gzip`` (deflate) is the default choice because every HDF5 reader opens it without
-plugins; emdconvert compresses its chunks in worker threads and stores them with direct
-chunk writes.  ``zstd`` and ``bitshuffle-lz4`` come from hdf5plugin and are opt-in: the
+plugins; emdconvert compresses its chunks in worker threads with zlib-ng (a maintained,
+SIMD-accelerated zlib: 2-3x the speed of the stdlib's zlib, the same standard zlib
+stream, which HDF5's deflate filter decodes) and stores them with direct chunk writes.
+zlib-ng's level 1 is its "quick" strategy: about three times zlib's level-1 speed for a
+visibly larger file; level 2 matches zlib's level-1 size at twice its speed.
+
+``zstd`` and ``bitshuffle-lz4`` come from hdf5plugin and are opt-in: the
 reading side needs the filter too (plain h5py, rsciio and ncempy without hdf5plugin
 cannot read them), so using one logs a warning and the choice is recorded in provenance.
 """
@@ -11,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -43,8 +47,10 @@ class Compression:
         so the bytes on disk are exactly what the plugin's own decoder expects.
         """
         if self.name == "gzip":
+            from zlib_ng import zlib_ng
+
             level = _LEVELS["gzip"][2] if self.level is None else self.level
-            return functools.partial(zlib.compress, level=level)
+            return functools.partial(zlib_ng.compress, level=level)
         return None
 
     def dataset_kwargs(self) -> dict[str, Any]:

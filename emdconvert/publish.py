@@ -15,6 +15,7 @@ import contextlib
 import errno
 import os
 import secrets
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -22,6 +23,8 @@ from emdconvert.errors import EmdConvertError, EnvironmentProblem, OutputExistsE
 
 TEMP_PREFIX = ".emdconvert-"
 TEMP_SUFFIX = ".part"
+#: Seconds between flushes of the output while it is written.
+FLUSH_INTERVAL = 0.5
 
 
 def temp_name(directory: Path) -> Path:
@@ -74,6 +77,44 @@ def check_destination(dst: Path, *, overwrite: bool) -> None:
         raise EnvironmentProblem("output directory is not writable", path=dst)
 
 
+class _WritebackStarter:
+    """Flushes the file being written every :data:`FLUSH_INTERVAL` seconds, in a thread.
+
+    The output must be fsynced before it is published (reliability.md rule 4).  Left to
+    the end, that fsync writes the whole file after the conversion (≈1.7 s for 2 GiB
+    here); flushing as the writer goes overlaps the disk with the conversion, so the
+    last fsync only has the tail to write, and the page cache never fills with a 50 GB
+    output's dirty pages.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="emdconvert-writeback",
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        fd = None
+        try:
+            while not self._stop.wait(FLUSH_INTERVAL):
+                if fd is None:
+                    try:
+                        fd = os.open(self.path, os.O_RDONLY)
+                    except FileNotFoundError:
+                        continue  # the writer has not created it yet
+                os.fdatasync(fd)
+        except OSError:
+            pass  # the final fsync reports any real problem
+        finally:
+            if fd is not None:
+                os.close(fd)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 @contextlib.contextmanager
 def atomic_output(dst: Path, *, overwrite: bool = False,
                   check: Callable[[Path], None] | None = None) -> Iterator[Path]:
@@ -85,8 +126,12 @@ def atomic_output(dst: Path, *, overwrite: bool = False,
     dst = Path(dst)
     check_destination(dst, overwrite=overwrite)
     tmp = temp_name(dst.parent)
+    writeback = _WritebackStarter(tmp)
     try:
-        yield tmp
+        try:
+            yield tmp
+        finally:
+            writeback.stop()
         if not tmp.exists():
             raise EnvironmentProblem("the writer produced no file", path=dst)
         if check is not None:

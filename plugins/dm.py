@@ -1,9 +1,10 @@
 """Gatan DigitalMicrograph DM3/DM4 import via RosettaSciIO (read-only).
 
-Format notes: rsciio's ``digitalmicrograph`` reader (the tag-tree parser used by
-HyperSpy).  Data are read lazily (rsciio memory-maps the file per block), so a large
-DM4 streams in bounded memory; RGB(A) images, which rsciio cannot read lazily, are read
-whole.
+Format notes: rsciio's ``digitalmicrograph`` tag-tree parser (the one HyperSpy uses)
+finds the images, axes, metadata and byte offsets; plain image data are then streamed
+with ``pread`` (:class:`~emdconvert.lazy.RawFileArray`), so a large DM4 converts in
+bounded memory at the speed of a ``.npy``.  RGB(A) images, which rsciio cannot read
+lazily, are read whole; packed-complex ones go through rsciio's lazy path.
 
 Metadata (emd-spec.md §6 and §8): the common Microscope Info / Acquisition / DataBar /
 Session Info / EELS tags become readable attributes of the ``microscope``, ``sample`` and
@@ -15,9 +16,13 @@ the tag paths are read directly here.
 
 from __future__ import annotations
 
+import copy
 import datetime as _dt
+import importlib
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from types import ModuleType
 from typing import Any, ClassVar
 
 import numpy as np
@@ -29,8 +34,9 @@ from emdconvert.plugin import BasePlugin, package_version
 from emdconvert.signals import signal_to_dataset
 
 IMAGE_TAGS = ("ImageList", "TagGroup0", "ImageTags")
-# DM data types whose bytes are not the decoded array: packed complex (5, 27, 28), RGB(A).
-_ENCODED_TYPES = frozenset({5, 8, 23, 27, 28})
+# DM data types whose bytes are not the decoded array: RGB(A) and packed complex.
+_RGB_TYPES = frozenset({8, 23})
+_PACKED_COMPLEX_TYPES = frozenset({5, 27, 28})
 # Windows FILETIME (DataBar "Acquisition Time (OS)") counts 100 ns ticks from 1601.
 _FILETIME_EPOCH = _dt.datetime(1601, 1, 1, tzinfo=_dt.timezone.utc)
 
@@ -126,35 +132,76 @@ def map_tags(image_tags: Mapping[str, Any], rules: Sequence[Rule]) -> dict[str, 
     return out
 
 
-def _raw_arrays(path: Path) -> list[RawFileArray | None]:
-    """Each image's plain uncompressed data as a :class:`RawFileArray`, where possible.
+def _dm_api() -> ModuleType:
+    """rsciio's DM module, imported without importing dask.array (~0.25 s).
 
-    rsciio's lazy DM data is a dask array over per-block memmaps: correct, but each
-    block read costs a dask graph and a fresh mapping (a 2 GiB DM4 converted 3x slower
-    than a ``.npy`` of the same size).  The image's byte offset comes from rsciio's own
-    tag parser, so the layout stays rsciio's; packed complex and RGB images (stored
-    differently from their decoded form) and anything rsciio's internals no longer
-    expose keep rsciio's array (``None``).
+    ``rsciio.digitalmicrograph._api`` binds ``memmap_distributed`` at import time, which
+    imports dask.array, yet only its lazy path for packed-complex images ever calls it.
+    A ~1 MB DM3 must convert in under half a second, so during that one import the name
+    resolves to a forwarder that imports the real function on first call.  If rsciio
+    ever needs more of that module at import, the forwarder steps aside and the module
+    is imported normally.
     """
-    try:
-        from rsciio.digitalmicrograph._api import DigitalMicrographReader, ImageObject
+    name, real = "rsciio.utils._distributed", "rsciio.digitalmicrograph._api"
+    if real in sys.modules or name in sys.modules:
+        return importlib.import_module(real)
 
-        with open(path, "rb") as handle:
-            parser = DigitalMicrographReader(handle)
-            parser.parse_file()
-            images = [ImageObject(imdict, handle)
-                      for imdict in parser.get_image_dictionaries()]
-            out: list[RawFileArray | None] = []
-            for image in images:
-                image_data = image.imdict.ImageData
-                plain = (image_data.DataType not in _ENCODED_TYPES and image.order == "C"
-                         and not isinstance(image_data.Data, np.ndarray))
-                out.append(RawFileArray(path, int(image_data.Data.offset),
-                                        tuple(image.shape), np.dtype(image.dtype))
-                           if plain else None)
-            return out
-    except Exception:  # rsciio internals changed: keep its dask arrays
-        return []
+    def memmap_distributed(*args: Any, **kwargs: Any) -> Any:
+        return importlib.import_module(name).memmap_distributed(*args, **kwargs)
+
+    forwarder = ModuleType(name)
+    forwarder.memmap_distributed = memmap_distributed  # type: ignore[attr-defined]
+    sys.modules[name] = forwarder
+    try:
+        return importlib.import_module(real)
+    except (ImportError, AttributeError):
+        sys.modules.pop(name, None)
+        sys.modules.pop(real, None)
+        return importlib.import_module(real)
+    finally:
+        if sys.modules.get(name) is forwarder:
+            del sys.modules[name]
+
+
+def _read_signals(path: Path) -> list[dict[str, Any]]:
+    """What rsciio's DM ``file_reader(lazy=True)`` returns, with plain data streamed.
+
+    The same parser, axes, metadata and tag tree as rsciio's reader, image by image;
+    only the data differ: plain uncompressed images become a :class:`RawFileArray` at
+    the byte offset rsciio's parser found (rsciio's lazy data are dask arrays over
+    per-block memmaps: a dask graph per block read, and three times the conversion time
+    of a ``.npy`` of the same size).  RGB(A) images are read whole (rsciio cannot read
+    them lazily) and packed-complex ones through rsciio's lazy path.
+    """
+    api = _dm_api()
+    with open(path, "rb") as handle:
+        parser = api.DigitalMicrographReader(handle)
+        parser.parse_file()
+        images = [api.ImageObject(imdict, handle) for imdict in parser.get_image_dictionaries()]
+        del parser.tags_dict["ImageList"]
+        parser.tags_dict["ImageList"] = {}
+        signals = []
+        for image in images:
+            image.filename = str(path)
+            parser.tags_dict["ImageList"]["TagGroup0"] = image.imdict.to_dict()
+            metadata = image.get_metadata()
+            metadata["General"]["original_filename"] = path.name
+            signals.append({"data": _image_data(image, path), "axes": image.get_axes_dict(),
+                            "metadata": copy.deepcopy(metadata),
+                            "original_metadata": copy.deepcopy(parser.tags_dict)})
+    return signals
+
+
+def _image_data(image: Any, path: Path) -> Any:
+    image_data = image.imdict.ImageData
+    if isinstance(image_data.Data, np.ndarray):  # tiny images held in the tags
+        return image.get_data(lazy=False)
+    if image_data.DataType in _RGB_TYPES:
+        return image.get_data(lazy=False)
+    if image_data.DataType in _PACKED_COMPLEX_TYPES or image.order != "C":
+        return image.get_data(lazy=True)
+    return RawFileArray(path, int(image_data.Data.offset), tuple(image.shape),
+                        np.dtype(image.dtype))
 
 
 class DMPlugin(BasePlugin):
@@ -169,27 +216,17 @@ class DMPlugin(BasePlugin):
 
     def read(self, path: Path, *, options: Mapping[str, Any] | None = None) -> EMDFile:
         from rsciio import exceptions as rsciio_errors
-        from rsciio.digitalmicrograph import file_reader
 
         dm_errors = (rsciio_errors.ByteOrderError, rsciio_errors.DM3FileVersionError,
                      rsciio_errors.DM3TagError, rsciio_errors.DM3DataTypeError,
                      rsciio_errors.DM3TagTypeError, rsciio_errors.DM3TagIDError)
         try:
-            try:
-                signals = file_reader(str(path), lazy=True)
-            except ValueError as exc:
-                if "RGBA" not in str(exc):
-                    raise
-                signals = file_reader(str(path), lazy=False)  # RGB is never lazy in rsciio
+            signals = _read_signals(path)
         except dm_errors as exc:
             raise FormatError(f"corrupt DM tag structure ({type(exc).__name__}: {exc})",
                               path=path) from exc
         if not signals:
             raise FormatError("the file holds no images", path=path)
-        for signal, raw in zip(signals, _raw_arrays(path), strict=False):
-            data = signal["data"]
-            if raw is not None and raw.shape == tuple(data.shape) and raw.dtype == data.dtype:
-                signal["data"] = raw
         datasets = []
         microscope: dict[str, AttrValue] = {}
         sample: dict[str, AttrValue] = {}

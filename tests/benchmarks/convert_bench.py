@@ -55,6 +55,7 @@ TOOLS: dict[str, tuple[Builder, str, float]] = {
     "emdconvert": (_emdconvert(), ".emd", 0.0),
     "emdconvert-c": (_emdconvert("--axis-order", "c"), ".emd", 0.0),
     "emdconvert-gzip1": (_emdconvert("--compression", "gzip:1"), ".emd", 0.0),
+    "emdconvert-gzip2": (_emdconvert("--compression", "gzip:2"), ".emd", 0.0),
     "h5py": (_anchor("h5py"), ".h5", 1.1),
     "h5py-gzip1": (_anchor("h5py-gzip"), ".h5", 1.1),
     "ncempy": (_anchor("ncempy"), ".emd", 2.2),
