@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
+
+import numpy as np
 
 HEAVY = ("rsciio", "dask", "hyperspy", "ncempy", "tifffile", "h5py")
 
@@ -31,3 +34,13 @@ def test_loading_every_plugin_class_is_light() -> None:
     code = ("from emdconvert.registry import default_registry\n"
             "print(default_registry().names())")
     assert loaded_after(code) == set()
+
+
+def test_a_dm_conversion_does_not_import_dask(tmp_path: Path) -> None:
+    """rsciio's DM module imports dask.array (~0.25 s) at import; our reader avoids it."""
+    from emdconvert.testing import write_dm
+
+    write_dm(tmp_path / "s.dm3", np.ones((64, 64), np.float32), 3)
+    code = f"import emdconvert\nemdconvert.convert({str(tmp_path / 's.dm3')!r}, " \
+           f"{str(tmp_path / 's.emd')!r})"
+    assert loaded_after(code) == {"rsciio", "h5py"}
