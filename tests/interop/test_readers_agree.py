@@ -32,6 +32,14 @@ def make(shape: tuple[int, ...], dtype: str) -> tuple[np.ndarray, tuple[Dim, ...
     return data, dims
 
 
+def written(path: Path, shape: tuple[int, ...], dtype: str, **options: str
+            ) -> tuple[np.ndarray, tuple[Dim, ...], Path]:
+    """A test array and its dims, written by emdconvert to *path*."""
+    data, dims = make(shape, dtype)
+    return data, dims, emdconvert.write(EMDFile((Dataset("signal", data, dims),)), path,
+                                        **options)
+
+
 def rsciio_units(units: str) -> str:
     """What rsciio reports for a unit: it normalises through pint (``1/nm`` -> ``1 / nm``)."""
     from rsciio.utils._units import _UREG
@@ -53,8 +61,7 @@ def test_rsciio_and_hyperspy_read_numpy_orientation(tmp_path: Path, shape: tuple
                                                      dtype: str) -> None:
     from rsciio.emd import file_reader
 
-    data, dims = make(shape, dtype)
-    path = emdconvert.write(EMDFile((Dataset("signal", data, dims),)), tmp_path / "a.emd")
+    data, dims, path = written(tmp_path / "a.emd", shape, dtype)
     signal = file_reader(str(path))[0]
     np.testing.assert_array_equal(signal["data"], data)
     assert signal["data"].dtype == data.dtype
@@ -70,8 +77,7 @@ def test_rsciio_and_hyperspy_read_numpy_orientation(tmp_path: Path, shape: tuple
 def test_hyperspy_load(tmp_path: Path, shape: tuple[int, ...]) -> None:
     import hyperspy.api as hs
 
-    data, dims = make(shape, "float32")
-    path = emdconvert.write(EMDFile((Dataset("signal", data, dims),)), tmp_path / "h.emd")
+    data, dims, path = written(tmp_path / "h.emd", shape, "float32")
     signal = hs.load(path)
     np.testing.assert_array_equal(signal.data, data)
     # HyperSpy lists axes x-first; compare by name.
@@ -86,8 +92,7 @@ def test_hyperspy_load(tmp_path: Path, shape: tuple[int, ...]) -> None:
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: f"{len(s)}D")
 def test_ncempy_reads_the_stored_x_first_array(tmp_path: Path, shape: tuple[int, ...],
                                                dtype: str) -> None:
-    data, dims = make(shape, dtype)
-    path = emdconvert.write(EMDFile((Dataset("signal", data, dims),)), tmp_path / "n.emd")
+    data, dims, path = written(tmp_path / "n.emd", shape, dtype)
     stored, ndims = ncempy_read(path)
     np.testing.assert_array_equal(stored, data.T)
     for (values, name, units), dim in zip(ndims, dims[::-1], strict=True):
@@ -100,9 +105,7 @@ def test_c_order_is_numpy_orientation_for_ncempy_and_transposed_for_rsciio(
         tmp_path: Path) -> None:
     from rsciio.emd import file_reader
 
-    data, dims = make((3, 4, 5), "int16")
-    path = emdconvert.write(EMDFile((Dataset("signal", data, dims),)), tmp_path / "c.emd",
-                            axis_order="c")
+    data, dims, path = written(tmp_path / "c.emd", (3, 4, 5), "int16", axis_order="c")
     stored, ndims = ncempy_read(path)
     np.testing.assert_array_equal(stored, data)
     assert [name for _, name, _ in ndims] == [d.name for d in dims]
@@ -112,8 +115,7 @@ def test_c_order_is_numpy_orientation_for_ncempy_and_transposed_for_rsciio(
 def test_length_one_axes_have_a_finite_scale_in_rsciio(tmp_path: Path) -> None:
     from rsciio.emd import file_reader
 
-    data, dims = make((1, 4, 5), "uint16")
-    path = emdconvert.write(EMDFile((Dataset("signal", data, dims),)), tmp_path / "one.emd")
+    data, dims, path = written(tmp_path / "one.emd", (1, 4, 5), "uint16")
     signal = file_reader(str(path))[0]
     np.testing.assert_array_equal(signal["data"], data)
     first = signal["axes"][0]
