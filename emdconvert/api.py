@@ -12,102 +12,98 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-import struct
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from emdconvert.boundary import error_boundary
+from emdconvert.budget import DEFAULT_MAX_RATIO, check_budget, check_space, declared_bytes
+from emdconvert.completeness import check_with
 from emdconvert.detect import choose_reader, choose_writer
-from emdconvert.errors import EmdConvertError, FormatError, InputError, UsageError
+from emdconvert.errors import EmdConvertError, InputError, PolicyError, UsageError
 from emdconvert.lazy import nbytes
 from emdconvert.model import EMDFile
 from emdconvert.plugin import FormatPlugin
 from emdconvert.provenance import SourceDigest, SourceFacts, conversion_comment
-from emdconvert.publish import atomic_output, check_destination, environment_error
+from emdconvert.publish import atomic_output, check_destination
 from emdconvert.sources import expand, is_pattern
 
 #: Called as ``progress(done_bytes, total_bytes)`` while data are copied.
 ProgressCallback = Callable[[int, int], None]
 
-# Exceptions that, raised while reading a source, mean "this input is bad".
-_INPUT_FAILURES = (struct.error, KeyError, IndexError, ValueError, EOFError, OSError,
-                   NotImplementedError, UnicodeError, OverflowError, MemoryError,
-                   RuntimeError)  # h5py reports corrupt object headers as RuntimeError
+def _source_path(path: str | Path, *, follow_symlinks: bool = False) -> Path:
+    """The input as a Path: a readable regular file, a folder, or a glob of files.
 
-
-@contextlib.contextmanager
-def error_boundary(src: Path, action: str, output: Path | None = None, *,
-                   reading: bool = False) -> Iterator[None]:
-    """Map exceptions from a plugin to an EmdConvertError naming *src*.
-
-    While *reading*, every exception is bad input (reliability.md rule 8: readers of
-    damaged files raise anything, TypeError included); while writing, only the
-    exception types that input problems cause are, and anything else is a bug (exit 70).
+    Symbolic links are refused unless *follow_symlinks* (reliability.md rule 12: a
+    link planted in a watched or shared folder can point anywhere), and so is anything
+    that is not a regular file or folder: a FIFO would block the reader forever.
     """
-    try:
-        yield
-    except EmdConvertError as exc:
-        if exc.path is None:
-            exc.path = str(src)  # plugins say what is wrong; the boundary says where
-        raise
-    except MemoryError:
-        raise InputError(f"{action}: the data do not fit in memory", path=src) from None
-    except OSError as exc:
-        problem = environment_error(exc, output) if output is not None else None
-        if problem is not None:
-            raise problem from exc
-        raise FormatError(f"{action}: {_one_line(exc)}", path=src) from exc
-    except Exception as exc:
-        if not (reading or isinstance(exc, _INPUT_FAILURES)):
-            raise
-        raise FormatError(f"{action}: {type(exc).__name__}: {_one_line(exc)}",
-                          path=src) from exc
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= 300 else text[:297] + "..."
-
-
-def _source_path(path: str | Path) -> Path:
-    """The input as a Path: a readable regular file, a folder, or a glob of files."""
     src = Path(path)
     if is_pattern(src):
         if not expand(src):
-            raise InputError("no files match this pattern", path=src)
+            raise InputError("no files match this pattern", path=src, kind="missing")
         return src
     try:
-        info = src.stat()
+        info = src.lstat()
+        if stat.S_ISLNK(info.st_mode):
+            if not follow_symlinks:
+                raise PolicyError("is a symbolic link; refused (give the real path, or "
+                                  "--follow-symlinks)", path=src, kind="symlink")
+            info = src.stat()
     except FileNotFoundError:
-        raise InputError("no such file", path=src) from None
+        raise InputError("no such file", path=src, kind="missing") from None
     except PermissionError:
-        raise InputError("permission denied", path=src) from None
+        raise InputError("permission denied", path=src, kind="permission") from None
     if not (stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)):
-        raise InputError("not a regular file", path=src)
+        raise InputError("not a regular file", path=src, kind="not-a-regular-file")
     if not os.access(src, os.R_OK):
-        raise InputError("permission denied", path=src)
+        raise InputError("permission denied", path=src, kind="permission")
+    if stat.S_ISREG(info.st_mode) and info.st_size == 0:
+        raise InputError("empty file (0 bytes)", path=src, kind="empty")
     return src
 
 
+def _read_model(reader: FormatPlugin, source: Path, source_bytes: int,
+                options: Mapping[str, Any], max_bytes: int | None,
+                max_ratio: float | None) -> EMDFile:
+    """Completeness check, lazy read, budget check: all before any output exists."""
+    check_with(reader, source)
+    with error_boundary(source, f"cannot read as {reader.name}", reading=True):
+        model = reader.read(source, options=options)
+    check_budget(model, source_bytes, max_bytes=max_bytes, max_ratio=max_ratio)
+    return model
+
+
 def read(path: str | Path, *, plugin: str | None = None,
-         options: Mapping[str, Any] | None = None) -> EMDFile:
+         options: Mapping[str, Any] | None = None, max_bytes: int | None = None,
+         max_ratio: float | None = DEFAULT_MAX_RATIO,
+         follow_symlinks: bool = False) -> EMDFile:
     """Read any supported file into the canonical model (data stay lazy).
 
     ``plugin`` forces a format by name (as ``--from`` does); otherwise the extension
     proposes and the file's content decides.  ``options`` are format-specific (e.g.
-    ``{"delimiter": ";", "decimal": ","}`` for CSV).
+    ``{"delimiter": ";", "decimal": ","}`` for CSV).  A truncated file, or one whose
+    header declares more than ``max_bytes`` or more than ``max_ratio`` times its own
+    size, fails here, when it is opened, not when its data are first read.
     """
-    src = _source_path(path)
+    src = _source_path(path, follow_symlinks=follow_symlinks)
     reader = choose_reader(src, plugin)
-    with error_boundary(src, f"cannot read as {reader.name}", reading=True):
-        return reader.read(src, options=options or {})
+    size = sum(f.stat().st_size for f in expand(src))
+    return _read_model(reader, src, size, options or {}, max_bytes, max_ratio)
 
 
 def _write_with(writer: FormatPlugin, model: EMDFile, dst: Path, *, overwrite: bool,
                 options: Mapping[str, Any], src: Path | None,
-                provenance: Callable[[], Any] | None) -> Path:
-    """Write through a temp name; verify, append provenance, publish."""
+                provenance: Callable[[], Any] | None,
+                source_unchanged: Callable[[], Any] | None = None) -> Path:
+    """Write through a temp name; verify, append provenance, publish.
+
+    *source_unchanged* raises when the source changed while it was read; it runs
+    before publication, whatever the output format.
+    """
     def check(tmp: Path) -> None:
+        if source_unchanged is not None:
+            source_unchanged()
         try:
             with error_boundary(dst, "verification failed"):
                 writer.verify(model, tmp, options=options)
@@ -180,15 +176,22 @@ def convert(src: str | Path, dst: str | Path, *, overwrite: bool = False,
             source_plugin: str | None = None, target_plugin: str | None = None,
             compression: str | None = None, axis_order: str = "x-first",
             threads: int | None = None, progress: ProgressCallback | None = None,
-            options: Mapping[str, Any] | None = None) -> Path:
+            options: Mapping[str, Any] | None = None, max_bytes: int | None = None,
+            max_ratio: float | None = DEFAULT_MAX_RATIO,
+            follow_symlinks: bool = False) -> Path:
     """Convert *src* to *dst*: ``format -> EMDFile -> format``, published atomically.
 
     The source is only ever opened for reading.  Its SHA-256 is computed while the data
     stream and recorded, with tool and plugin versions and the options, in the output's
     provenance log.  ``options`` go to both the reader and the writer (format-specific,
-    e.g. CSV ``delimiter``/``decimal``).  Returns the output path.
+    e.g. CSV ``delimiter``/``decimal``).  Before anything is written the source must be
+    complete (as long as its header declares) and within the budgets: ``max_bytes``
+    declared bytes at most (default: no limit), at most ``max_ratio`` declared bytes per
+    source byte above 1 GiB (a decompression bomb; ``None`` disables), and no more than
+    the output's file system has free (uncompressed output).  If the source changes
+    while it is read, nothing is published.  Returns the output path.
     """
-    source = _source_path(src)
+    source = _source_path(src, follow_symlinks=follow_symlinks)
     target = Path(dst)
     with contextlib.suppress(OSError):
         if target.exists() and os.path.samefile(source, target):
@@ -196,9 +199,11 @@ def convert(src: str | Path, dst: str | Path, *, overwrite: bool = False,
     writer = choose_writer(target, target_plugin)
     check_destination(target, overwrite=overwrite)
     reader = choose_reader(source, source_plugin)
+    size = sum(f.stat().st_size for f in expand(source))
+    model = _read_model(reader, source, size, options or {}, max_bytes, max_ratio)
+    if compression is None:
+        check_space(target.parent, declared_bytes(model))
     digest = SourceDigest(source)
-    with error_boundary(source, f"cannot read as {reader.name}", reading=True):
-        model = reader.read(source, options=options or {})
     write_options = _write_options(target, model, compression, axis_order, threads,
                                    progress, options)
     recorded = {"compression": compression, "axis_order": axis_order,
@@ -215,8 +220,8 @@ def convert(src: str | Path, dst: str | Path, *, overwrite: bool = False,
 
     try:
         return _write_with(writer, model, target, overwrite=overwrite,
-                           options=write_options, src=source, provenance=provenance)
+                           options=write_options, src=source, provenance=provenance,
+                           source_unchanged=digest.result)
     finally:
         with contextlib.suppress(Exception):
             digest.result()
-

@@ -37,7 +37,8 @@ class Outcome:
         return self.exit_code == 0
 
 
-def _readable_suffixes() -> set[str]:
+def readable_suffixes() -> set[str]:
+    """Extensions some installed plugin reads (batch mode and the watch daemon)."""
     return {ext for plugin in default_registry().readers() for ext in plugin.extensions}
 
 
@@ -48,7 +49,7 @@ def plan(inputs: Sequence[Path], out_dir: Path, *, recursive: bool = False,
     A folder's files keep their relative paths under *out_dir*, so equal names in
     different sub-folders do not collide; a name that would still collide is an error.
     """
-    known = _readable_suffixes()
+    known = readable_suffixes()
     pairs: list[tuple[Path, Path]] = []
     for item in inputs:
         if item.is_dir():

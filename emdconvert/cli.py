@@ -117,18 +117,33 @@ def convert(
     option: Annotated[list[str] | None, typer.Option(
         "--option", "-o", help="Format option KEY=VALUE, repeatable (CSV: delimiter, "
                                "decimal, e.g. -o delimiter=';' -o decimal=',').")] = None,
+    max_bytes: Annotated[str | None, typer.Option(
+        "--max-bytes", help="Refuse inputs whose headers declare more data than this "
+                            "(e.g. 500M, 64G, 2T) [default: no limit].",
+        show_default=False)] = None,
+    allow_high_ratio: Annotated[bool, typer.Option(
+        "--allow-high-ratio", help="Convert inputs declaring over 1000x their file size "
+                                   "(refused by default as decompression bombs).")
+                                ] = False,
+    follow_symlinks: Annotated[bool, typer.Option(
+        "--follow-symlinks", help="Read an input given as a symbolic link (refused by "
+                                  "default).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q",
                                         help="No progress bar or summary table.")] = False,
     debug: Debug = False,
 ) -> None:
     """Convert IN to OUT (EMD, or any other writable format), or many inputs at once."""
     from emdconvert.api import convert as run_convert
+    from emdconvert.budget import DEFAULT_MAX_RATIO, parse_size
 
     options = guarded(debug, None, lambda: parse_options(option or []))
+    limit = guarded(debug, None, lambda: None if max_bytes is None else parse_size(max_bytes))
     settings: dict[str, Any] = {"overwrite": overwrite, "source_plugin": from_,
                                 "target_plugin": to, "compression": compression,
                                 "axis_order": axis_order, "threads": threads,
-                                "options": options}
+                                "options": options, "max_bytes": limit,
+                                "max_ratio": None if allow_high_ratio else DEFAULT_MAX_RATIO,
+                                "follow_symlinks": follow_symlinks}
     if out_dir is not None:
         run_batch(paths, out_dir, settings, recursive=recursive, jobs=jobs, quiet=quiet,
                   debug=debug, scheduler=scheduler)

@@ -17,6 +17,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from emdconvert.errors import FormatError
+
 Index = tuple[slice, ...]
 
 #: Upper bound on the bytes of one block handed from a reader to a writer.
@@ -144,6 +146,14 @@ class RawFileArray(ArrayLike):
         self.dtype = np.dtype(dtype)
         self.shape = tuple(int(n) for n in shape)
         self.fortran_order = fortran_order
+        # A header can declare anything (a DM4 patched to 10^12 elements still parses):
+        # uncompressed data must fit in the file, checked with Python ints before any
+        # output exists (reliability.md rule 10).
+        declared = math.prod(self.shape) * self.dtype.itemsize
+        size = os.stat(self.path).st_size
+        if self.offset + declared > size:
+            raise FormatError(f"declared size {declared} bytes at offset {self.offset} "
+                              f"does not fit in the {size}-byte file")
 
     def __repr__(self) -> str:
         return f"RawFileArray({self.path.name!r}, shape={self.shape}, dtype={self.dtype})"

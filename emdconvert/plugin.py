@@ -104,6 +104,14 @@ class BasePlugin:
         msg = f"the {self.name} plugin cannot write"
         raise NotImplementedError(msg)
 
+    def check_complete(self, path: Path) -> None:
+        """Raise :class:`~emdconvert.errors.IncompleteError` if *path* is shorter than
+        its header declares (truncated, or still being written).
+
+        Optional, and header-only: it runs before every conversion and on every file the
+        watch daemon sees settle.  The default has nothing to check.
+        """
+
     def verify(self, model: EMDFile, path: Path, *,
                options: Mapping[str, Any] | None = None) -> None:
         """Check a just-written file before it is published; raise to veto.

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from emdconvert.errors import InputError
 from emdconvert.model import Comment
 from emdconvert.sources import expand
 
@@ -55,8 +57,10 @@ class SourceDigest:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._files = expand(path)
+        self._before = [_identity(f) for f in self._files]
         self._digest = hashlib.sha256()
         self._error: BaseException | None = None
+        self._facts: SourceFacts | None = None
         self._thread = threading.Thread(target=self._run, name="emdconvert-sha256",
                                         daemon=True)
         self._thread.start()
@@ -75,15 +79,40 @@ class SourceDigest:
         except BaseException as exc:  # reported to the caller by result()
             self._error = exc
 
+    @property
+    def size(self) -> int:
+        """Bytes in the source's files, as they were when the digest started."""
+        return sum(before[0] for before in self._before)
+
     def result(self) -> SourceFacts:
-        """Wait for the hash and return the source facts."""
+        """Wait for the hash and return the source facts.
+
+        Raises :class:`~emdconvert.errors.InputError` (kind ``changed``) when a file was
+        replaced, grown or rewritten while it was read (reliability.md rule 7): the
+        output would mix old and new data, so it must not be published.
+        """
         self._thread.join()
         if self._error is not None:
             raise self._error
-        stats = [f.stat() for f in self._files]
-        return SourceFacts(self.path.name, sum(s.st_size for s in stats),
-                           max((s.st_mtime_ns for s in stats), default=0),
-                           self._digest.hexdigest())
+        if self._facts is None:
+            for file, before in zip(self._files, self._before, strict=True):
+                if _identity(file) != before:
+                    raise InputError("the source changed while it was being converted; "
+                                     "nothing was written (convert it again once it is "
+                                     "complete)", path=file, kind="changed")
+            self._facts = SourceFacts(self.path.name, self.size,
+                                      max((b[1] for b in self._before), default=0),
+                                      self._digest.hexdigest())
+        return self._facts
+
+
+def _identity(path: Path) -> tuple[int, int, int, int]:
+    """(size, mtime_ns, inode, device): what changes when a file is rewritten or swapped."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return (-1, -1, -1, -1)
+    return info.st_size, info.st_mtime_ns, info.st_ino, info.st_dev
 
 
 def conversion_comment(*, reader: str, reader_libraries: Mapping[str, str],

@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from emdconvert.errors import FormatError
+from emdconvert.errors import FormatError, IncompleteError
 from emdconvert.lazy import RawFileArray
 from emdconvert.model import AttrValue, EMDFile
 from emdconvert.plugin import BasePlugin, package_version
@@ -204,6 +204,25 @@ def _image_data(image: Any, path: Path) -> Any:
                         np.dtype(image.dtype))
 
 
+def declared_size(head: bytes) -> tuple[int, tuple[int, ...]]:
+    """(length the DM header declares, allowed excess of the file size over it).
+
+    Measured over 144 DM files (reliability.md F11): a DM4 from DigitalMicrograph is
+    its declared length + 24 bytes, a DM3 + 16 or + 20; nionswift-io writes DM4 files
+    of + 20, which rsciio and ncempy read, so that is accepted too.  rsciio reads the
+    field but only logs it, which is why a DM4 missing its last 8 bytes reads as if it
+    were whole.
+    """
+    if len(head) < 12:
+        raise IncompleteError(f"incomplete: only {len(head)} bytes, shorter than a DM header")
+    version = int.from_bytes(head[:4], "big")
+    if version == 4:
+        return int.from_bytes(head[4:12], "big"), (20, 24)
+    if version == 3:
+        return int.from_bytes(head[4:8], "big"), (16, 20)
+    raise FormatError(f"not a DM3/DM4 file (header version {version})")
+
+
 class DMPlugin(BasePlugin):
     """Gatan DigitalMicrograph ``.dm3`` / ``.dm4`` (read-only, through rsciio)."""
 
@@ -213,6 +232,18 @@ class DMPlugin(BasePlugin):
     magic: ClassVar[tuple[tuple[int, bytes], ...]] = ((0, b"\0\0\0\x03"), (0, b"\0\0\0\x04"))
     priority: ClassVar[int] = 70
     can_read: ClassVar[bool] = True
+
+    def check_complete(self, path: Path) -> None:
+        """The file is at least as long as its header declares (no rsciio import)."""
+        with open(path, "rb") as handle:
+            head = handle.read(12)
+        declared, excess = declared_size(head)
+        size = path.stat().st_size
+        if size < declared + min(excess):
+            raise IncompleteError(
+                f"incomplete: {size} bytes, but the DM header declares "
+                f"{declared + min(excess)} ({declared + min(excess) - size} missing: "
+                "truncated, or still being written)")
 
     def read(self, path: Path, *, options: Mapping[str, Any] | None = None) -> EMDFile:
         from rsciio import exceptions as rsciio_errors

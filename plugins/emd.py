@@ -18,7 +18,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from emdconvert.emdwrite import AXIS_ORDER_ATTR, C_ORDER, X_FIRST, append_comments, write_emd
-from emdconvert.errors import FormatError, PolicyError, UnsupportedError, ValidationError
+from emdconvert.errors import (
+    FormatError,
+    IncompleteError,
+    PolicyError,
+    UnsupportedError,
+    ValidationError,
+)
 from emdconvert.lazy import LazyArray, TransposedArray
 from emdconvert.model import METADATA_GROUPS, Comment, Dataset, Dim, EMDFile
 from emdconvert.plugin import BasePlugin, DatasetInfo, FileInfo, package_version
@@ -189,6 +195,27 @@ class EMDPlugin(BasePlugin):
                 return flavour(h5) is not None
         except Exception:
             return False
+
+    def check_complete(self, path: Path) -> None:
+        """HDF5 opens read-only with locking: not cut short, not held by a writer.
+
+        libhdf5 compares the superblock's end-of-file address with the file size
+        ("truncated file: eof = ..."), and a writer's lock makes a reader's open fail
+        with EAGAIN while the file is still being written (reliability.md E9).
+        """
+        import h5py
+
+        try:
+            h5py.File(path, "r").close()
+        except OSError as exc:
+            text = " ".join(str(exc).split())
+            if "truncated file" in text:
+                raise IncompleteError(f"incomplete: HDF5 file is shorter than its "
+                                      f"superblock declares ({text})") from None
+            if "lock" in text or "already open for write" in text:
+                raise IncompleteError(f"incomplete: another program is still writing it "
+                                      f"({text})") from None
+            raise FormatError(f"not a readable HDF5 file ({text})") from None
 
     def _open(self, path: Path) -> h5py.File:
         import h5py

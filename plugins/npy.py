@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import math
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any, ClassVar
 
 import numpy as np
 
-from emdconvert.errors import FormatError, PolicyError, UnsupportedError
+from emdconvert.errors import FormatError, IncompleteError, PolicyError, UnsupportedError
 from emdconvert.lazy import DEFAULT_BLOCK_BYTES, LazyArray, RawFileArray, iter_blocks
 from emdconvert.model import Dataset, EMDFile
 from emdconvert.plugin import BasePlugin, package_version
@@ -57,8 +57,9 @@ def _check_payload(where: str, shape: tuple[int, ...], dtype: np.dtype[Any],
                    available: int) -> None:
     declared = math.prod(shape) * dtype.itemsize
     if declared > available:
-        raise FormatError(f"{where}header declares {declared} bytes of data but only "
-                          f"{available} follow (truncated?)")
+        raise IncompleteError(f"{where}incomplete: the header's declared size is "
+                              f"{declared} bytes of data but only {available} follow "
+                              "(truncated, or still being written)")
 
 
 def _member_offset(path: Path, info: zipfile.ZipInfo) -> int:
@@ -103,30 +104,53 @@ class NPYPlugin(BasePlugin):
             return EMDFile((Dataset(path.stem, self._read_npy(path)),))
         return EMDFile(self._read_npz(path))
 
-    def _read_npy(self, path: Path) -> RawFileArray:
+    def check_complete(self, path: Path) -> None:
+        """Every header's declared payload is present (a ``.npz``'s directory too)."""
+        with open(path, "rb") as handle:
+            head = handle.read(len(NPY_MAGIC))
+        if head == NPY_MAGIC:
+            self._npy_header(path)
+        else:
+            for _ in self._npz_members(path):
+                pass
+
+    def _npy_header(self, path: Path) -> tuple[tuple[int, ...], np.dtype[Any], bool, int]:
         with open(path, "rb") as handle:
             shape, dtype, fortran, header = read_header(handle, "")
         _check_payload("", shape, dtype, path.stat().st_size - header)
+        return shape, dtype, fortran, header
+
+    def _read_npy(self, path: Path) -> RawFileArray:
+        shape, dtype, fortran, header = self._npy_header(path)
         return RawFileArray(path, header, shape, dtype, fortran_order=fortran)
 
-    def _read_npz(self, path: Path) -> tuple[Dataset, ...]:
-        datasets = []
+    @staticmethod
+    def _npz_members(path: Path) -> Iterator[tuple[zipfile.ZipFile, zipfile.ZipInfo,
+                                                   tuple[tuple[int, ...], np.dtype[Any],
+                                                         bool, int]]]:
+        """Each member with its checked header, the archive still open."""
         with zipfile.ZipFile(path) as archive:
+            if not archive.infolist():
+                raise FormatError("the archive holds no arrays")
             for info in archive.infolist():
                 where = f"{info.filename}: "
                 with archive.open(info) as member:
-                    shape, dtype, fortran, header = read_header(member, where)  # type: ignore[arg-type]
+                    found = read_header(member, where)  # type: ignore[arg-type]
+                shape, dtype, _, header = found
                 _check_payload(where, shape, dtype, info.file_size - header)
-                array: LazyArray
-                if info.compress_type == zipfile.ZIP_STORED:
-                    offset = _member_offset(path, info) + header
-                    array = RawFileArray(path, offset, shape, dtype, fortran_order=fortran)
-                else:
-                    with archive.open(info) as member:
-                        array = np.lib.format.read_array(member, allow_pickle=False)  # type: ignore[arg-type]
-                datasets.append(Dataset(info.filename[:-len(".npy")], array))
-        if not datasets:
-            raise FormatError("the archive holds no arrays")
+                yield archive, info, found
+
+    def _read_npz(self, path: Path) -> tuple[Dataset, ...]:
+        datasets = []
+        for archive, info, (shape, dtype, fortran, header) in self._npz_members(path):
+            array: LazyArray
+            if info.compress_type == zipfile.ZIP_STORED:
+                offset = _member_offset(path, info) + header
+                array = RawFileArray(path, offset, shape, dtype, fortran_order=fortran)
+            else:
+                with archive.open(info) as member:
+                    array = np.lib.format.read_array(member, allow_pickle=False)  # type: ignore[arg-type]
+            datasets.append(Dataset(info.filename[:-len(".npy")], array))
         return tuple(datasets)
 
     def write(self, model: EMDFile, path: Path, *,

@@ -15,8 +15,12 @@ written as a plain (Big)TIFF stack.  Complex data cannot be stored in TIFF and a
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import logging
 import math
+import re
+import threading
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -24,7 +28,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from emdconvert.errors import FormatError, UnsupportedError
+from emdconvert.errors import FormatError, IncompleteError, UnsupportedError
 from emdconvert.lazy import ArrayLike, LazyArray, RawFileArray, iter_blocks
 from emdconvert.model import Dataset, Dim, EMDFile
 from emdconvert.plugin import BasePlugin, DatasetInfo, FileInfo, package_version
@@ -33,6 +37,72 @@ from emdconvert.sources import expand
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 IMAGEJ_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32))
+
+
+class _ErrorRecords(logging.Filter):
+    """Takes tifffile's ERROR records logged by one thread, instead of letting them print."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.thread = threading.get_ident()
+        self.messages: list[str] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR and record.thread == self.thread:
+            # "<tifffile.TiffPages @8> invalid page offset 1350052" -> the words only
+            self.messages.append(re.sub(r"<tifffile\.[^>]*>\s*", "", record.getMessage()))
+            return False
+        return True
+
+
+@contextlib.contextmanager
+def errors_are_fatal() -> Iterator[None]:
+    """Raise when tifffile logged an error inside the block.
+
+    tifffile does not raise for a damaged page list: a zlib stack of 20 frames cut in
+    half opens as one 256x256 image and the only sign is an ERROR log record
+    ("invalid page offset", "shaped series failed to reshape"; reliability.md E4,
+    rule 9).  A page list pointing past the end of the file means truncated (or still
+    being written); other errors mean corrupt.
+    """
+    records = _ErrorRecords()
+    logger = logging.getLogger("tifffile")
+    logger.addFilter(records)
+    try:
+        yield
+    finally:
+        logger.removeFilter(records)
+    if records.messages:
+        detail = "; ".join(dict.fromkeys(records.messages))
+        if "offset" in detail:
+            raise IncompleteError(f"incomplete: the TIFF page list points past the end of "
+                                  f"the file (truncated, or still being written): {detail}")
+        raise FormatError(f"corrupt TIFF structure: {detail}")
+
+
+def check_pages(tif: Any, size: int) -> None:
+    """Every series has all its pages, and every strip or tile lies inside the file.
+
+    An uncompressed page must also hold as many bytes as its shape declares, so a
+    header claiming 100 000 x 100 000 pixels over a 16-byte strip fails here, before
+    anything is allocated.
+    """
+    for index, series in enumerate(tif.series):
+        page_shape = tuple(series.keyframe.shape)
+        lead = series.shape[: len(series.shape) - len(page_shape)]
+        if len(series.shape) > len(page_shape) and math.prod(lead) != len(series.pages):
+            raise IncompleteError(f"incomplete: series {index} expects "
+                                  f"{math.prod(lead)} pages but holds {len(series.pages)}")
+        for number, page in enumerate(series.pages):
+            if page is None:
+                raise IncompleteError(f"incomplete: series {index} page {number} is missing")
+            ends = [o + n for o, n in zip(page.dataoffsets, page.databytecounts, strict=False)]
+            if ends and max(ends) > size:
+                raise IncompleteError(f"incomplete: page {number} of series {index} ends at "
+                                      f"byte {max(ends)} of a {size}-byte file (truncated)")
+            if page.compression == 1 and sum(page.databytecounts) < page.nbytes:
+                raise FormatError(f"page {number}: declared size {page.nbytes} bytes but "
+                                  f"its strips hold {sum(page.databytecounts)}")
 
 
 def _split_key(key: Any, shape: tuple[int, ...], lead: int) -> tuple[list[Any], tuple[Any, ...]]:
@@ -195,17 +265,25 @@ class TIFFPlugin(BasePlugin):
         files = expand(path, TIFF_SUFFIXES)
         return bool(files) and super().sniff(files[0], head)
 
+    def check_complete(self, path: Path) -> None:
+        import tifffile
+
+        with errors_are_fatal(), tifffile.TiffFile(path) as tif:
+            check_pages(tif, path.stat().st_size)
+
     def read(self, path: Path, *, options: Mapping[str, Any] | None = None) -> EMDFile:
         if not path.is_file():
             return self._read_frames(path)
         import tifffile
 
-        with tifffile.TiffFile(path) as tif:
-            count = len(tif.series)
-            contiguous = [_contiguous(tif, series) for series in tif.series]
-        if count == 0:
-            raise FormatError("the file holds no images", path=path)
-        calibrations = _calibration(path)
+        with errors_are_fatal():
+            with tifffile.TiffFile(path) as tif:
+                check_pages(tif, path.stat().st_size)
+                count = len(tif.series)
+                contiguous = [_contiguous(tif, series) for series in tif.series]
+            if count == 0:
+                raise FormatError("the file holds no images", path=path)
+            calibrations = _calibration(path)
         datasets = []
         for index in range(count):
             array: LazyArray = contiguous[index] or TiffSeriesArray(path, index)

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from emdconvert.errors import FormatError
 from emdconvert.lazy import (
     RawFileArray,
     TransposedArray,
@@ -71,11 +72,22 @@ def test_read_into_fills_reused_buffers_for_byte_ranges_only(tmp_path: Path) -> 
     assert not raw.read_into((slice(0, 1), slice(0, 3), slice(1, 7)), buffer)  # not a range
 
 
-def test_raw_file_array_reports_a_short_file(tmp_path: Path) -> None:
+def test_raw_file_array_refuses_a_declared_size_the_file_cannot_hold(tmp_path: Path) -> None:
     path = tmp_path / "short.bin"
     path.write_bytes(b"\0" * 10)
+    with pytest.raises(FormatError, match="declared size 16 bytes"):
+        RawFileArray(path, 0, (4, 4), np.uint8)
+    with pytest.raises(FormatError, match="declared size"):
+        RawFileArray(path, 0, (10**6, 10**6), np.float64)  # no allocation attempted
+
+
+def test_raw_file_array_reports_a_file_that_shrank(tmp_path: Path) -> None:
+    path = tmp_path / "short.bin"
+    path.write_bytes(b"\0" * 16)
+    array = RawFileArray(path, 0, (4, 4), np.uint8)
+    path.write_bytes(b"\0" * 10)
     with pytest.raises(EOFError):
-        RawFileArray(path, 0, (4, 4), np.uint8)[...]
+        array[...]
 
 
 def test_transposed_array_is_a_lazy_transpose() -> None:

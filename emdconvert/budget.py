@@ -1,0 +1,87 @@
+"""Size budgets, checked on the declared shapes before any output exists.
+
+A header can declare anything: a 14 KB HDF5 file can hold an 8 TB chunked dataset of
+fill values, a 3 MB TIFF a 3.2 GB zlib strip of zeros, a patched DM4 10^12 elements
+(reliability.md E3, E4, E10b).  Lazy readers return such arrays without complaint, and a
+writer that created the output from their shape would fill a disk before failing.  So
+after reading (which parses headers only) and before writing, the declared bytes are
+computed with Python ints and compared with three limits: a configurable maximum, a
+compression-ratio limit against the source's size (Pillow's decompression-bomb stance),
+and the free space where the output will go.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from pathlib import Path
+
+from emdconvert.errors import EnvironmentProblem, PolicyError, UsageError
+from emdconvert.model import EMDFile
+
+#: Declared bytes per source byte above which input is treated as a decompression bomb.
+DEFAULT_MAX_RATIO = 1000.0
+#: Below this many declared bytes a high ratio is harmless (and common: zeros compress).
+RATIO_FLOOR = 1 << 30
+#: Free space kept on top of the estimated output size (metadata, chunk index).
+SPACE_MARGIN = 16 << 20
+
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)i?b?\s*$", re.IGNORECASE)
+
+
+def parse_size(text: str) -> int:
+    """``"4G"``, ``"500 MiB"``, ``"1.5T"`` or a plain byte count, in bytes (powers of 2)."""
+    match = _SIZE.match(text)
+    if match is None:
+        raise UsageError(f"not a size: {text!r} (examples: 500M, 4G, 2T)")
+    return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+
+
+def human(count: int) -> str:
+    """A byte count people can read: ``2.0 TiB``."""
+    value = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def declared_bytes(model: EMDFile) -> int:
+    """What the model's datasets declare, exactly (Python ints never overflow)."""
+    return sum(math.prod(d.shape) * d.dtype.itemsize for d in model.datasets)
+
+
+def check_budget(model: EMDFile, source_bytes: int, *, max_bytes: int | None = None,
+                 max_ratio: float | None = DEFAULT_MAX_RATIO) -> int:
+    """Refuse (exit 5) data over *max_bytes* or over *max_ratio* times *source_bytes*.
+
+    Returns the declared size for the caller's space check.
+    """
+    declared = declared_bytes(model)
+    if max_bytes is not None and declared > max_bytes:
+        raise PolicyError(f"declared size {human(declared)} exceeds the limit "
+                          f"{human(max_bytes)} (raise it with --max-bytes)", kind="budget")
+    if max_ratio is not None and declared > RATIO_FLOOR and \
+            declared > max_ratio * max(source_bytes, 1):
+        ratio = declared / max(source_bytes, 1)
+        raise PolicyError(f"declared size {human(declared)} from a {human(source_bytes)} "
+                          f"file: compression ratio {ratio:.0f}:1 exceeds limit "
+                          f"{max_ratio:.0f}:1 (--allow-high-ratio to convert anyway)",
+                          kind="budget")
+    return declared
+
+
+def check_space(directory: Path, needed: int) -> None:
+    """Fail before writing (exit 4) when *directory* cannot hold *needed* bytes."""
+    try:
+        stats = os.statvfs(directory)
+    except OSError:
+        return  # no statvfs here (some network mounts): the write itself will tell
+    free = stats.f_bavail * stats.f_frsize
+    if needed + SPACE_MARGIN > free:
+        raise EnvironmentProblem(f"not enough space: the output needs about "
+                                 f"{human(needed)} but {directory} has {human(free)} free",
+                                 path=directory)
