@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from emdconvert import faults
 from emdconvert.boundary import error_boundary
 from emdconvert.budget import DEFAULT_MAX_RATIO, check_budget, check_space, declared_bytes
 from emdconvert.completeness import check_with
@@ -127,17 +128,21 @@ def _write_options(dst: Path, model: EMDFile, compression: str | None, axis_orde
     """What every writer is told; ``target_suffix`` because it writes to a temp name.
 
     Writers report bytes copied as increments; the caller's *progress* gets running
-    totals against the model's size.
+    totals against the model's size (and a planned test fault fires on the way).
     """
     advance = None
-    if progress is not None:
+    fail_at = faults.write_fraction()
+    if progress is not None or fail_at is not None:
         total = sum(nbytes(d.data) for d in model.datasets)
         done = 0
 
         def advance(count: int) -> None:
             nonlocal done
             done += count
-            progress(done, total)
+            if progress is not None:
+                progress(done, total)
+            if fail_at is not None and done >= fail_at * total:
+                faults.reached("write")
 
     return {**(extra or {}), "compression": compression, "axis_order": axis_order,
             "threads": threads, "progress": advance, "target_suffix": dst.suffix.lower()}

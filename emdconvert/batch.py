@@ -63,8 +63,11 @@ def plan(inputs: Sequence[Path], out_dir: Path, *, recursive: bool = False,
             pairs += [(f, out_dir / f.with_suffix(suffix).name) for f in expand(item)]
         else:
             pairs.append((item, out_dir / item.with_suffix(suffix).name))
+    root = out_dir.resolve()
     seen: dict[Path, Path] = {}
     for source, target in pairs:
+        if not target.resolve().is_relative_to(root):
+            raise UsageError(f"output {target} would fall outside {out_dir}", path=source)
         if target in seen:
             msg = f"both {seen[target]} and {source} would be written to {target}"
             raise InputError(msg, path=source)

@@ -105,3 +105,12 @@ def enable_filters() -> None:
         import hdf5plugin  # noqa: F401
     except ImportError:
         pass
+
+
+def known_plugin_filters() -> frozenset[int]:
+    """HDF5 filter ids hdf5plugin provides (none when it is not installed)."""
+    try:
+        import hdf5plugin
+    except ImportError:
+        return frozenset()
+    return frozenset(int(code) for code in hdf5plugin.FILTERS.values())

@@ -34,6 +34,8 @@ X_FIRST = "x-first"
 C_ORDER = "c"
 AXIS_ORDERS = (X_FIRST, C_ORDER)
 AXIS_ORDER_ATTR = "emdconvert_axis_order"
+#: Longest data-group name written (before a uniqueness suffix).
+MAX_NAME = 120
 
 ProgressCallback = Callable[[int], None]
 
@@ -45,7 +47,10 @@ def group_names(names: Sequence[str]) -> list[str]:
     (``img`` / ``img_2``) and fails when their shapes differ (emd-spec.md §8), so a
     name that is a prefix of another gets a suffix until no prefix remains.
     """
-    clean = [re.sub(r"[^A-Za-z0-9_.-]", "_", n).strip(".") or "dataset" for n in names]
+    # Names come from file names and metadata: "..", "a/b" and "x\0y" (which HDF5 cuts
+    # to "x") must not become paths or collide (reliability.md E15, S5).
+    clean = [re.sub(r"[^A-Za-z0-9_.-]", "_", n).strip(".")[:MAX_NAME] or "dataset"
+             for n in names]
     out: list[str] = []
 
     def clashes(candidate: str, later: list[str]) -> bool:
@@ -79,7 +84,8 @@ def _attr(value: AttrValue) -> Any:
 
 def write_attrs(target: h5py.Group, attrs: Mapping[str, AttrValue]) -> None:
     for key, value in attrs.items():
-        target.attrs[key] = _attr(value)
+        # HDF5 ends a name at NUL: "a\0b" would silently overwrite "a".
+        target.attrs[key.replace("\0", "\\0")] = _attr(value)
 
 
 def _bytes(text: str) -> np.bytes_:

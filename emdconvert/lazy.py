@@ -266,3 +266,31 @@ class TransposedArray(ArrayLike):
     def __getitem__(self, key: Any) -> np.ndarray:
         key_list, _ = _normalise(key, self.shape)
         return np.asarray(self.base[tuple(reversed(key_list))]).T
+
+
+def sample_keys(shape: tuple[int, ...], itemsize: int,
+                max_bytes: int = 4 * 1024 * 1024) -> list[tuple[int | slice, ...]]:
+    """Up to three small selections spread over an array (its start, middle and end),
+    each at most about *max_bytes*.
+
+    Used to compare a written file with its source before publishing: a file that
+    "opens fine" after a failed write can hold fill-value zeros (reliability.md E8).
+    """
+    if 0 in shape:
+        return []
+    lead, per_index = 0, math.prod(shape) * itemsize
+    while lead < len(shape) and per_index > max_bytes:
+        per_index //= shape[lead]
+        lead += 1
+    keys: list[tuple[int | slice, ...]] = []
+    for fraction in (0.0, 0.5, 1.0):
+        key: tuple[int | slice, ...] = ()
+        if lead:  # index the axes before `lead - 1`, take a run along it
+            n = shape[lead - 1]
+            count = max(1, min(n, max_bytes // max(per_index, 1)))
+            first = round(fraction * (n - count))
+            key = (*(round(fraction * (m - 1)) for m in shape[:lead - 1]),
+                   slice(first, first + count))
+        if key not in keys:
+            keys.append(key)
+    return keys

@@ -19,6 +19,7 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from emdconvert import faults
 from emdconvert.errors import EmdConvertError, EnvironmentProblem, OutputExistsError
 
 TEMP_PREFIX = ".emdconvert-"
@@ -50,7 +51,8 @@ _ENV_ERRNOS = {errno.ENOSPC: "no space left on device",
                errno.EROFS: "read-only file system",
                errno.EACCES: "permission denied",
                errno.EPERM: "operation not permitted",
-               errno.EFBIG: "file too large for the file system"}
+               errno.EFBIG: "file too large for the file system",
+               errno.EIO: "input/output error on the output device"}
 
 
 def environment_error(exc: OSError, path: Path) -> EnvironmentProblem | None:
@@ -134,9 +136,11 @@ def atomic_output(dst: Path, *, overwrite: bool = False,
             writeback.stop()
         if not tmp.exists():
             raise EnvironmentProblem("the writer produced no file", path=dst)
+        faults.reached("before_verify", tmp)
         if check is not None:
             check(tmp)
         _fsync_path(tmp)
+        faults.reached("before_publish", tmp)
         if overwrite:
             os.replace(tmp, dst)
         else:
@@ -155,6 +159,7 @@ def atomic_output(dst: Path, *, overwrite: bool = False,
             else:
                 tmp.unlink()
         _fsync_path(dst.parent, directory=True)
+        faults.reached("after_publish", dst)
     except EmdConvertError:
         raise
     except OSError as exc:

@@ -8,6 +8,7 @@ and 10 (what rsciio and ncempy read back) are interop tests, not checks on one f
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -65,35 +66,71 @@ def emd_groups(h5: h5py.Group) -> list[h5py.Group]:
     return found
 
 
-def foreign_storage(h5: h5py.File) -> list[str]:
-    """Paths of external links, externally stored and virtual datasets (rule 8).
+def _walk(h5: h5py.File) -> Iterator[tuple[str, Any, Any]]:
+    """``(path, link, object)`` for every link, without following external or soft links.
 
-    Walks links without following them (``getlink=True``), so an external link is
-    reported, never opened.
+    *object* is None for external and soft links, which are reported, never opened.
     """
     import h5py
 
-    problems: list[str] = []
-
-    def walk(group: h5py.Group, prefix: str) -> None:
+    def walk(group: h5py.Group, prefix: str) -> Iterator[tuple[str, Any, Any]]:
         for key in group:
             path = f"{prefix}/{key}"
             link = group.get(key, getlink=True)
-            if isinstance(link, h5py.ExternalLink):
-                problems.append(f"{path}: external link to {link.filename}:{link.path}")
-                continue
-            if isinstance(link, h5py.SoftLink):
+            if isinstance(link, (h5py.ExternalLink, h5py.SoftLink)):
+                yield path, link, None
                 continue
             obj = group.get(key)
+            yield path, link, obj
             if isinstance(obj, h5py.Group):
-                walk(obj, path)
-            elif isinstance(obj, h5py.Dataset):
-                if obj.is_virtual:
-                    problems.append(f"{path}: virtual dataset")
-                elif obj.external:
-                    problems.append(f"{path}: external storage")
+                yield from walk(obj, path)
 
-    walk(h5, "")
+    return walk(h5, "")
+
+
+def foreign_storage(h5: h5py.File) -> list[str]:
+    """Paths of external links, externally stored and virtual datasets (rule 8)."""
+    import h5py
+
+    problems: list[str] = []
+    for path, link, obj in _walk(h5):
+        if isinstance(link, h5py.ExternalLink):
+            problems.append(f"{path}: external link to {link.filename}:{link.path}")
+        elif isinstance(obj, h5py.Dataset):
+            if obj.is_virtual:
+                problems.append(f"{path}: virtual dataset")
+            elif obj.external:
+                problems.append(f"{path}: external storage")
+    return problems
+
+
+#: HDF5's built-in filters (deflate, shuffle, fletcher32, szip, nbit, scale-offset).
+BUILTIN_FILTERS = frozenset({1, 2, 3, 4, 5, 6})
+
+
+def refused_features(h5: h5py.File) -> list[str]:
+    """What an untrusted input must not use (reliability.md rule 10, S1, S6).
+
+    :func:`foreign_storage` (reads other files), soft links that lead nowhere, and
+    filters other than HDF5's own and hdf5plugin's: libhdf5 would otherwise load any
+    shared library named in ``HDF5_PLUGIN_PATH`` to decode them.
+    """
+    import h5py
+
+    from emdconvert.compression import known_plugin_filters
+
+    allowed = BUILTIN_FILTERS | known_plugin_filters()
+    problems = foreign_storage(h5)
+    for path, link, obj in _walk(h5):
+        # getlink=True: look the target up without following it (it may be external)
+        if isinstance(link, h5py.SoftLink) and h5.get(link.path, getlink=True) is None:
+            problems.append(f"{path}: soft link to {link.path}, which does not exist")
+        elif isinstance(obj, h5py.Dataset):
+            plist = obj.id.get_create_plist()
+            for index in range(plist.get_nfilters()):
+                code = plist.get_filter(index)[0]
+                if code not in allowed:
+                    problems.append(f"{path}: unknown filter {code}")
     return problems
 
 

@@ -21,7 +21,13 @@ from typing import IO, Any, ClassVar
 import numpy as np
 
 from emdconvert.errors import FormatError, IncompleteError, PolicyError, UnsupportedError
-from emdconvert.lazy import DEFAULT_BLOCK_BYTES, LazyArray, RawFileArray, iter_blocks
+from emdconvert.lazy import (
+    DEFAULT_BLOCK_BYTES,
+    ArrayLike,
+    LazyArray,
+    RawFileArray,
+    iter_blocks,
+)
 from emdconvert.model import Dataset, EMDFile
 from emdconvert.plugin import BasePlugin, package_version
 
@@ -72,6 +78,27 @@ def _member_offset(path: Path, info: zipfile.ZipInfo) -> int:
         name_len = int.from_bytes(local[26:28], "little")
         extra_len = int.from_bytes(local[28:30], "little")
     return info.header_offset + _LOCAL_HEADER + name_len + extra_len
+
+
+class CompressedMember(ArrayLike):
+    """A deflated ``.npz`` member, inflated on first access (not when the file is read).
+
+    Deflate cannot be read from the middle, so the member is inflated whole, but only
+    once the size budgets have accepted its declared shape: a member declaring terabytes
+    in a few kilobytes is refused before any memory is spent on it.
+    """
+
+    def __init__(self, path: Path, member: str, shape: tuple[int, ...],
+                 dtype: np.dtype[Any]) -> None:
+        self.path, self.member = path, member
+        self.shape, self.dtype = shape, dtype
+        self._array: np.ndarray | None = None
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        if self._array is None:
+            with zipfile.ZipFile(self.path) as archive, archive.open(self.member) as handle:
+                self._array = np.lib.format.read_array(handle, allow_pickle=False)  # type: ignore[arg-type]
+        return np.asarray(self._array[key])
 
 
 class NPYPlugin(BasePlugin):
@@ -125,10 +152,10 @@ class NPYPlugin(BasePlugin):
         return RawFileArray(path, header, shape, dtype, fortran_order=fortran)
 
     @staticmethod
-    def _npz_members(path: Path) -> Iterator[tuple[zipfile.ZipFile, zipfile.ZipInfo,
+    def _npz_members(path: Path) -> Iterator[tuple[zipfile.ZipInfo,
                                                    tuple[tuple[int, ...], np.dtype[Any],
                                                          bool, int]]]:
-        """Each member with its checked header, the archive still open."""
+        """Each member with its checked header."""
         with zipfile.ZipFile(path) as archive:
             if not archive.infolist():
                 raise FormatError("the archive holds no arrays")
@@ -138,18 +165,17 @@ class NPYPlugin(BasePlugin):
                     found = read_header(member, where)  # type: ignore[arg-type]
                 shape, dtype, _, header = found
                 _check_payload(where, shape, dtype, info.file_size - header)
-                yield archive, info, found
+                yield info, found
 
     def _read_npz(self, path: Path) -> tuple[Dataset, ...]:
         datasets = []
-        for archive, info, (shape, dtype, fortran, header) in self._npz_members(path):
+        for info, (shape, dtype, fortran, header) in self._npz_members(path):
             array: LazyArray
             if info.compress_type == zipfile.ZIP_STORED:
                 offset = _member_offset(path, info) + header
                 array = RawFileArray(path, offset, shape, dtype, fortran_order=fortran)
             else:
-                with archive.open(info) as member:
-                    array = np.lib.format.read_array(member, allow_pickle=False)  # type: ignore[arg-type]
+                array = CompressedMember(path, info.filename, shape, dtype)
             datasets.append(Dataset(info.filename[:-len(".npy")], array))
         return tuple(datasets)
 
