@@ -46,15 +46,16 @@ def _source_path(path: str | Path, *, follow_symlinks: bool = False) -> Path:
         return src
     try:
         info = src.lstat()
-        if stat.S_ISLNK(info.st_mode):
-            if not follow_symlinks:
-                raise PolicyError("is a symbolic link; refused (give the real path, or "
-                                  "--follow-symlinks)", path=src, kind="symlink")
+        link = stat.S_ISLNK(info.st_mode)
+        if link and follow_symlinks:
             info = src.stat()
     except FileNotFoundError:
         raise InputError("no such file", path=src, kind="missing") from None
     except PermissionError:
         raise InputError("permission denied", path=src, kind="permission") from None
+    if link and not follow_symlinks:
+        raise PolicyError("is a symbolic link; refused (give the real path, or "
+                          "--follow-symlinks)", path=src, kind="symlink")
     if not (stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)):
         raise InputError("not a regular file", path=src, kind="not-a-regular-file")
     if not os.access(src, os.R_OK):

@@ -19,7 +19,7 @@ import typer
 from typer.core import TyperGroup
 
 from emdconvert.errors import EmdConvertError, UsageError
-from emdconvert.terminal import progress_bar
+from emdconvert.terminal import progress_bar, warnings_unless_failed
 
 T = TypeVar("T")
 
@@ -144,17 +144,18 @@ def convert(
                                 "options": options, "max_bytes": limit,
                                 "max_ratio": None if allow_high_ratio else DEFAULT_MAX_RATIO,
                                 "follow_symlinks": follow_symlinks}
-    if out_dir is not None:
-        run_batch(paths, out_dir, settings, recursive=recursive, jobs=jobs, quiet=quiet,
-                  debug=debug, scheduler=scheduler)
-        return
-    if len(paths) != 2:
-        raise fail(f"expected IN OUT, got {len(paths)} path(s); use --out-dir DIR to "
-                   "convert several inputs", 2)
-    source, target = paths
-    with progress_bar(source.name, enabled=not quiet) as progress:
-        guarded(debug, source, lambda: run_convert(source, target, progress=progress,
-                                                   **settings))
+    with warnings_unless_failed(debug=debug):
+        if out_dir is not None:
+            run_batch(paths, out_dir, settings, recursive=recursive, jobs=jobs, quiet=quiet,
+                      debug=debug, scheduler=scheduler)
+            return
+        if len(paths) != 2:
+            raise fail(f"expected IN OUT, got {len(paths)} path(s); use --out-dir DIR to "
+                       "convert several inputs", 2)
+        source, target = paths
+        with progress_bar(source.name, enabled=not quiet) as progress:
+            guarded(debug, source, lambda: run_convert(source, target, progress=progress,
+                                                       **settings))
 
 
 def run_batch(inputs: list[Path], out_dir: Path, settings: dict[str, Any], *,

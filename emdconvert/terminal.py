@@ -8,6 +8,7 @@ has run for :data:`DELAY` seconds.
 from __future__ import annotations
 
 import contextlib
+import logging
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -51,3 +52,41 @@ def progress_bar(label: str, *, enabled: bool) -> Iterator[Callable[[int, int], 
     finally:
         if "bar" in state:
             state["bar"].stop()
+
+
+class _WarningBuffer(logging.Handler):
+    """Keeps warning messages, each once, until the command knows how it ended."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: dict[str, None] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages[" ".join(record.getMessage().split())] = None
+
+
+@contextlib.contextmanager
+def warnings_unless_failed(*, debug: bool) -> Iterator[None]:
+    """Print the library's warnings (one line each) only if the block succeeds.
+
+    A failed conversion says exactly one line, the error (reliability.md's "clean
+    failure"): tifffile's complaints about the very damage the error reports would only
+    bury it.  With ``--debug`` they are printed either way.
+    """
+    root = logging.getLogger()
+    saved, level = root.handlers[:], root.level
+    buffer = _WarningBuffer()
+    root.handlers, succeeded = [buffer], False
+    root.setLevel(logging.WARNING)
+    try:
+        yield
+        succeeded = True
+    except BaseException as stop:  # the CLI ends a command by raising typer.Exit(code)
+        succeeded = getattr(stop, "exit_code", None) == 0
+        raise
+    finally:
+        root.handlers = saved
+        root.setLevel(level)
+        if succeeded or debug:
+            for message in buffer.messages:
+                sys.stderr.write(f"emdconvert: warning: {message}\n")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import datetime as _dt
 import importlib
+import struct
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -237,20 +238,25 @@ class DMPlugin(BasePlugin):
         """The file is at least as long as its header declares (no rsciio import)."""
         with open(path, "rb") as handle:
             head = handle.read(12)
-        declared, excess = declared_size(head)
+        declared, allowed = declared_size(head)
         size = path.stat().st_size
-        if size < declared + min(excess):
+        # Longer is tolerated (trailing bytes lose nothing); shorter than the largest
+        # layout and not exactly another is a cut file.
+        if size - declared not in allowed and size < declared + max(allowed):
             raise IncompleteError(
                 f"incomplete: {size} bytes, but the DM header declares "
-                f"{declared + min(excess)} ({declared + min(excess) - size} missing: "
+                f"{declared + max(allowed)} ({declared + max(allowed) - size} missing: "
                 "truncated, or still being written)")
 
     def read(self, path: Path, *, options: Mapping[str, Any] | None = None) -> EMDFile:
         from rsciio import exceptions as rsciio_errors
 
+        # What rsciio's tag parser raises on damaged tags (reliability.md E2): a
+        # zero-filled tail gives KeyError('0'), a cut one struct.error.
         dm_errors = (rsciio_errors.ByteOrderError, rsciio_errors.DM3FileVersionError,
                      rsciio_errors.DM3TagError, rsciio_errors.DM3DataTypeError,
-                     rsciio_errors.DM3TagTypeError, rsciio_errors.DM3TagIDError)
+                     rsciio_errors.DM3TagTypeError, rsciio_errors.DM3TagIDError,
+                     KeyError, IndexError, struct.error, UnicodeDecodeError)
         try:
             signals = _read_signals(path)
         except dm_errors as exc:

@@ -194,7 +194,9 @@ class EMDPlugin(BasePlugin):
             with h5py.File(path, "r") as h5:
                 return flavour(h5) is not None
         except Exception:
-            return False
+            # HDF5's signature but unreadable (cut short, being written): ours to say
+            # why, in check_complete, rather than "unrecognised format".
+            return True
 
     def check_complete(self, path: Path) -> None:
         """HDF5 opens read-only with locking: not cut short, not held by a writer.
