@@ -47,6 +47,11 @@ def error_boundary(src: Path, action: str, output: Path | None = None, *,
             raise problem from exc
         raise FormatError(f"{action}: {_one_line(exc)}", path=src) from exc
     except Exception as exc:
+        # h5py reports some write failures as RuntimeError ("unable to extend file
+        # properly, errno = 27, ... 'File too large'"): the machine's problem too.
+        problem = environment_error(exc, output) if output is not None else None
+        if problem is not None:
+            raise problem from exc
         if not (reading or isinstance(exc, _INPUT_FAILURES)):
             raise
         raise FormatError(f"{action}: {type(exc).__name__}: {_one_line(exc)}",

@@ -55,14 +55,14 @@ _ENV_ERRNOS = {errno.ENOSPC: "no space left on device",
                errno.EIO: "input/output error on the output device"}
 
 
-def environment_error(exc: OSError, path: Path) -> EnvironmentProblem | None:
+def environment_error(exc: BaseException, path: Path) -> EnvironmentProblem | None:
     """An exit-code-4 error when *exc* is about the machine (disk full, read-only...).
 
-    HDF5 reports such failures as an ``OSError`` without ``errno`` but with the C
-    library's message inside its text, so both are checked.
+    HDF5 reports such failures as an ``OSError`` without ``errno``, or a
+    ``RuntimeError``, with the C library's message inside its text, so both are checked.
     """
     for number, reason in _ENV_ERRNOS.items():
-        if exc.errno == number or os.strerror(number) in str(exc):
+        if getattr(exc, "errno", None) == number or os.strerror(number) in str(exc):
             return EnvironmentProblem(f"cannot write output: {reason}", path=path)
     return None
 
