@@ -29,16 +29,22 @@ def expand(path: Path, suffixes: tuple[str, ...] = ()) -> list[Path]:
     """The regular files *path* stands for, naturally sorted.
 
     A file is itself; a folder is its (non-hidden) files, filtered by *suffixes* when
-    given; a glob is its matches.
+    given; a glob is its matches.  Symbolic links inside a folder or glob are left out:
+    one planted in an acquisition folder could point anywhere (reliability.md S4).
     """
     if path.is_file():
         return [path]
     if path.is_dir():
-        files = [p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")]
+        files = [p for p in path.iterdir()
+                 if _regular(p) and not p.name.startswith(".")]
     elif is_pattern(path):
-        files = [Path(p) for p in glob.glob(str(path)) if Path(p).is_file()]
+        files = [Path(p) for p in glob.glob(str(path)) if _regular(Path(p))]
     else:
         return []
     if suffixes:
         files = [p for p in files if p.suffix.lower() in suffixes]
     return sorted(files, key=natural_key)
+
+
+def _regular(path: Path) -> bool:
+    return path.is_file() and not path.is_symlink()
