@@ -255,6 +255,12 @@ def formats(debug: Debug = False) -> None:
     Console().print(table)
 
 
+# The watch-folder daemon; its command and implementation live in emdconvert.watch.
+from emdconvert.watch.command import watch as _watch  # noqa: E402
+
+app.command(name="watch")(_watch)
+
+
 def version_callback(value: bool) -> None:
     if value:
         from emdconvert import __version__

@@ -1,0 +1,18 @@
+"""The watch-folder daemon: every finished file in a folder converted exactly once.
+
+A microscope PC (or the file server it writes to) runs ``emdconvert watch IN --out OUT``
+for months.  Candidates come from a start-up scan, file events and a periodic reconcile
+scan; a file is converted only once it has stopped changing, is old enough and passes its
+format's completeness check; a SQLite ledger on local disk makes every conversion happen
+once across restarts; conversions run in child processes, so a bad file can only fail
+itself.  The rules are those of ``docs/reliability.md`` §3.  Modules, one job each:
+
+``config`` options and TOML; ``names`` what is a candidate; ``mounts`` inotify or
+polling; ``scan`` and ``events`` where candidates come from; ``stability`` when a file
+is finished; ``ledger`` the persistent states; ``pool`` and ``worker`` the child
+processes; ``orphans`` temp-file cleanup; ``quarantine`` error reports; ``lock`` the
+single-instance lock; ``log`` log lines; ``status`` the ``--status`` tables; ``daemon``
+the loop that ties them together; ``command`` the ``emdconvert watch`` command.
+"""
+
+from __future__ import annotations

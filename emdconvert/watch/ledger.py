@@ -1,0 +1,244 @@
+"""The persistent ledger: one SQLite row per version of a source file, with its state.
+
+SQLite in WAL mode with ``synchronous=FULL`` on local disk (never on the share: WAL does
+not work over a network file system, reliability.md §1.3).  States (rule 14)::
+
+    seen -> stable -> claimed -> done | alias | failed | stalled
+              ^  |      |
+              |  +-- incomplete (not yet whole; looked at again later)
+              +------ retry (environment error: disk full, read-only; backs off)
+
+A row is one version of one path: (path, size, mtime_ns, sha256).  At most one *open*
+row per path exists (a partial unique index), and a claim is a conditional UPDATE under
+``BEGIN IMMEDIATE``, so a file is claimed once even if two processes shared a ledger
+(E12).  Outputs are unique too: no two rows can publish to one name.  Writes are batched
+into one transaction per pass of the daemon's loop, so a burst of 1000 files costs a few
+hundred fsyncs, not thousands.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from emdconvert.watch.stability import Signature
+
+STATES = ("seen", "incomplete", "stable", "claimed", "retry", "done", "alias", "failed",
+          "stalled")
+#: States a row never leaves unless its file changes (or ``--retry`` asks).
+FINAL = ("done", "alias", "failed", "stalled")
+#: Rows in these states may be claimed.
+CLAIMABLE = ("stable", "retry")
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS files (
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    ino INTEGER,
+    dev INTEGER,
+    sha256 TEXT,
+    state TEXT NOT NULL CHECK (state IN ({", ".join(f"'{s}'" for s in STATES)})),
+    version INTEGER NOT NULL DEFAULT 1,
+    output TEXT,
+    alias_of INTEGER REFERENCES files(id),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    kind TEXT,
+    detail TEXT,
+    found_by TEXT,
+    pid INTEGER,
+    host TEXT,
+    first_seen REAL NOT NULL,
+    stable_at REAL,
+    started REAL,
+    finished REAL,
+    retry_at REAL,
+    updated REAL NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS one_open_row_per_path ON files(path)
+    WHERE state NOT IN ({", ".join(f"'{s}'" for s in FINAL)});
+CREATE UNIQUE INDEX IF NOT EXISTS one_row_per_output ON files(output)
+    WHERE output IS NOT NULL;
+CREATE INDEX IF NOT EXISTS files_by_state ON files(state);
+CREATE INDEX IF NOT EXISTS files_by_size ON files(size);
+CREATE INDEX IF NOT EXISTS files_by_path ON files(path);
+"""
+
+_COLUMNS = ("id", "path", "size", "mtime_ns", "ino", "dev", "sha256", "state", "version", "output",
+            "alias_of", "attempts", "kind", "detail", "found_by", "pid", "first_seen",
+            "stable_at", "started", "finished", "retry_at")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One ledger row (the columns the daemon and ``--status`` use)."""
+
+    id: int
+    path: str
+    size: int
+    mtime_ns: int
+    ino: int | None
+    dev: int | None
+    sha256: str | None
+    state: str
+    version: int
+    output: str | None
+    alias_of: int | None
+    attempts: int
+    kind: str | None
+    detail: str | None
+    found_by: str | None
+    pid: int | None
+    first_seen: float
+    stable_at: float | None
+    started: float | None
+    finished: float | None
+    retry_at: float | None
+
+
+LEDGER_NAME = "ledger.sqlite3"
+
+
+class Ledger:
+    """The ledger in *state_dir*; every method runs inside :meth:`batch`, or alone."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.path = state_dir / LEDGER_NAME
+        fresh = not self.path.exists()
+        self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30.0,
+                                   check_same_thread=False)
+        if fresh:
+            os.chmod(self.path, 0o600)
+        mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise OSError(f"{self.path}: SQLite refused WAL mode (is it on local disk?)")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.executescript(_SCHEMA)
+        self._depth = 0
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """One ``BEGIN IMMEDIATE`` transaction for everything inside (nests)."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        self._depth = 1
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        else:
+            self._db.execute("COMMIT")
+        finally:
+            self._depth = 0
+
+    def _rows(self, where: str, args: Sequence[Any] = ()) -> list[Row]:
+        query = f"SELECT {', '.join(_COLUMNS)} FROM files {where}"
+        return [Row(*values) for values in self._db.execute(query, args)]
+
+    # -- reading -------------------------------------------------------------------
+    def row(self, row_id: int) -> Row:
+        return self._rows("WHERE id = ?", (row_id,))[0]
+
+    def rows(self, path: str | None = None) -> list[Row]:
+        """All rows (of one *path*), oldest first."""
+        if path is None:
+            return self._rows("ORDER BY id")
+        return self._rows("WHERE path = ? ORDER BY id", (path,))
+
+    def latest(self) -> dict[str, Row]:
+        """The newest row of every path: what the daemon compares a file against."""
+        return {row.path: row for row in self._rows(
+            "WHERE id IN (SELECT MAX(id) FROM files GROUP BY path)")}
+
+    def in_state(self, *states: str) -> list[Row]:
+        marks = ", ".join("?" * len(states))
+        return self._rows(f"WHERE state IN ({marks}) ORDER BY id", states)
+
+    def due_retries(self, now: float) -> list[Row]:
+        return self._rows("WHERE state = 'retry' AND COALESCE(retry_at, 0) <= ? "
+                          "ORDER BY id", (now,))
+
+    def done_hashes(self, size: int) -> dict[str, int]:
+        """sha256 -> row id of converted files of exactly *size* bytes (de-duplication)."""
+        query = ("SELECT sha256, id FROM files WHERE state = 'done' AND size = ? "
+                 "AND sha256 IS NOT NULL")
+        return dict(self._db.execute(query, (size,)).fetchall())
+
+    def next_version(self, path: str) -> int:
+        """1 for a path never converted; else one more than its newest output's."""
+        query = "SELECT COALESCE(MAX(version), 0) FROM files WHERE path = ? AND output NOT NULL"
+        return int(self._db.execute(query, (path,)).fetchone()[0]) + 1
+
+    def output_taken(self, output: str) -> bool:
+        query = "SELECT 1 FROM files WHERE output = ?"
+        return self._db.execute(query, (output,)).fetchone() is not None
+
+    def counts(self) -> dict[str, int]:
+        query = "SELECT state, COUNT(*) FROM files GROUP BY state"
+        return dict(self._db.execute(query).fetchall())
+
+    def recent_failures(self, limit: int = 10) -> list[Row]:
+        return self._rows("WHERE state IN ('failed', 'stalled', 'retry') "
+                          "ORDER BY updated DESC LIMIT ?", (limit,))
+
+    # -- writing -------------------------------------------------------------------
+    def add(self, path: str, signature: Signature, found_by: str) -> int:
+        """A row in state ``seen`` for a new version of *path*; the open row if one exists."""
+        now = time.time()
+        cursor = self._db.execute(
+            "INSERT INTO files (path, size, mtime_ns, ino, dev, state, found_by, first_seen, "
+            "updated) VALUES (?, ?, ?, ?, ?, 'seen', ?, ?, ?) ON CONFLICT DO NOTHING",
+            (path, signature.size, signature.mtime_ns, signature.ino, signature.dev,
+             found_by, now, now))
+        if cursor.rowcount:
+            return int(cursor.lastrowid)  # type: ignore[arg-type]
+        query = f"SELECT id FROM files WHERE path = ? AND state NOT IN {FINAL!r}"
+        return int(self._db.execute(query, (path,)).fetchone()[0])
+
+    def update(self, row_id: int, **values: Any) -> None:
+        """Set columns of one row (``state=`` and any others), stamping ``updated``."""
+        values["updated"] = time.time()
+        columns = ", ".join(f"{name} = ?" for name in values)
+        self._db.execute(f"UPDATE files SET {columns} WHERE id = ?", (*values.values(), row_id))
+
+    def set_signature(self, row_id: int, signature: Signature, **values: Any) -> None:
+        self.update(row_id, size=signature.size, mtime_ns=signature.mtime_ns,
+                    ino=signature.ino, dev=signature.dev, **values)
+
+    def claim(self, row_id: int, version: int) -> bool:
+        """Claim a ``stable``/``retry`` row for this process: True exactly once."""
+        now = time.time()
+        cursor = self._db.execute(
+            f"UPDATE files SET state = 'claimed', pid = ?, host = ?, started = ?, "
+            f"version = ?, updated = ? WHERE id = ? AND state IN {CLAIMABLE!r}",
+            (os.getpid(), os.uname().nodename, now, version, now, row_id))
+        return cursor.rowcount == 1
+
+    def delete(self, row_id: int) -> None:
+        self._db.execute("DELETE FROM files WHERE id = ?", (row_id,))
+
+    def request_retry(self, path: str) -> int:
+        """``--retry``: make the newest failed or stalled row of *path* due again."""
+        cursor = self._db.execute(
+            "UPDATE files SET state = 'retry', retry_at = 0, updated = ? WHERE id = "
+            "(SELECT MAX(id) FROM files WHERE path = ?) AND state IN ('failed', 'stalled')",
+            (time.time(), path))
+        return cursor.rowcount

@@ -1,0 +1,181 @@
+"""What a worker process does with one claimed file: check it, convert it, say how it went.
+
+This runs in a child process (see ``pool``): a reader that segfaults, exhausts memory or
+hangs takes only this process down (reliability.md rules 5 and 6).  The conversion is
+:func:`emdconvert.api.convert`, the one conversion path; the completeness check is
+:func:`emdconvert.completeness.check_complete`, run here rather than in the daemon so a
+crafted HDF5 header cannot crash the daemon either.  The worker never raises: every
+outcome, including a bug, comes back as a :class:`Result`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import hashlib
+import os
+import resource
+import signal
+import time
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from emdconvert.errors import EmdConvertError, IncompleteError, OutputExistsError
+from emdconvert.watch.stability import Signature
+
+_PR_SET_PDEATHSIG = 1
+
+
+@dataclass(frozen=True)
+class Task:
+    """Convert *source* to *target*, provided the file still has *signature*."""
+
+    row_id: int
+    source: str
+    target: str
+    signature: Signature
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+#: Result outcomes: ``done`` (published now), ``published`` (an identical output was
+#: already there: a crash before the ledger commit, or a second daemon), ``name-taken``
+#: (a different file's output has the name), ``changed`` (the source changed or went
+#: away), ``incomplete``, ``failed`` (bad input or a bug), ``environment`` (disk full,
+#: read-only, ...), and from the pool: ``crashed``, ``timeout``, ``interrupted``.
+OUTCOMES = ("done", "published", "name-taken", "changed", "incomplete", "failed",
+            "environment", "crashed", "timeout", "interrupted")
+
+
+@dataclass(frozen=True)
+class Result:
+    """How one task went."""
+
+    row_id: int
+    outcome: str
+    sha256: str | None = None
+    kind: str | None = None
+    exit_code: int = 0
+    exception_class: str | None = None
+    detail: str = ""
+    seconds: float = 0.0
+
+
+def sha256_of(path: str | Path) -> str:
+    """The file's SHA-256, streamed (the same digest provenance records)."""
+    digest = hashlib.sha256()
+    buffer = bytearray(4 * 2**20)
+    view = memoryview(buffer)
+    with open(path, "rb", buffering=0) as handle:
+        while count := handle.readinto(buffer):
+            digest.update(view[:count])
+    return digest.hexdigest()
+
+
+def source_provenance(output: Path) -> dict[str, Any] | None:
+    """The ``source`` facts of *output*'s newest emdconvert conversion entry, if any."""
+    import h5py
+
+    from emdconvert.plugins.emd import read_comments
+    from emdconvert.provenance import parse_comment
+
+    try:
+        with h5py.File(output, "r") as h5:
+            comments = read_comments(h5)
+    except (OSError, ValueError, RuntimeError):
+        return None
+    for comment in reversed(comments):
+        entry = parse_comment(comment.message)
+        if entry and entry.get("event") == "convert" and isinstance(entry.get("source"), dict):
+            return entry["source"]
+    return None
+
+
+def _class_name(exc: BaseException) -> str:
+    cause = exc.__cause__ if exc.__cause__ is not None else exc
+    module = type(cause).__module__
+    name = type(cause).__qualname__
+    return name if module == "builtins" else f"{module}.{name}"
+
+
+def _failure(task: Task, exc: EmdConvertError, start: float) -> Result:
+    outcome = "environment" if exc.exit_code == 4 else "failed"
+    return Result(task.row_id, outcome, kind=exc.kind, exit_code=exc.exit_code,
+                  exception_class=_class_name(exc), detail=" ".join(str(exc).split()),
+                  seconds=time.perf_counter() - start)
+
+
+def _existing_output(task: Task, start: float) -> Result:
+    """The target exists: ours for this very content (published), or another file's."""
+    facts = source_provenance(Path(task.target))
+    digest = sha256_of(task.source)
+    outcome = "published" if facts is not None and facts.get("sha256") == digest else \
+        "name-taken"
+    return Result(task.row_id, outcome, sha256=digest, seconds=time.perf_counter() - start)
+
+
+def run(task: Task) -> Result:
+    """Check, convert and verify one file; never raises."""
+    from emdconvert.api import convert
+    from emdconvert.completeness import check_complete
+
+    start = time.perf_counter()
+    target = Path(task.target)
+    try:
+        info = os.lstat(task.source)
+        if Signature.of(info) != task.signature:
+            return Result(task.row_id, "changed", detail="changed since it was stable")
+        check_complete(task.source)
+        if target.exists():
+            return _existing_output(task, start)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            convert(task.source, target, **task.options)
+        except OutputExistsError:
+            return _existing_output(task, start)
+        facts = source_provenance(target)
+        if facts is None or (facts.get("size"), facts.get("mtime_ns")) != (
+                task.signature.size, task.signature.mtime_ns):
+            target.unlink()  # it was read while changing: discard, retry later (rule 7)
+            return Result(task.row_id, "changed", detail="changed while it was converted")
+        return Result(task.row_id, "done", sha256=facts.get("sha256"),
+                      seconds=time.perf_counter() - start)
+    except FileNotFoundError:
+        return Result(task.row_id, "changed", detail="the file went away")
+    except IncompleteError as exc:
+        return Result(task.row_id, "incomplete", kind=exc.kind, exit_code=exc.exit_code,
+                      exception_class=_class_name(exc), detail=" ".join(str(exc).split()))
+    except EmdConvertError as exc:
+        return _failure(task, exc, start)
+    except Exception as exc:  # a bug: reported for this file, the daemon carries on
+        return Result(task.row_id, "failed", kind="internal", exit_code=70,
+                      exception_class=_class_name(exc),
+                      detail=f"internal error: {type(exc).__name__}: {exc}",
+                      seconds=time.perf_counter() - start)
+
+
+def _limit_child(memory_limit_mb: int | None) -> None:
+    """Memory cap, die with the daemon, leave SIGTERM/SIGINT to the daemon."""
+    if memory_limit_mb is not None:
+        limit = memory_limit_mb * 2**20
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def serve(conn: Connection, memory_limit_mb: int | None) -> None:
+    """A worker's life: tasks in, results out, until told to stop or the daemon is gone."""
+    _limit_child(memory_limit_mb)
+    import emdconvert.api  # noqa: F401  (import the converters before the first task)
+
+    while True:
+        try:
+            task = conn.recv()
+        except (EOFError, OSError):
+            return
+        if task is None:
+            return
+        conn.send(run(task))

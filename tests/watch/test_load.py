@@ -1,0 +1,120 @@
+"""Bursts and two daemons: every file converted exactly once (T28, T29)."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import psutil
+import pytest
+from daemon_harness import DaemonHandle, in_thread, wait_for
+
+from emdconvert.testing import leftovers
+
+
+def _npy_bytes(value: int) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, np.full((64, 64), value, dtype=np.float32))
+    return buffer.getvalue()
+
+
+def burst(in_dir: Path, count: int, slow_every: int = 10) -> None:
+    """*count* small .npy files: most copied in by rename, every *slow_every*-th written
+    slowly in place (reliability.md T28)."""
+    staging = in_dir.parent / "staging"
+    staging.mkdir()
+    slow = []
+    for i in range(count):
+        data = _npy_bytes(i)
+        if i % slow_every == 0:
+            slow.append((in_dir / f"f{i:05d}.npy", data))
+        else:
+            (staging / f"f{i:05d}.npy").write_bytes(data)
+    handles = []
+    for path, data in slow:
+        handle = open(path, "wb")  # noqa: SIM115
+        handle.write(data[: len(data) // 2])
+        handle.flush()
+        handles.append((handle, data))
+    for entry in sorted(os.scandir(staging), key=lambda e: e.name):
+        os.rename(entry.path, in_dir / entry.name)
+
+    def finish() -> None:
+        time.sleep(0.3)
+        for handle, data in handles:
+            handle.write(data[len(data) // 2:])
+            handle.close()
+
+    in_thread(finish).join()
+
+
+def _done(daemon: DaemonHandle) -> int:
+    return sum(state == "done" for state in daemon.states().values())
+
+
+@pytest.mark.slow
+def test_t28_burst_of_1000_files_converted_exactly_once(daemon_factory) -> None:
+    daemon = daemon_factory()
+    start = time.monotonic()
+    burst(daemon.in_dir, 1000)
+    wait_for(lambda: _done(daemon) == 1000, timeout=300, step=0.25,
+             what="1000 done rows")
+    seconds = time.monotonic() - start
+    rss = psutil.Process(daemon.pid).memory_info().rss
+    assert daemon.stop() == 0
+    rows = daemon.rows()
+    assert len(rows) == 1000 and {r.state for r in rows} == {"done"}
+    outputs = daemon.outputs()
+    assert len(outputs) == 1000
+    assert {p.stem for p in outputs} == {Path(r.path).stem for r in rows}
+    assert daemon.reports() == [] and leftovers(daemon.out_dir) == []
+    assert rss < 500 * 2**20
+    print(f"T28: 1000 files in {seconds:.1f} s = {1000 / seconds:.1f} files/s, "
+          f"daemon RSS {rss / 2**20:.0f} MB")
+
+
+def test_t29a_second_daemon_on_the_same_state_dir_exits_2(daemon_factory) -> None:
+    first = daemon_factory()
+    second = daemon_factory(wait=False)
+    assert second.proc.wait(30) == 2
+    lines = second.log().strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("emdconvert: error: ")
+    assert f"already running (pid {first.pid})" in lines[0]
+    assert first.proc.poll() is None and first.stop() == 0
+
+
+@pytest.mark.slow
+def test_t29b_two_daemons_on_one_folder_make_no_duplicates(daemon_factory, tmp_path: Path
+                                                          ) -> None:
+    one = daemon_factory(state_dir=tmp_path / "state-one", workers=1)
+    two = daemon_factory(state_dir=tmp_path / "state-two", workers=1)
+    burst(one.in_dir, 300)
+    for daemon in (one, two):
+        wait_for(lambda d=daemon: _done(d) == 300, timeout=120, step=0.25,
+                 what="300 done rows in each ledger")
+    assert one.stop() == 0 and two.stop() == 0
+    outputs = one.outputs()
+    assert len(outputs) == 300 and leftovers(one.out_dir) == []
+    logs = one.log() + two.log()
+    assert logs.count(" converted ") + logs.count(" already-published ") == 600
+    assert logs.count(" converted ") >= 300  # each file published by exactly one side
+
+
+def test_refuses_root_without_allow_root(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("only meaningful as root")
+    import sys
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "out").mkdir()
+    result = subprocess.run([sys.executable, "-m", "emdconvert", "watch", str(tmp_path / "in"),
+                             "--out", str(tmp_path / "out"), "--state-dir",
+                             str(tmp_path / "state")], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.startswith("emdconvert: error: refusing to run as root")
+    assert "Traceback" not in result.stderr
