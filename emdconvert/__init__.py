@@ -29,6 +29,7 @@ from emdconvert.errors import (
     UsageError,
 )
 from emdconvert.model import Comment, Dataset, Dim, EMDFile
+from emdconvert.stream import StreamWriter
 
 try:
     __version__ = version("emdconvert")
@@ -47,6 +48,7 @@ __all__ = [
     "InputError",
     "OutputExistsError",
     "PolicyError",
+    "StreamWriter",
     "UnknownFormatError",
     "UnsupportedError",
     "UsageError",
