@@ -54,8 +54,9 @@ def test_huge_declared_sizes_fail_fast_in_little_memory(name: str, corpus: Path,
     code, stderr, seconds, peak_mb = run_capped([str(source), str(out)])
     assert code == case.exit_code, stderr
     assert case.says in stderr
-    # The interpreter and its imports take most of this; the refusal itself is instant.
-    assert seconds < 5 and peak_mb < 150, (seconds, peak_mb)
+    # Measured 0.4-0.9 s and 50-90 MB, nearly all of it interpreter start-up and imports;
+    # the bound on time leaves room for a loaded CI machine.
+    assert seconds < 5 and peak_mb < 100, (seconds, peak_mb)
     assert not out.exists() and not leftovers(tmp_path)
     # The library refuses at open time, not when data are first read.
     with pytest.raises(emdconvert.EmdConvertError) as raised:

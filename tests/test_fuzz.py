@@ -1,0 +1,142 @@
+"""Property-based fuzzing of every reader, sized for CI (reliability.md T22).
+
+Hypothesis mutates real files (truncates them, flips bytes, inserts and deletes runs,
+overwrites header words with extreme integers) and a long-lived worker process converts
+each mutant under a 1 GiB address-space limit.  The contract: the conversion either
+succeeds with a valid EMD whose shapes match what the reader reported, or fails with
+exit code 3 or 5 and leaves nothing behind.  Any other outcome (a raw exception, exit
+70, a signal, a hang past 10 s) is a bug, and Hypothesis shrinks it to a small example.
+
+The on-demand, coverage-guided counterpart is ``tests/fuzz/atheris_read.py``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import resource
+import selectors
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+WORKER = Path(__file__).with_name("fuzz_worker.py")
+MEMORY_CAP = 1 << 30
+TIMEOUT = 10.0
+#: Real files of each format the fuzzer starts from (corpus paths).
+SEEDS = {"dm4": "dm/2D_test-1.dm4", "dm3": "dm/2D_test-1.dm3", "eels.dm4": "dm/EELS_SI.dm4",
+         "tif": "tiff/imagej_stack.tif", "emd": "emd/example_image.emd",
+         "ser": "other/16_STOimage_1.ser", "mrc": "other/temp.mrc"}
+EXAMPLES = int(os.environ.get("EMDCONVERT_FUZZ_EXAMPLES", "30"))
+settings.register_profile("ci", max_examples=EXAMPLES, deadline=None, derandomize=True,
+                          database=None, suppress_health_check=list(HealthCheck))
+
+
+class Worker:
+    """The child converting mutants; restarted after it dies or hangs."""
+
+    def __init__(self, log: Path) -> None:
+        self.log = log
+        self.process: subprocess.Popen[str] | None = None
+
+    def _start(self) -> subprocess.Popen[str]:
+        def limit() -> None:
+            resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, MEMORY_CAP))
+
+        with open(self.log, "a") as log:
+            return subprocess.Popen([sys.executable, str(WORKER)], stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE, stderr=log, text=True,
+                                    preexec_fn=limit)
+
+    def convert(self, source: Path, output: Path) -> dict[str, Any]:
+        if self.process is None or self.process.poll() is not None:
+            self.process = self._start()
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(json.dumps({"source": str(source),
+                                             "output": str(output)}) + "\n")
+        self.process.stdin.flush()
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.process.stdout, selectors.EVENT_READ)
+            ready = selector.select(TIMEOUT)
+        if not ready:
+            self.stop()
+            return {"code": "timeout", "error": f"no answer in {TIMEOUT} s"}
+        line = self.process.stdout.readline()
+        if not line:
+            code = self.process.wait()
+            self.process = None
+            return {"code": f"died ({code})", "error": self.log.read_text()[-2000:]}
+        return json.loads(line)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
+
+@pytest.fixture(scope="module")
+def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
+    running = Worker(tmp_path_factory.mktemp("fuzz") / "worker.log")
+    yield running
+    running.stop()
+
+
+@st.composite
+def mutants(draw: st.DrawFn, original: bytes) -> bytes:
+    """Damage the way files get damaged, and the way attackers write headers."""
+    data = bytearray(original)
+    for _ in range(draw(st.integers(1, 3))):
+        action = draw(st.sampled_from(["truncate", "flip", "insert", "delete", "extreme"]))
+        at = draw(st.integers(0, max(len(data) - 1, 0)))
+        if action == "truncate":
+            del data[at:]
+        elif action == "flip":
+            for _ in range(draw(st.integers(1, 16))):
+                spot = draw(st.integers(0, max(len(data) - 1, 0)))
+                if data:
+                    data[spot] ^= 1 << draw(st.integers(0, 7))
+        elif action == "insert":
+            data[at:at] = draw(st.binary(min_size=1, max_size=64))
+        elif action == "delete":
+            del data[at:at + draw(st.integers(1, 256))]
+        else:  # a header-sized word set to an extreme value
+            word = draw(st.sampled_from([0, 1, 2**31 - 1, 2**32 - 1, 2**63 - 1, 2**64 - 1]))
+            width = draw(st.sampled_from([4, 8]))
+            at = min(at, draw(st.integers(0, 512)))
+            data[at:at + width] = word.to_bytes(8, "little")[:width]
+    return bytes(data)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", sorted(SEEDS))
+def test_every_reader_fails_cleanly_or_converts_correctly(kind: str, corpus: Path,
+                                                          worker: Worker,
+                                                          tmp_path: Path) -> None:
+    original = (corpus / SEEDS[kind]).read_bytes()
+    suffix = "." + kind.split(".")[-1]
+    work = tmp_path / "invalid"
+    work.mkdir()
+
+    numbers = itertools.count()
+
+    @settings(settings.get_profile("ci"))
+    @given(mutants(original))
+    def check(data: bytes) -> None:
+        # A new name (and inode) per mutant: libhdf5 reuses a file the worker still has
+        # open when the same inode is opened again, which would test a stale file.
+        source = work / f"mutant{next(numbers)}{suffix}"
+        source.write_bytes(data)
+        reply = worker.convert(source, work / "out.emd")
+        assert reply["code"] in (0, 3, 5), reply
+        assert source.read_bytes() == data  # never modified
+        source.unlink()
+
+    check()
