@@ -33,7 +33,7 @@ with atheris.instrument_imports():
     import emdconvert.plugins.dm
     import emdconvert.plugins.emd
     import emdconvert.plugins.npy
-    import emdconvert.plugins.tiff  # noqa: F401
+    import emdconvert.plugins.tiff
 
 from emdconvert.testing import corpus_dir
 
