@@ -1,10 +1,10 @@
 """Stream frames from acquisition software into a valid EMD file while they are acquired.
 
 Acquisition code calls :meth:`StreamWriter.append` once per frame (or block of frames);
-the number of frames need not be known.  ``append`` copies the frame into a pooled
-buffer and queues it; a writer thread transposes it to the spec's x-first layout in a
-small worker pool (compressing it there, with ``compression``), writes it as a direct
-chunk write and extends the dataset.  The producer waits only when the queue is full
+the number of frames need not be known.  ``append`` transposes the frame to the spec's
+x-first layout into a pooled chunk buffer and queues it; a writer thread extends the
+dataset and writes each chunk with a direct chunk write (compressed first in a small
+worker pool, with ``compression``).  The producer waits only when the queue is full
 (back-pressure), never for the disk.  A failure in the writer thread is raised by the
 next ``append`` or by ``close``.
 
@@ -32,7 +32,14 @@ from typing import Any
 
 import numpy as np
 
-from emdconvert.blockcopy import WINDOW, ChunkEncoder, default_threads, raw_bytes, transposed
+from emdconvert.blockcopy import (
+    WINDOW,
+    Buffer,
+    ChunkEncoder,
+    default_threads,
+    raw_bytes,
+    transposed,
+)
 from emdconvert.compression import parse as parse_compression
 from emdconvert.emdwrite import X_FIRST
 from emdconvert.errors import (
@@ -138,9 +145,12 @@ class StreamWriter:
         capacity = queue_size or max(2, QUEUE_BYTES // layout.frame_bytes)
         self._capacity = capacity
         self._slots = threading.Semaphore(capacity)
-        self._queue: queue.Queue[tuple[int, np.ndarray] | None] = queue.Queue()
-        self._free: queue.SimpleQueue[np.ndarray] = queue.SimpleQueue()
+        self._queue: queue.Queue[tuple[int, list[np.ndarray]] | None] = queue.Queue()
+        # Chunk buffers go round: staged by append, freed once written.
         self._chunks: queue.SimpleQueue[np.ndarray] = queue.SimpleQueue()
+        self._pieces = [piece for piece, _ in layout.pieces(0)]
+        block = layout.piece_block
+        self._chunk_shape = block[::-1] if layout.transpose else block
         self._lock = threading.Lock()
         self._count = 0
         self._error: BaseException | None = None
@@ -188,11 +198,7 @@ class StreamWriter:
     def _put(self, frame: np.ndarray) -> None:
         self._slots.acquire()
         self._raise_if_failed()
-        try:
-            buffer = self._free.get_nowait()
-        except queue.Empty:
-            buffer = np.empty(self.layout.frame_shape, self.layout.dtype)
-        np.copyto(buffer, frame)
+        staged = [self._stage(frame[piece]) for piece in self._pieces]
         with self._lock:
             capacity = self.layout.capacity
             if self._closed or (capacity is not None and self._count >= capacity):
@@ -200,8 +206,29 @@ class StreamWriter:
                 if self._closed:
                     raise UsageError("append after close", path=self.path)
                 raise UsageError(f"the scan is full ({capacity} frames)", path=self.path)
-            self._queue.put((self._count, buffer))
+            self._queue.put((self._count, staged))
             self._count += 1
+
+    def _stage(self, values: np.ndarray) -> np.ndarray:
+        """The chunk one piece of a frame becomes, in a pooled buffer.
+
+        Done in ``append`` because the caller's buffer must be free when it returns
+        anyway: transposing straight from it (x-first) touches the frame once instead of
+        copying it and transposing the copy, and OpenCV's transpose releases the GIL,
+        so the writer thread writes the previous frame meanwhile.
+        """
+        layout = self.layout
+        buffer = None
+        if values.shape == layout.piece_block:
+            with contextlib.suppress(queue.Empty):
+                buffer = self._chunks.get_nowait()
+        if buffer is None:
+            shape = values.shape[::-1] if layout.transpose else values.shape
+            buffer = np.empty(shape, layout.dtype)
+        if layout.transpose:
+            return transposed(values, buffer)
+        np.copyto(buffer, values)
+        return buffer
 
     def _raise_if_failed(self) -> None:
         if self._error is not None:
@@ -213,33 +240,12 @@ class StreamWriter:
 
     # -- writer thread -------------------------------------------------------------
 
-    def _prepare(self, frame: np.ndarray, piece: tuple[slice, ...]
-                 ) -> tuple[Any, np.ndarray, np.ndarray | None]:
-        """Transpose (x-first) and encode one chunk; runs in the worker pool."""
-        layout = self.layout
-        values = frame[piece]
-        pooled = None
-        if layout.transpose:
-            whole = values.shape == layout.piece_block
-            if whole:
-                try:
-                    pooled = self._chunks.get_nowait()
-                except queue.Empty:
-                    pooled = np.empty(layout.piece_block[::-1], layout.dtype)
-            array = transposed(values, pooled)
-        else:
-            array = values
-            whole = values.shape == layout.piece_block
-        payload = self._encode(array) if self._encode is not None and whole else None
-        full = array.reshape(layout.stored((1,) * len(layout.positions) + values.shape))
-        return payload, full, pooled
-
     def _run(self) -> None:
-        pending: deque[tuple[tuple[int, ...], Future[Any]]] = deque()
+        pending: deque[tuple[tuple[int, ...], np.ndarray, Future[Buffer] | None]] = deque()
         finished = False
         try:
             while not finished:
-                batch: list[tuple[int, np.ndarray]] = []
+                batch: list[tuple[int, list[np.ndarray]]] = []
                 item = self._queue.get()
                 with contextlib.suppress(queue.Empty):
                     while item is not _STOP:
@@ -249,30 +255,44 @@ class StreamWriter:
                 if not batch:
                     continue
                 self._file.grow(self.layout.rows_for(batch[-1][0] + 1))
-                for index, frame in batch:
-                    for piece, offset in self.layout.pieces(index):
-                        pending.append((offset, self._pool.submit(self._prepare, frame,
-                                                                  piece)))
-                        if len(pending) >= WINDOW:
-                            self._write(*pending.popleft())
+                for index, staged in batch:
+                    for (_, offset), chunk in zip(self.layout.pieces(index), staged,
+                                                  strict=True):
+                        self._submit(pending, offset, chunk)
                 while pending:
                     self._write(*pending.popleft())
-                for _, frame in batch:
-                    self._free.put(frame)
-                    self._slots.release()
+                self._slots.release(len(batch))
                 if self.live:
                     self._file.flush()
         except BaseException as exc:  # reported to the producer by append() / close()
             self._error = exc
-            for _, future in pending:
-                future.cancel()
+            for _, _, future in pending:
+                if future is not None:
+                    future.cancel()
             self._slots.release(self._capacity)  # wake blocked producers: they fail
 
-    def _write(self, offset: tuple[int, ...], future: Future[Any]) -> None:
-        payload, array, pooled = future.result()
-        self._file.write(offset, payload, array)
-        if pooled is not None:
-            self._chunks.put(pooled)
+    def _submit(self, pending: deque[tuple[tuple[int, ...], np.ndarray,
+                                           Future[Buffer] | None]],
+                offset: tuple[int, ...], chunk: np.ndarray) -> None:
+        """Write *chunk* now (uncompressed), or once a worker has compressed it."""
+        if self._encode is raw_bytes or self._encode is None or \
+                chunk.shape != self._chunk_shape:
+            self._write(offset, chunk, None)
+            return
+        pending.append((offset, chunk, self._pool.submit(self._encode, chunk)))
+        if len(pending) >= WINDOW:
+            self._write(*pending.popleft())
+
+    def _write(self, offset: tuple[int, ...], chunk: np.ndarray,
+               future: Future[Buffer] | None) -> None:
+        whole = chunk.shape == self._chunk_shape
+        payload = future.result() if future is not None else \
+            chunk if whole and self._encode is raw_bytes else None
+        piece = chunk.shape[::-1] if self.layout.transpose else chunk.shape
+        full = chunk.reshape(self.layout.stored((1,) * len(self.layout.positions) + piece))
+        self._file.write(offset, payload, full)
+        if whole:
+            self._chunks.put(chunk)
 
     # -- closing -------------------------------------------------------------------
 

@@ -41,6 +41,7 @@ class StreamFile:
 
         self.layout = layout
         self.live = live
+        self.rows = 0
         # "x": never clobber (a second live stream to the same output, a crash's leftover).
         self.h5 = h5py.File(path, "x", libver="latest" if live else None)
         try:
@@ -80,14 +81,40 @@ class StreamFile:
         return data, vector
 
     def grow(self, rows: int) -> None:
-        """Extend ``data`` and the growing dim vector to *rows* steps of the growing axis."""
-        axis = len(self.layout.frame_shape) + len(self.layout.positions) - 1 \
-            if self.layout.transpose else 0
-        if self.data.shape[axis] != rows:
-            self.data.resize(rows, axis=axis)
-            values = grown(self.growing, rows)
+        """Make room for *rows* steps of the growing axis.
+
+        Outside live mode the dataset grows geometrically and is cut to size on
+        :meth:`close`, and the growing dim vector is written once there: resizing and
+        rewriting it for every batch of one or two frames cost more than writing them.
+        Live readers must see the true shape, so a live file grows exactly.
+        """
+        self.rows = rows
+        current = self.data.shape[self._axis]
+        if rows > current:
+            self.data.resize(rows if self.live else max(rows, 2 * current, 64),
+                             axis=self._axis)
+        if self.live:
+            self._write_dim()
+
+    @property
+    def _axis(self) -> int:
+        layout = self.layout
+        return len(layout.frame_shape) + len(layout.positions) - 1 if layout.transpose \
+            else 0
+
+    def _write_dim(self) -> None:
+        """Extend the growing dim vector to the rows written (only the new values)."""
+        values = grown(self.growing, self.rows)
+        done = self.dim.shape[0]
+        if values.shape[0] != done:
             self.dim.resize(values.shape)
-            self.dim[:] = values
+            self.dim[done:] = values[done:]
+
+    def finish(self) -> None:
+        """Cut the dataset to the rows written and complete the dim vector."""
+        if self.data.shape[self._axis] != self.rows:
+            self.data.resize(self.rows, axis=self._axis)
+        self._write_dim()
 
     def write(self, offset: tuple[int, ...], payload: Buffer | None,
               array: np.ndarray) -> None:
@@ -102,4 +129,8 @@ class StreamFile:
         self.h5.flush()
 
     def close(self) -> None:
-        self.h5.close()
+        try:
+            if self.h5.id.valid and self.rows:
+                self.finish()
+        finally:
+            self.h5.close()
