@@ -79,6 +79,21 @@ def watch(
     threads: Annotated[int | None, typer.Option(
         "--threads", help="Threads per conversion [default: 1].", show_default=False)
     ] = None,
+    max_bytes: Annotated[str | None, typer.Option(
+        "--max-bytes", help="Refuse inputs whose headers declare more data than this "
+                            "(e.g. 64G), as for convert [default: no limit].",
+        show_default=False)] = None,
+    allow_high_ratio: Annotated[bool, typer.Option(
+        "--allow-high-ratio", help="Convert inputs declaring over 1000x their file size "
+                                   "(refused by default as decompression bombs).")
+                                ] = False,
+    backoff_initial: Annotated[float | None, typer.Option(
+        "--backoff-initial", help="Seconds before the first retry after an environment "
+                                  "error (disk full, read-only), doubling [default: 5].",
+        show_default=False)] = None,
+    backoff_max: Annotated[float | None, typer.Option(
+        "--backoff-max", help="Longest wait between such retries [default: 600].",
+        show_default=False)] = None,
     shutdown_grace: Annotated[float | None, typer.Option(
         "--shutdown-grace", help="Seconds a running conversion may finish after SIGTERM "
                                  "[default: 20].", show_default=False)] = None,
@@ -104,7 +119,9 @@ def watch(
         "max_wait": max_wait, "marker": marker, "ignore": ignore or None,
         "workers": workers, "memory_limit_mb": memory_limit_mb, "time_limit": time_limit,
         "recycle_after": recycle_after, "dedup": dedup, "compression": compression,
-        "axis_order": axis_order, "threads": threads, "shutdown_grace": shutdown_grace,
+        "axis_order": axis_order, "threads": threads, "backoff_initial": backoff_initial,
+        "backoff_max": backoff_max, "shutdown_grace": shutdown_grace,
+        "max_bytes": max_bytes, "allow_high_ratio": allow_high_ratio or None,
         "allow_root": allow_root or None, "log_format": log_format,
     }
     if status:

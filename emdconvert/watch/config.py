@@ -2,7 +2,7 @@
 
 Every option can live in the TOML file (a facility keeps one per microscope), and a
 command-line flag given explicitly wins over it.  Defaults follow reliability.md §3:
-a 10 s stability window (≥ 3 × the CIFS attribute cache), polling no more often than
+a 10 s stability window (≥ 3 x the CIFS attribute cache), polling no more often than
 every 10 s (polling cost grows with the folder), a reconcile scan every 60 s, and a 24 h
 maximum wait before a file that never completes is reported as ``stalled``.
 """
@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from emdconvert.budget import DEFAULT_MAX_RATIO, parse_size
 from emdconvert.errors import UsageError
 
 BACKENDS = ("auto", "inotify", "polling")
@@ -58,6 +59,8 @@ class WatchConfig:
     compression: str | None = None
     axis_order: str = "x-first"
     threads: int | None = 1
+    max_bytes: str | None = None
+    allow_high_ratio: bool = False
     allow_root: bool = False
     log_format: str = "text"
 
@@ -74,6 +77,8 @@ class WatchConfig:
             raise UsageError("workers and recycle_after must be at least 1")
         if self.marker is not None and not self.marker.startswith("."):
             raise UsageError(f"marker must be a suffix such as '.done', got {self.marker!r}")
+        if self.max_bytes is not None:
+            parse_size(self.max_bytes)
 
     @property
     def state_path(self) -> Path:
@@ -83,7 +88,9 @@ class WatchConfig:
     def converter_options(self) -> dict[str, Any]:
         """The keyword arguments every worker passes to :func:`emdconvert.api.convert`."""
         return {"compression": self.compression, "axis_order": self.axis_order,
-                "threads": self.threads}
+                "threads": self.threads,
+                "max_bytes": None if self.max_bytes is None else parse_size(self.max_bytes),
+                "max_ratio": None if self.allow_high_ratio else DEFAULT_MAX_RATIO}
 
 
 def default_state_dir(in_dir: Path) -> Path:
@@ -117,7 +124,7 @@ _PATHS = {"in_dir", "out_dir", "state_dir"}
 _FLOATS = {"poll_interval", "rescan_interval", "stability", "min_age", "max_wait",
            "time_limit", "backoff_initial", "backoff_max", "shutdown_grace"}
 _INTS = {"workers", "memory_limit_mb", "recycle_after", "threads"}
-_BOOLS = {"recursive", "dedup", "allow_root"}
+_BOOLS = {"recursive", "dedup", "allow_root", "allow_high_ratio"}
 
 
 def _coerce(name: str, value: Any, origin: str) -> Any:

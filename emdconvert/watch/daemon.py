@@ -17,6 +17,7 @@ without converting again (rule 14, test T14).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import signal
@@ -40,7 +41,7 @@ from emdconvert.watch.names import NameFilter
 from emdconvert.watch.pool import WorkerPool
 from emdconvert.watch.quarantine import write_report
 from emdconvert.watch.scan import scan
-from emdconvert.watch.stability import Signature, Stable, StabilityTracker
+from emdconvert.watch.stability import Signature, StabilityTracker, Stable
 from emdconvert.watch.worker import Result, Task, sha256_of
 
 #: Test hook (reliability.md §5.3): SIGKILL the daemon at ``after_claim`` (claim
@@ -111,6 +112,7 @@ class Daemon:
                                note=lambda text: log.warning("worker", detail=text))
         self.stopping = False
         self.root_available = True
+        self.root_identity: tuple[int, int] | None = None
         self.observer: Any = None
         self.backend = choose_backend(config.backend, config.in_dir)
 
@@ -236,7 +238,8 @@ class Daemon:
             rel = PurePath(relative)
             if is_dir:
                 if self.config.recursive and not self.names.ignored_path(rel):
-                    self._scan_from(relative, "event")
+                    with contextlib.suppress(OSError):  # gone again: nothing to scan
+                        self._scan_from(relative, "event")
                 continue
             marked = self.names.data_for_marker(rel)
             if marked is not None:
@@ -249,7 +252,14 @@ class Daemon:
         return real.startswith(str(self.out_dir) + os.sep)
 
     def _rescan(self, found_by: str) -> None:
+        """Scan everything; notice a root that went away or was mounted anew (F6).
+
+        A file the scan no longer sees is never treated as deleted, so a share that drops
+        and comes back causes no ledger changes and no re-conversions.
+        """
         try:
+            info = os.stat(self.root)
+            identity = (info.st_dev, info.st_ino)
             self._scan_from("", found_by)
         except OSError as exc:
             if self.root_available:
@@ -257,11 +267,14 @@ class Daemon:
                 self.log.error("watch-root-unavailable", path=self.root,
                                detail=exc.strerror or str(exc))
             return
-        if not self.root_available:
+        if not self.root_available or identity != self.root_identity:
+            if self.root_identity is not None:
+                self.log.warning("watch-root-available" if not self.root_available else
+                                 "watch-root-changed", path=self.root)
+                self._stop_observer()  # its watch was on the old folder: start anew
+                self._start_observer()
             self.root_available = True
-            self.log.info("watch-root-available", path=self.root)
-            self._stop_observer()  # a polling emitter dies with its folder: start anew
-            self._start_observer()
+            self.root_identity = identity
 
     def _scan_from(self, start: str, found_by: str) -> None:
         for relative, info in scan(self.root, self.names, recursive=self.config.recursive,
@@ -365,10 +378,10 @@ class Daemon:
                 digest: str | None = future.result()
             except (OSError, RuntimeError):  # vanished or unreadable, or shutting down
                 digest = None
-            handler: Callable[[Row, str | None, Any], None] = {
+            handlers: dict[str, Callable[[Row, str | None, Any], None]] = {
                 "touched": self._after_touch, "dedup": self._after_dedup,
-                "report": self._after_report_hash}[purpose]
-            handler(row, digest, extra)
+                "report": self._after_report_hash}
+            handlers[purpose](row, digest, extra)
 
     def _after_touch(self, row: Row, digest: str | None, signature: Signature) -> None:
         assert self.ledger is not None
@@ -415,7 +428,7 @@ class Daemon:
     # -- claiming and results ------------------------------------------------------
     def _claim_for_idle_workers(self) -> list[Task]:
         assert self.ledger is not None
-        tasks = []
+        tasks: list[Task] = []
         while self.ready and self.pool.idle() > len(tasks):
             row_id = self.ready.popleft()
             self.queued.discard(row_id)

@@ -16,7 +16,6 @@ open temp file is noted from ``/proc`` and removed afterwards.
 
 from __future__ import annotations
 
-import contextlib
 import multiprocessing
 import signal
 import time
@@ -25,9 +24,10 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from pathlib import Path
+from typing import Any
 
 from emdconvert.watch import orphans
-from emdconvert.watch.worker import Result, Task, serve
+from emdconvert.watch.worker import READY, Result, Task, serve
 
 
 @dataclass
@@ -35,6 +35,7 @@ class _Slot:
     process: BaseProcess
     conn: Connection
     task: Task | None = None
+    ready: bool = False  # the worker said its imports are done
     started: float = 0.0
     tasks_done: int = 0
     temps: set[str] = field(default_factory=set)
@@ -68,20 +69,21 @@ class WorkerPool:
 
     # -- the daemon's view ---------------------------------------------------------
     def idle(self) -> int:
-        return sum(slot.task is None for slot in self._slots)
+        """Workers ready for a task (a new worker is not, until its imports are done)."""
+        return sum(slot.ready and slot.task is None for slot in self._slots)
 
     def running(self) -> list[Task]:
         return [slot.task for slot in self._slots if slot.task is not None]
 
     def submit(self, task: Task) -> None:
-        slot = next(slot for slot in self._slots if slot.task is None)
+        slot = next(slot for slot in self._slots if slot.ready and slot.task is None)
         slot.task, slot.started = task, time.monotonic()
         slot.conn.send(task)
 
     def collect(self, timeout: float) -> list[Result]:
         """Results that arrived within *timeout*, plus crashed and timed-out tasks."""
         results = self._overdue()
-        waitables = {slot.conn: slot for slot in self._slots}
+        waitables: dict[Any, _Slot] = {slot.conn: slot for slot in self._slots}
         waitables.update({slot.process.sentinel: slot for slot in self._slots})
         for ready in wait(list(waitables), timeout=0 if results else timeout):
             slot = waitables[ready]
@@ -96,7 +98,12 @@ class WorkerPool:
     def _receive(self, slot: _Slot) -> Result | None:
         try:
             if slot.conn.poll():
-                result: Result = slot.conn.recv()
+                message: Result | str = slot.conn.recv()
+                if message == READY:
+                    slot.ready = True
+                    return None
+                assert isinstance(message, Result)
+                result = message
                 slot.task = None
                 slot.tasks_done += 1
                 if slot.tasks_done >= self.recycle_after:
@@ -138,11 +145,17 @@ class WorkerPool:
         return results
 
     def _kill(self, slot: _Slot) -> None:
-        """SIGKILL the worker and remove the temp file it had open."""
+        """SIGKILL the worker and remove the temp file it had open.
+
+        The sweep of the task's output folder also catches a temp the worker created in
+        the instant between the look at ``/proc`` and the kill (no process has it open).
+        """
         temps = orphans.open_temps([slot.process.pid]) if slot.process.pid else set()
         slot.process.kill()
         slot.process.join()
         orphans.remove(temps)
+        if slot.task is not None:
+            orphans.sweep(Path(slot.task.target).parent, recursive=False)
 
     def _replace(self, slot: _Slot, *, retire: bool) -> None:
         index = self._slots.index(slot)
@@ -169,16 +182,10 @@ class WorkerPool:
         deadline = time.monotonic() + grace
         while self.running() and time.monotonic() < deadline:
             results += self.collect(min(0.1, max(0.0, deadline - time.monotonic())))
-        for slot in list(self._slots):
+        for slot in list(self._slots):  # idle ones too: no need to wait for their imports
             if slot.task is not None:
                 results.append(Result(slot.task.row_id, "interrupted", detail="stopped"))
-                self._kill(slot)
-            else:
-                with contextlib.suppress(OSError):
-                    slot.conn.send(None)
-                slot.process.join(5)
-                if slot.process.is_alive():
-                    self._kill(slot)
+            self._kill(slot)
             slot.conn.close()
         for process in self._retired:
             process.join(5)

@@ -26,6 +26,8 @@ from emdconvert.errors import EmdConvertError, IncompleteError, OutputExistsErro
 from emdconvert.watch.stability import Signature
 
 _PR_SET_PDEATHSIG = 1
+#: A worker's first message: imports done, its time limit may start with the next task.
+READY = "ready"
 
 
 @dataclass(frozen=True)
@@ -169,8 +171,11 @@ def _limit_child(memory_limit_mb: int | None) -> None:
 def serve(conn: Connection, memory_limit_mb: int | None) -> None:
     """A worker's life: tasks in, results out, until told to stop or the daemon is gone."""
     _limit_child(memory_limit_mb)
-    import emdconvert.api  # noqa: F401  (import the converters before the first task)
+    import h5py  # noqa: F401  (every task writes HDF5: import before the clock starts)
 
+    import emdconvert.api  # noqa: F401
+
+    conn.send(READY)
     while True:
         try:
             task = conn.recv()

@@ -1,11 +1,12 @@
 """Driving the real daemon from tests: a process handle, deadlines, slow writers.
 
-Windows are short (stability 0.4 s, poll 0.2 s, rescan 1 s) and tests wait on
+Windows are short (stability 0.3 s, poll 0.2 s, rescan 1 s) and tests wait on
 conditions with deadlines, never on fixed sleeps alone.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import subprocess
@@ -16,13 +17,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from emdconvert.watch.ledger import Ledger, Row
 from emdconvert.watch.names import QUARANTINE_DIR
 
-#: The short windows of reliability.md §4 (S = 0.4 s, poll 0.2 s, rescan 1 s).
-FAST = {"stability": 0.4, "min_age": 0.4, "poll_interval": 0.2, "rescan_interval": 1.0,
+#: The short windows of reliability.md §4 (S = 0.3 s, poll 0.2 s, rescan 1 s).
+FAST = {"stability": 0.3, "min_age": 0.3, "poll_interval": 0.2, "rescan_interval": 1.0,
         "workers": 2, "shutdown_grace": 5.0}
 
 
@@ -46,7 +48,7 @@ class DaemonHandle:
                  state_dir: Path, log_path: Path) -> None:
         self.in_dir, self.out_dir, self.state_dir = in_dir, out_dir, state_dir
         self.log_path = log_path
-        self._log_file = open(log_path, "a", encoding="utf-8")  # noqa: SIM115
+        self._log_file = open(log_path, "a", encoding="utf-8")
         self.proc = subprocess.Popen(args, stdout=self._log_file, stderr=subprocess.STDOUT,
                                      env=env, start_new_session=True)
 
@@ -107,11 +109,12 @@ class DaemonHandle:
 
 
 def daemon_args(in_dir: Path, out_dir: Path, state_dir: Path, backend: str,
-                options: dict[str, Any]) -> list[str]:
+                options: dict[str, Any], defaults: dict[str, Any] = FAST) -> list[str]:
+    """The daemon's command line: *defaults* (the short test windows), then *options*."""
     args = [sys.executable, "-m", "emdconvert", "watch", str(in_dir), "--out", str(out_dir),
             "--state-dir", str(state_dir), "--allow-root",
             *(["--poll"] if backend == "polling" else ["--backend", backend])]
-    for name, value in {**FAST, **options}.items():
+    for name, value in {**defaults, **options}.items():
         flag = "--" + name.replace("_", "-")
         if value is True:
             args.append(flag)
@@ -158,6 +161,43 @@ def in_thread(target: Callable[[], Any]) -> threading.Thread:
 
 
 def run_cli(*args: str | Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    """``emdconvert ARGS`` in a subprocess, as a shell would run it."""
+    """``emdconvert ARGS`` in a subprocess, as a shell would run it (200 columns wide)."""
     return subprocess.run([sys.executable, "-m", "emdconvert", *map(str, args)],
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "COLUMNS": "200"})
+
+
+def _npy_bytes(value: int) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, np.full((64, 64), value, dtype=np.float32))
+    return buffer.getvalue()
+
+
+def burst(in_dir: Path, count: int, slow_every: int = 10) -> None:
+    """*count* small .npy files: most copied in by rename, every *slow_every*-th written
+    slowly in place (reliability.md T28)."""
+    staging = in_dir.parent / "staging"
+    staging.mkdir()
+    slow = []
+    for i in range(count):
+        data = _npy_bytes(i)
+        if i % slow_every == 0:
+            slow.append((in_dir / f"f{i:05d}.npy", data))
+        else:
+            (staging / f"f{i:05d}.npy").write_bytes(data)
+    handles = []
+    for path, data in slow:
+        handle = open(path, "wb")
+        handle.write(data[: len(data) // 2])
+        handle.flush()
+        handles.append((handle, data))
+    for entry in sorted(os.scandir(staging), key=lambda e: e.name):
+        os.rename(entry.path, in_dir / entry.name)
+
+    def finish() -> None:
+        time.sleep(0.3)
+        for handle, data in handles:
+            handle.write(data[len(data) // 2:])
+            handle.close()
+
+    in_thread(finish).join()

@@ -54,14 +54,14 @@ def test_t16_quarantine_leaves_source_untouched_and_retries_only_on_change(
 
     os.utime(daemon.in_dir / "corrupt.dm4")  # touched: same content, new mtime
     wait_for(lambda: "unchanged path=corrupt.dm4" in daemon.log(), what="touch noticed")
-    time.sleep(2.5)  # more reconcile scans: still no new attempt
+    time.sleep(1.2)  # another reconcile scan: still no new attempt
     assert [(r.state, r.attempts) for r in daemon.rows("corrupt.dm4")] == [("failed", 1)]
 
     with open(daemon.in_dir / "corrupt.dm4", "ab") as handle:  # the content changes
         handle.write(b"\0" * 16)
     wait_for(lambda: len(daemon.rows("corrupt.dm4")) == 2
              and daemon.rows("corrupt.dm4")[1].state == "failed", what="one retry")
-    time.sleep(2.5)
+    time.sleep(1.2)
     assert [(r.state, r.attempts) for r in daemon.rows("corrupt.dm4")] == [
         ("failed", 1), ("failed", 1)]
     assert daemon.stop() == 0

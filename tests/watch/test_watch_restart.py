@@ -34,7 +34,7 @@ def test_t5_catch_up_at_start_and_idempotent_restart(daemon_factory) -> None:
     assert len(outputs) == 5
     rows = second.rows()
     third = daemon_factory()
-    time.sleep(1.5)  # a reconcile scan (1 s) has run
+    time.sleep(1.2)  # a reconcile scan (1 s) has run
     assert third.stop() == 0
     assert third.rows() == rows
     assert {p.name: p.stat().st_mtime_ns for p in third.outputs()} == outputs
