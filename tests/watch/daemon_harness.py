@@ -60,7 +60,8 @@ class DaemonHandle:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
     def wait_watching(self, timeout: float = 30.0) -> None:
-        wait_for(lambda: " watching " in self.log() or self.proc.poll() is not None,
+        wait_for(lambda: any(mark in self.log() for mark in (" watching ", '"watching"'))
+                 or self.proc.poll() is not None,
                  timeout, what="the daemon to start watching")
         assert self.proc.poll() is None, self.log()
 

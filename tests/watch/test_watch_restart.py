@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -33,12 +34,13 @@ def test_t5_catch_up_at_start_and_idempotent_restart(daemon_factory) -> None:
     outputs = {p.name: p.stat().st_mtime_ns for p in second.outputs()}
     assert len(outputs) == 5
     rows = second.rows()
-    third = daemon_factory()
+    third = daemon_factory(log_format="json")
     time.sleep(1.2)  # a reconcile scan (1 s) has run
     assert third.stop() == 0
     assert third.rows() == rows
     assert {p.name: p.stat().st_mtime_ns for p in third.outputs()} == outputs
-    assert " found " not in third.log()
+    events = [json.loads(line)["event"] for line in third.log().splitlines()]
+    assert events == ["start", "watching", "stopping", "stopped"]  # no work at all
 
 
 def test_t14a_crash_after_publish_before_ledger_commit(daemon_factory) -> None:
