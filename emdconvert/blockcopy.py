@@ -77,6 +77,10 @@ _CV_VIEWS: dict[int, np.dtype[Any]] = {1: np.dtype(np.uint8), 2: np.dtype(np.uin
              8: np.dtype(np.float64)}
 
 
+#: Data at least this large are worth importing OpenCV for (~25 ms) to transpose.
+SIMD_MIN_BYTES = 16 * 1024 * 1024
+
+
 @functools.cache
 def _opencv() -> Any:
     try:
@@ -86,6 +90,14 @@ def _opencv() -> Any:
     return cv2
 
 
+def use_simd_transpose() -> None:
+    """Load OpenCV for :func:`transpose_2d`; a 1 MB file is done before it would pay off.
+
+    Called by writers that are about to transpose at least :data:`SIMD_MIN_BYTES`.
+    """
+    _opencv()
+
+
 def transpose_2d(frame: np.ndarray, out: np.ndarray) -> np.ndarray:
     """``out[:] = frame.T``: with OpenCV's SIMD transpose when it is installed.
 
@@ -93,10 +105,11 @@ def transpose_2d(frame: np.ndarray, out: np.ndarray) -> np.ndarray:
     a tiled numpy copy gains little on frames that fit in cache (0.28 ms for a 512x512
     uint16 frame here, 23 ms for 2048x2048); ``cv2.transpose`` takes 0.045 ms and
     2.3 ms and releases the GIL, so the reader, transposer and writer threads overlap.
+    It is used once :func:`use_simd_transpose` has loaded it.
     Only bytes move, so every dtype goes through the integer or float type of its item
     size (16-byte items as two 8-byte channels); the result is bit-identical.
     """
-    cv2 = _opencv()
+    cv2 = _opencv() if _opencv.cache_info().currsize else None
     size = frame.dtype.itemsize
     if cv2 is not None and frame.ndim == 2 and frame.strides[1] == size and \
             out.flags.c_contiguous and (size in _CV_VIEWS or size == 16):
@@ -176,6 +189,8 @@ def copy_into(source: LazyArray, target: h5py.Dataset, block: tuple[int, ...], *
     """
     shape = tuple(int(n) for n in source.shape)
     dtype = np.dtype(source.dtype)
+    if transpose and math.prod(shape) * dtype.itemsize >= SIMD_MIN_BYTES:
+        use_simd_transpose()
     read_lock: contextlib.AbstractContextManager[Any] = (
         contextlib.nullcontext() if getattr(source, "concurrent_reads", False)
         else threading.Lock())

@@ -99,16 +99,13 @@ def _with_plugin(choice: Compression) -> Compression:
     return choice
 
 
-def enable_filters() -> None:
-    """Make plugin filters (zstd, bitshuffle) readable in this process, if installed."""
-    try:
-        import hdf5plugin  # noqa: F401
-    except ImportError:
-        pass
-
-
+@functools.cache
 def known_plugin_filters() -> frozenset[int]:
-    """HDF5 filter ids hdf5plugin provides (none when it is not installed)."""
+    """HDF5 filter ids hdf5plugin provides (none when it is not installed).
+
+    Importing hdf5plugin also registers its filters, so files using them become
+    readable in this process.
+    """
     try:
         import hdf5plugin
     except ImportError:

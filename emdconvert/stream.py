@@ -39,6 +39,7 @@ from emdconvert.blockcopy import (
     default_threads,
     raw_bytes,
     transposed,
+    use_simd_transpose,
 )
 from emdconvert.compression import parse as parse_compression
 from emdconvert.emdwrite import X_FIRST
@@ -149,6 +150,8 @@ class StreamWriter:
         # Chunk buffers go round: staged by append, freed once written.
         self._chunks: queue.SimpleQueue[np.ndarray] = queue.SimpleQueue()
         self._pieces = [piece for piece, _ in layout.pieces(0)]
+        if layout.transpose:
+            use_simd_transpose()  # a stream is many frames: worth OpenCV's import
         block = layout.piece_block
         self._chunk_shape = block[::-1] if layout.transpose else block
         self._lock = threading.Lock()

@@ -222,10 +222,10 @@ class EMDPlugin(BasePlugin):
     def _open(self, path: Path) -> h5py.File:
         import h5py
 
-        from emdconvert.compression import enable_filters
         from emdconvert.spec import refused_features
 
-        enable_filters()  # files written with --compression zstd / bitshuffle-lz4
+        # refused_features loads hdf5plugin's filters when a dataset uses one
+        # (--compression zstd / bitshuffle-lz4), and refuses any other filter.
         h5 = h5py.File(path, "r")
         problems = refused_features(h5)
         if problems:

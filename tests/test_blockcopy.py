@@ -9,7 +9,14 @@ import h5py
 import numpy as np
 import pytest
 
-from emdconvert.blockcopy import copy_into, raw_bytes, source_chunk, transpose_2d, transposed
+from emdconvert.blockcopy import (
+    copy_into,
+    raw_bytes,
+    source_chunk,
+    transpose_2d,
+    transposed,
+    use_simd_transpose,
+)
 from emdconvert.compression import parse as parse_compression
 from emdconvert.lazy import RawFileArray
 
@@ -67,6 +74,7 @@ def test_copy_into_is_exact_including_edge_chunks(tmp_path: Path, transpose: boo
                                    np.bool_])
 def test_transpose_is_bit_identical_for_every_dtype(dtype: Any) -> None:
     """OpenCV moves bytes through a same-size view (NaN payloads, int64 bits kept)."""
+    use_simd_transpose()
     rng = np.random.default_rng(3)
     size = np.dtype(dtype).itemsize
     block = rng.integers(0, 256, 40 * 60 * size, dtype=np.uint8).view(dtype).reshape(40, 60)

@@ -9,8 +9,6 @@ published.
 
 from __future__ import annotations
 
-import os
-import resource
 import subprocess
 import sys
 import time
@@ -30,19 +28,31 @@ HUGE = ["huge_dims_1e6.dm4", "huge_dims_max.dm4", "huge_header.npy", "huge_raw_p
 CASES = {case.name: case for case in all_cases()}
 
 
-def run_capped(args: list[str], cap: int = 2 << 30) -> tuple[int, str, float, int]:
-    """Run the CLI under RLIMIT_AS=*cap*: (exit code, stderr, seconds, peak RSS in MB)."""
-    def limit() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+#: Runs the CLI under an address-space cap and, on exit, writes the process's own peak
+#: RSS (VmHWM) to a file: wait4's ru_maxrss would count this large pytest process, whose
+#: memory a forked child starts with.
+_CAPPED = """
+import atexit, pathlib, resource, runpy, sys
+cap, report = int(sys.argv[1]), pathlib.Path(sys.argv[2])
+resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+def peak():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            report.write_text(line.split()[1])
+atexit.register(peak)
+sys.argv = ["emdconvert", *sys.argv[3:]]
+runpy.run_module("emdconvert", run_name="__main__")
+"""
 
+
+def run_capped(args: list[str], report: Path, cap: int = 2 << 30
+               ) -> tuple[int, str, float, int]:
+    """Run the CLI under RLIMIT_AS=*cap*: (exit code, stderr, seconds, peak RSS in MB)."""
     started = time.monotonic()
-    process = subprocess.Popen([sys.executable, "-m", "emdconvert", *args],
-                               stderr=subprocess.PIPE, text=True, preexec_fn=limit)
-    assert process.stderr is not None
-    stderr = process.stderr.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    return process.returncode, stderr, time.monotonic() - started, usage.ru_maxrss // 1024
+    result = subprocess.run([sys.executable, "-c", _CAPPED, str(cap), str(report), *args],
+                            capture_output=True, text=True, timeout=60)
+    return (result.returncode, result.stderr, time.monotonic() - started,
+            int(report.read_text()) // 1024)
 
 
 @pytest.mark.parametrize("name", HUGE)
@@ -51,7 +61,8 @@ def test_huge_declared_sizes_fail_fast_in_little_memory(name: str, corpus: Path,
     case = CASES[name]
     source = build(case, tmp_path / "invalid", corpus)
     out = tmp_path / "out.emd"
-    code, stderr, seconds, peak_mb = run_capped([str(source), str(out)])
+    code, stderr, seconds, peak_mb = run_capped([str(source), str(out)],
+                                                tmp_path / "peak.txt")
     assert code == case.exit_code, stderr
     assert case.says in stderr
     # Measured 0.4-0.9 s and 50-90 MB, nearly all of it interpreter start-up and imports;
