@@ -21,10 +21,11 @@ import contextlib
 import os
 import queue
 import signal
+import stat
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from pathlib import Path, PurePath
 from types import FrameType
 from typing import Any
@@ -299,6 +300,8 @@ class Daemon:
                 info = os.lstat(os.path.join(self.root, path))
             except OSError:
                 return
+        if not stat.S_ISREG(info.st_mode):
+            return  # a symbolic link or a folder: never followed out of the watch root
         signature = Signature.of(info)
         if row is not None and (row.size, row.mtime_ns) == (signature.size,
                                                             signature.mtime_ns):
@@ -376,8 +379,8 @@ class Daemon:
             self.busy.discard(row.path)
             try:
                 digest: str | None = future.result()
-            except (OSError, RuntimeError):  # vanished or unreadable, or shutting down
-                digest = None
+            except (OSError, RuntimeError, CancelledError):  # gone, unreadable, or stopping
+                digest = None  # a report is then written without the hash
             handlers: dict[str, Callable[[Row, str | None, Any], None]] = {
                 "touched": self._after_touch, "dedup": self._after_dedup,
                 "report": self._after_report_hash}

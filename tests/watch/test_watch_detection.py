@@ -62,6 +62,7 @@ def test_t3_rename_writers_and_temp_names(daemon_factory, corpus: Path) -> None:
     sources = ["dm/2D_test-1.dm4", "dm/2D_test-2.dm4", "dm/2D_test-6.dm4",
                "dm/2D_test-10.dm4"]
     temps = [".foo.dm4.tmp", "foo.dm4.part", "~$foo.dm4", "foo.dm4.crdownload"]
+    (daemon.in_dir / "link.dm4").symlink_to(corpus / sources[0])  # never followed (rule 12)
     for i, (source, temp) in enumerate(zip(sources, temps, strict=True)):
         (daemon.in_dir / temp).write_bytes((corpus / source).read_bytes())
         time.sleep(0.3)  # long enough for a poll to see the temp name
