@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -202,3 +203,13 @@ def burst(in_dir: Path, count: int, slow_every: int = 10) -> None:
             handle.close()
 
     in_thread(finish).join()
+
+
+def mount_tmpfs(folder: Path, options: str = "size=16m") -> None:
+    """Mount a tmpfs on *folder*, or skip the test (needs root; chmod does not stop root)."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("needs root to mount a tmpfs")
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)],
+                            capture_output=True)
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount tmpfs: {result.stderr.decode().strip()}")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from daemon_harness import FAST, DaemonHandle, in_thread, slow_write, wait_for
+from daemon_harness import FAST, DaemonHandle, in_thread, mount_tmpfs, slow_write, wait_for
 
 from emdconvert.api import read
 from emdconvert.testing import fingerprint
@@ -131,19 +131,10 @@ def test_slow_writers_in_parallel_each_wait_their_own_window(daemon_factory, cor
     assert daemon.stop() == 0
 
 
-def _mount_tmpfs(folder: Path) -> None:
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("needs root to mount a tmpfs")
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(folder)],
-                            capture_output=True)
-    if result.returncode != 0:
-        pytest.skip(f"cannot mount tmpfs: {result.stderr.decode().strip()}")
-
-
 def test_t7b_watch_root_unmounted_and_remounted_changes_nothing(daemon_factory,
                                                                 tmp_path: Path) -> None:
     in_dir = tmp_path / "in"
-    _mount_tmpfs(in_dir)
+    mount_tmpfs(in_dir)
     try:
         for i in range(3):
             np.save(in_dir / f"m{i}.npy", np.full((4, 4), i, dtype=np.uint8))
@@ -155,7 +146,7 @@ def test_t7b_watch_root_unmounted_and_remounted_changes_nothing(daemon_factory,
         shutil.copytree(in_dir, saved)  # copy2: the same mtimes come back
         subprocess.run(["umount", str(in_dir)], check=True)
         wait_for(lambda: daemon.log().count("watch-root-changed") >= 1, what="unmount seen")
-        _mount_tmpfs(in_dir)
+        mount_tmpfs(in_dir)
         shutil.copytree(saved, in_dir, dirs_exist_ok=True)
         wait_for(lambda: daemon.log().count("watch-root-changed") >= 2, what="remount seen")
         time.sleep(1.2)  # another reconcile scan over the remounted files

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import psutil
 import pytest
-from daemon_harness import DaemonHandle, daemon_args, wait_for
+from daemon_harness import DaemonHandle, daemon_args, mount_tmpfs, wait_for
 
 from emdconvert.testing import leftovers
 
@@ -76,12 +75,7 @@ def read_only_out(tmp_path: Path) -> Iterator[Path]:
     """``tmp_path/out`` as a read-only tmpfs (root only: chmod does not stop root)."""
     out = tmp_path / "out"
     out.mkdir()
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("needs root to mount a read-only tmpfs")
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64m", "tmpfs", str(out)],
-                             capture_output=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount tmpfs: {mounted.stderr.decode().strip()}")
+    mount_tmpfs(out, "ro,size=64m")
     try:
         yield out
     finally:
