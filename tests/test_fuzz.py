@@ -12,6 +12,7 @@ The on-demand, coverage-guided counterpart is ``tests/fuzz/atheris_read.py``.
 
 from __future__ import annotations
 
+import io
 import itertools
 import json
 import os
@@ -23,7 +24,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+import tifffile
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -35,6 +38,34 @@ SEEDS = {"dm4": "dm/2D_test-1.dm4", "dm3": "dm/2D_test-1.dm3", "eels.dm4": "dm/E
          "tif": "tiff/imagej_stack.tif", "emd": "emd/example_image.emd",
          "ser": "other/16_STOimage_1.ser", "mrc": "other/temp.mrc"}
 EXAMPLES = int(os.environ.get("EMDCONVERT_FUZZ_EXAMPLES", "30"))
+
+
+def _npy() -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, np.arange(24 * 16, dtype="<u2").reshape(24, 16))
+    return buffer.getvalue()
+
+
+def _npz() -> bytes:
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, a=np.arange(64.0).reshape(8, 8), b=np.ones(5, np.int8))
+    return buffer.getvalue()
+
+
+def _zlib_tiff() -> bytes:
+    buffer = io.BytesIO()
+    tifffile.imwrite(buffer, np.arange(6 * 32 * 32, dtype=np.uint16).reshape(6, 32, 32),
+                     compression="zlib")
+    return buffer.getvalue()
+
+
+def _csv() -> bytes:
+    rows = "".join(f"{100 + 0.5 * i},{i * i},{i % 7}\n" for i in range(40))
+    return ("energy [eV],counts,background\n" + rows).encode()
+
+
+#: Formats the corpus has no file of, made here (numpy, tifffile, plain text).
+GENERATED = {"npy": _npy, "npz": _npz, "zlib.tif": _zlib_tiff, "csv": _csv}
 settings.register_profile("ci", max_examples=EXAMPLES, deadline=None, derandomize=True,
                           database=None, suppress_health_check=list(HealthCheck))
 
@@ -116,11 +147,11 @@ def mutants(draw: st.DrawFn, original: bytes) -> bytes:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", sorted(SEEDS))
+@pytest.mark.parametrize("kind", sorted(SEEDS) + sorted(GENERATED))
 def test_every_reader_fails_cleanly_or_converts_correctly(kind: str, corpus: Path,
                                                           worker: Worker,
                                                           tmp_path: Path) -> None:
-    original = (corpus / SEEDS[kind]).read_bytes()
+    original = GENERATED[kind]() if kind in GENERATED else (corpus / SEEDS[kind]).read_bytes()
     suffix = "." + kind.split(".")[-1]
     work = tmp_path / "invalid"
     work.mkdir()
