@@ -18,6 +18,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from typer.core import TyperGroup
 
+from emdconvert.cli_options import AllowHighRatio, MaxBytes
 from emdconvert.errors import EmdConvertError, UsageError
 from emdconvert.terminal import progress_bar, warnings_unless_failed
 
@@ -117,14 +118,8 @@ def convert(
     option: Annotated[list[str] | None, typer.Option(
         "--option", "-o", help="Format option KEY=VALUE, repeatable (CSV: delimiter, "
                                "decimal, e.g. -o delimiter=';' -o decimal=',').")] = None,
-    max_bytes: Annotated[str | None, typer.Option(
-        "--max-bytes", help="Refuse inputs whose headers declare more data than this "
-                            "(e.g. 500M, 64G, 2T) [default: no limit].",
-        show_default=False)] = None,
-    allow_high_ratio: Annotated[bool, typer.Option(
-        "--allow-high-ratio", help="Convert inputs declaring over 1000x their file size "
-                                   "(refused by default as decompression bombs).")
-                                ] = False,
+    max_bytes: MaxBytes = None,
+    allow_high_ratio: AllowHighRatio = False,
     follow_symlinks: Annotated[bool, typer.Option(
         "--follow-symlinks", help="Read an input given as a symbolic link (refused by "
                                   "default).")] = False,

@@ -13,6 +13,8 @@ from typing import Annotated, Any
 
 import typer
 
+from emdconvert.cli_options import AllowHighRatio, MaxBytes
+
 
 def watch(
     in_dir: Annotated[Path | None, typer.Argument(
@@ -79,14 +81,8 @@ def watch(
     threads: Annotated[int | None, typer.Option(
         "--threads", help="Threads per conversion [default: 1].", show_default=False)
     ] = None,
-    max_bytes: Annotated[str | None, typer.Option(
-        "--max-bytes", help="Refuse inputs whose headers declare more data than this "
-                            "(e.g. 64G), as for convert [default: no limit].",
-        show_default=False)] = None,
-    allow_high_ratio: Annotated[bool, typer.Option(
-        "--allow-high-ratio", help="Convert inputs declaring over 1000x their file size "
-                                   "(refused by default as decompression bombs).")
-                                ] = False,
+    max_bytes: MaxBytes = None,
+    allow_high_ratio: AllowHighRatio = False,
     backoff_initial: Annotated[float | None, typer.Option(
         "--backoff-initial", help="Seconds before the first retry after an environment "
                                   "error (disk full, read-only), doubling [default: 5].",
