@@ -276,14 +276,15 @@ class TIFFPlugin(BasePlugin):
             return self._read_frames(path)
         import tifffile
 
-        with errors_are_fatal():
-            with tifffile.TiffFile(path) as tif:
-                check_pages(tif, path.stat().st_size)
-                count = len(tif.series)
-                contiguous = [_contiguous(tif, series) for series in tif.series]
-            if count == 0:
-                raise FormatError("the file holds no images", path=path)
-            calibrations = _calibration(path)
+        with errors_are_fatal(), tifffile.TiffFile(path) as tif:
+            check_pages(tif, path.stat().st_size)
+            count = len(tif.series)
+            contiguous = [_contiguous(tif, series) for series in tif.series]
+        if count == 0:
+            raise FormatError("the file holds no images", path=path)
+        # Vendor metadata tifffile cannot parse is only logged: the pixels, checked
+        # above, are what must be whole.
+        calibrations = _calibration(path)
         datasets = []
         for index in range(count):
             array: LazyArray = contiguous[index] or TiffSeriesArray(path, index)
