@@ -65,13 +65,13 @@ def _source_path(path: str | Path, *, follow_symlinks: bool = False) -> Path:
     return src
 
 
-def _read_model(reader: FormatPlugin, source: Path, source_bytes: int,
-                options: Mapping[str, Any], max_bytes: int | None,
-                max_ratio: float | None) -> EMDFile:
+def _read_model(reader: FormatPlugin, source: Path, options: Mapping[str, Any],
+                max_bytes: int | None, max_ratio: float | None) -> EMDFile:
     """Completeness check, lazy read, budget check: all before any output exists."""
     check_with(reader, source)
     with error_boundary(source, f"cannot read as {reader.name}", reading=True):
         model = reader.read(source, options=options)
+    source_bytes = sum(f.stat().st_size for f in expand(source))
     check_budget(model, source_bytes, max_bytes=max_bytes, max_ratio=max_ratio)
     return model
 
@@ -90,8 +90,7 @@ def read(path: str | Path, *, plugin: str | None = None,
     """
     src = _source_path(path, follow_symlinks=follow_symlinks)
     reader = choose_reader(src, plugin)
-    size = sum(f.stat().st_size for f in expand(src))
-    return _read_model(reader, src, size, options or {}, max_bytes, max_ratio)
+    return _read_model(reader, src, options or {}, max_bytes, max_ratio)
 
 
 def _write_with(writer: FormatPlugin, model: EMDFile, dst: Path, *, overwrite: bool,
@@ -205,8 +204,7 @@ def convert(src: str | Path, dst: str | Path, *, overwrite: bool = False,
     writer = choose_writer(target, target_plugin)
     check_destination(target, overwrite=overwrite)
     reader = choose_reader(source, source_plugin)
-    size = sum(f.stat().st_size for f in expand(source))
-    model = _read_model(reader, source, size, options or {}, max_bytes, max_ratio)
+    model = _read_model(reader, source, options or {}, max_bytes, max_ratio)
     if compression is None:
         check_space(target.parent, declared_bytes(model))
     digest = SourceDigest(source)
