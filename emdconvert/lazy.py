@@ -294,3 +294,19 @@ def sample_keys(shape: tuple[int, ...], itemsize: int,
         if key not in keys:
             keys.append(key)
     return keys
+
+
+def release(array: Any) -> None:
+    """Close the file behind a lazy array, if it holds one open.
+
+    h5py datasets keep their file open, and so does a tifffile series, until they are
+    garbage-collected; a daemon or acquisition program that reads for months wants that
+    to happen at a known moment.  Arrays that hold nothing open are left alone.
+    """
+    if isinstance(array, TransposedArray):
+        release(array.base)
+    elif callable(getattr(array, "close", None)):
+        array.close()
+    elif getattr(getattr(array, "file", None), "close", None) is not None and \
+            type(array).__module__.startswith("h5py"):
+        array.file.close()

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from emdconvert.errors import UnsupportedError
-from emdconvert.lazy import LazyArray
+from emdconvert.lazy import LazyArray, release
 
 #: What an HDF5 attribute can hold; importers convert anything else to ``str``.
 AttrValue = str | bytes | int | float | bool | np.generic | np.ndarray
@@ -210,6 +210,21 @@ class EMDFile:
     def with_comment(self, comment: Comment) -> EMDFile:
         """A copy with *comment* appended to the provenance log."""
         return dataclasses.replace(self, comments=(*self.comments, comment))
+
+    def close(self) -> None:
+        """Release the files the lazy arrays hold open; their data cannot be read after.
+
+        ``with emdconvert.read(path) as model: ...`` does this on leaving the block.
+        Without it the files close when the model is garbage-collected.
+        """
+        for dataset in self.datasets:
+            release(dataset.data)
+
+    def __enter__(self) -> EMDFile:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def metadata(self, group: str) -> Mapping[str, AttrValue]:
         """The attributes of one metadata group by name (``microscope``, ...)."""

@@ -162,10 +162,14 @@ class TiffSeriesArray(_PagedArray):
             raise FormatError(f"series {series} declares {self.shape} but "
                               f"holds {len(found)} pages (truncated?)")
 
-    def __del__(self) -> None:
+    def close(self) -> None:
+        """Close the TIFF file (the series cannot be read after)."""
         tif = getattr(self, "_tif", None)
         if tif is not None:
             tif.close()
+
+    def __del__(self) -> None:
+        self.close()
 
     def _read_pages(self, flat: np.ndarray) -> np.ndarray:
         if len(self.shape) == len(self.page_shape):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import h5py
@@ -75,3 +76,22 @@ def test_same_input_and_output_is_refused(tmp_path: Path) -> None:
     emdconvert.write(EMDFile.from_array(np.zeros(3)), tmp_path / "s.emd")
     with pytest.raises(emdconvert.UsageError, match="same file"):
         emdconvert.convert(tmp_path / "s.emd", tmp_path / "s.emd", overwrite=True)
+
+
+def test_a_model_used_as_a_context_manager_closes_its_files(tmp_path: Path) -> None:
+    """Long-running callers (the daemon, acquisition software) release files at once."""
+    import tifffile
+
+    emd = emdconvert.write(EMDFile.from_array(np.arange(12.0).reshape(3, 4)),
+                           tmp_path / "a.emd")
+    tif = tmp_path / "s.tif"
+    tifffile.imwrite(tif, np.zeros((3, 16, 16), np.uint8), compression="zlib")
+    open_before = len(os.listdir("/proc/self/fd"))
+    models = []
+    for path in (emd, tif):
+        with emdconvert.read(path) as model:
+            assert model.datasets[0].data[0].shape[-1] in (4, 16)
+        models.append(model)  # still referenced: only close() can have released them
+    assert len(os.listdir("/proc/self/fd")) <= open_before
+    with pytest.raises(OSError):
+        models[0].datasets[0].data[0]  # the h5py file is closed
