@@ -227,5 +227,6 @@ def convert(src: str | Path, dst: str | Path, *, overwrite: bool = False,
                            options=write_options, src=source, provenance=provenance,
                            source_unchanged=digest.result)
     finally:
+        model.close()  # the source's handles, now (a daemon worker converts for months)
         with contextlib.suppress(Exception):
             digest.result()

@@ -307,6 +307,5 @@ def release(array: Any) -> None:
         release(array.base)
     elif callable(getattr(array, "close", None)):
         array.close()
-    elif getattr(getattr(array, "file", None), "close", None) is not None and \
-            type(array).__module__.startswith("h5py"):
-        array.file.close()
+    elif type(array).__module__.startswith("h5py") and array.id.valid:
+        array.file.close()  # (already invalid when a sibling dataset closed the file)
