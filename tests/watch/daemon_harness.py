@@ -6,6 +6,7 @@ conditions with deadlines, never on fixed sleeps alone.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import shutil
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import psutil
 import pytest
 
 from emdconvert.watch.ledger import Ledger, Row
@@ -105,9 +107,32 @@ class DaemonHandle:
     def kill(self) -> None:
         """SIGKILL the daemon's whole session (workers too), as a crash would."""
         if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
+            kill_process_group(self.proc.pid)
         self.proc.wait(30)
         self._log_file.close()
+
+
+def kill_process_group(pgid: int, timeout: float = 30.0) -> None:
+    """SIGKILL every process in group *pgid* and wait until none of them is running.
+
+    Waiting matters for a restart: a worker that has been sent SIGKILL but has not yet
+    exited still holds its temp file open, and the next daemon's start-up sweep rightly
+    leaves open temps alone.  A service manager waits the same way (systemd restarts a
+    unit only once its cgroup is empty).  Zombies count as gone: they hold no files, and
+    whoever inherited them may not reap them promptly.
+    """
+    def members() -> list[int]:
+        alive = []
+        for process in psutil.process_iter(["status"]):
+            with contextlib.suppress(OSError, psutil.Error):
+                if (os.getpgid(process.pid) == pgid
+                        and process.info["status"] != psutil.STATUS_ZOMBIE):
+                    alive.append(process.pid)
+        return alive
+
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGKILL)
+    wait_for(lambda: not members(), timeout, what=f"process group {pgid} to die")
 
 
 def daemon_args(in_dir: Path, out_dir: Path, state_dir: Path, backend: str,
