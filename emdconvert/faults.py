@@ -13,7 +13,9 @@ for a hook tests can aim with; this is it, read once per process.
   (what HDF5 leaves where a write never arrived, reliability.md E8),
 
 and POINT is ``write:F`` (once a fraction F of the data has been copied),
-``before_verify``, ``before_publish`` or ``after_publish``.
+``before_verify``, ``before_publish`` or ``after_publish`` in a conversion, or
+``daemon_after_claim`` / ``daemon_after_publish`` in the watch daemon (its claim is
+committed but not handed out; an output is published but the ledger not yet updated).
 """
 
 from __future__ import annotations

@@ -30,6 +30,7 @@ from pathlib import Path, PurePath
 from types import FrameType
 from typing import Any
 
+from emdconvert import faults
 from emdconvert.errors import EnvironmentProblem, UsageError
 from emdconvert.watch import orphans
 from emdconvert.watch.config import WatchConfig
@@ -45,10 +46,6 @@ from emdconvert.watch.scan import scan
 from emdconvert.watch.stability import Signature, StabilityTracker, Stable
 from emdconvert.watch.worker import Result, Task, sha256_of
 
-#: Test hook (reliability.md §5.3): SIGKILL the daemon at ``after_claim`` (claim
-#: committed, task not yet handed out) or ``after_publish`` (output published, ledger
-#: not yet updated).
-CRASH_HOOK = "EMDCONVERT_TEST_CRASH_AT"
 _TICK = 0.05
 
 
@@ -57,11 +54,6 @@ def output_name(relative: str, version: int, suffix: str = ".emd") -> str:
     path = PurePath(relative)
     stem = path.stem if version == 1 else f"{path.stem}.v{version}"
     return str(path.with_name(stem + suffix))
-
-
-def _crash_if(point: str) -> None:
-    if os.environ.get(CRASH_HOOK) == point:
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def check_environment(config: WatchConfig) -> None:
@@ -223,7 +215,7 @@ class Daemon:
                 if not self.stopping:
                     submit = self._claim_for_idle_workers()
             if submit:
-                _crash_if("after_claim")
+                faults.reached("daemon_after_claim")  # test hook: claimed, not handed out
             for task in submit:
                 self.pool.submit(task)
 
@@ -471,7 +463,7 @@ class Daemon:
         now = time.time()
         if outcome in ("done", "published"):
             if outcome == "done":
-                _crash_if("after_publish")
+                faults.reached("daemon_after_publish")  # test hook: ledger not done yet
             assert task is not None
             output = os.path.relpath(task.target, self.out_dir)
             self.ledger.update(row.id, state="done", output=output, sha256=result.sha256,

@@ -44,7 +44,7 @@ def test_t5_catch_up_at_start_and_idempotent_restart(daemon_factory) -> None:
 
 
 def test_t14a_crash_after_publish_before_ledger_commit(daemon_factory) -> None:
-    crashing = daemon_factory(env={"EMDCONVERT_TEST_CRASH_AT": "after_publish"})
+    crashing = daemon_factory(env={"EMDCONVERT_TEST_FAULT": "kill@daemon_after_publish"})
     _npy(crashing.in_dir, "x.npy", 7)
     assert crashing.proc.wait(30) == -signal.SIGKILL
     (output,) = crashing.outputs()
@@ -58,7 +58,7 @@ def test_t14a_crash_after_publish_before_ledger_commit(daemon_factory) -> None:
 
 
 def test_t14b_crash_after_claim_requeues_and_removes_orphan_temp(daemon_factory) -> None:
-    crashing = daemon_factory(env={"EMDCONVERT_TEST_CRASH_AT": "after_claim"})
+    crashing = daemon_factory(env={"EMDCONVERT_TEST_FAULT": "kill@daemon_after_claim"})
     _npy(crashing.in_dir, "y.npy", 3)
     assert crashing.proc.wait(30) == -signal.SIGKILL
     assert crashing.states() == {"y.npy": "claimed"} and crashing.outputs() == []
