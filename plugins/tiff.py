@@ -280,8 +280,8 @@ class TIFFPlugin(BasePlugin):
             return self._read_frames(path)
         import tifffile
 
+        # check_complete (run by the core before every read) has walked the pages.
         with errors_are_fatal(), tifffile.TiffFile(path) as tif:
-            check_pages(tif, path.stat().st_size)
             count = len(tif.series)
             contiguous = [_contiguous(tif, series) for series in tif.series]
         if count == 0:
