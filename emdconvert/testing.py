@@ -78,6 +78,17 @@ def write_dm(path: Path, data: np.ndarray, version: int) -> None:
         dm3_image_utils.save_image(xdata, handle, version)
 
 
+def rsciio_emd_arrays(path: str | Path) -> list[np.ndarray]:
+    """Every dataset of the EMD file at *path*, as rsciio (HyperSpy's reader) returns it.
+
+    The independent expectation for "what did we write": differential tests compare it
+    with another library's reading of the source, never with our own reader.
+    """
+    from rsciio.emd import file_reader
+
+    return [np.asarray(signal["data"]) for signal in file_reader(str(path))]
+
+
 def fingerprint(path: Path) -> tuple[str, int, int]:
     """(sha256, size, mtime_ns): what "the source is unchanged" means."""
     data = path.read_bytes()
