@@ -17,8 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from emdconvert import faults
-from emdconvert.boundary import error_boundary
-from emdconvert.budget import DEFAULT_MAX_RATIO, check_budget, check_space, declared_bytes
+from emdconvert.boundary import error_boundary, guard_reads
+from emdconvert.budget import (
+    DEFAULT_MAX_RATIO,
+    check_budget,
+    check_space,
+    declared_bytes,
+    reading_within,
+)
 from emdconvert.completeness import check_with
 from emdconvert.detect import choose_reader, choose_writer
 from emdconvert.errors import EmdConvertError, InputError, PolicyError, UsageError
@@ -27,7 +33,7 @@ from emdconvert.model import EMDFile
 from emdconvert.plugin import FormatPlugin
 from emdconvert.provenance import SourceDigest, SourceFacts, conversion_comment
 from emdconvert.publish import atomic_output, check_destination
-from emdconvert.sources import expand, is_pattern
+from emdconvert.sources import as_path, expand, is_pattern, read_set
 
 #: Called as ``progress(done_bytes, total_bytes)`` while data are copied.
 ProgressCallback = Callable[[int, int], None]
@@ -39,7 +45,7 @@ def _source_path(path: str | Path, *, follow_symlinks: bool = False) -> Path:
     link planted in a watched or shared folder can point anywhere), and so is anything
     that is not a regular file or folder: a FIFO would block the reader forever.
     """
-    src = Path(path)
+    src = as_path(path, "the input")
     if is_pattern(src):
         if not expand(src):
             raise InputError("no files match this pattern", path=src, kind="missing")
@@ -65,14 +71,34 @@ def _source_path(path: str | Path, *, follow_symlinks: bool = False) -> Path:
     return src
 
 
+def refuse_source_target(source: Path, target: Path,
+                         reader_suffixes: tuple[str, ...] = ()) -> None:
+    """Refuse (exit 2, whatever ``overwrite`` says) an output the reader reads.
+
+    The source of a stack is every frame of its folder or glob: ``emdconvert frames/
+    frames/f0.tif --overwrite`` would replace a frame with the output, and raw data
+    cannot be re-acquired.  A new file in a source folder with a suffix the reader
+    takes would join the stack on the next run, so that is refused too.
+    """
+    if read_set(source, reader_suffixes).claims(target):
+        reason = ("input and output are the same file" if source.is_file() else
+                  f"the output would overwrite or join the source stack {source}")
+        raise UsageError(reason, path=target, kind="source-is-target")
+
+
 def _read_model(reader: FormatPlugin, source: Path, options: Mapping[str, Any],
                 max_bytes: int | None, max_ratio: float | None) -> EMDFile:
     """Completeness check, lazy read, budget check: all before any output exists."""
     check_with(reader, source)
-    with error_boundary(source, f"cannot read as {reader.name}", reading=True):
-        model = reader.read(source, options=options)
     source_bytes = sum(f.stat().st_size for f in expand(source))
-    check_budget(model, source_bytes, max_bytes=max_bytes, max_ratio=max_ratio)
+    with reading_within(source_bytes, max_bytes=max_bytes, max_ratio=max_ratio):
+        with error_boundary(source, f"cannot read as {reader.name}", reading=True):
+            model = reader.read(source, options=options)
+        try:
+            check_budget(model, source_bytes, max_bytes=max_bytes, max_ratio=max_ratio)
+        except EmdConvertError:
+            model.close()
+            raise
     return model
 
 
@@ -109,7 +135,8 @@ def _write_with(writer: FormatPlugin, model: EMDFile, dst: Path, *, overwrite: b
             with error_boundary(dst, "verification failed"):
                 writer.verify(model, tmp, options=options)
         except EmdConvertError as exc:
-            exc.path = str(dst)  # never name the temp file the user will not see
+            if exc.path in (None, str(tmp)):
+                exc.path = str(dst)  # never name the temp file the user will not see
             raise
 
     with atomic_output(dst, overwrite=overwrite, check=check) as tmp:
@@ -162,7 +189,7 @@ def write(model: EMDFile, path: str | Path, *, overwrite: bool = False,
     (default: the CPU count, at most 8).  A provenance entry is appended to the file's
     ``comments``.
     """
-    dst = Path(path)
+    dst = as_path(path, "the output")
     writer = choose_writer(dst, plugin)
     write_options = _write_options(dst, model, compression, axis_order, threads, progress,
                                    options)
@@ -197,14 +224,13 @@ def convert(src: str | Path, dst: str | Path, *, overwrite: bool = False,
     while it is read, nothing is published.  Returns the output path.
     """
     source = _source_path(src, follow_symlinks=follow_symlinks)
-    target = Path(dst)
-    with contextlib.suppress(OSError):
-        if target.exists() and os.path.samefile(source, target):
-            raise UsageError("input and output are the same file", path=target)
+    target = as_path(dst, "the output")
     writer = choose_writer(target, target_plugin)
-    check_destination(target, overwrite=overwrite)
     reader = choose_reader(source, source_plugin)
-    model = _read_model(reader, source, options or {}, max_bytes, max_ratio)
+    refuse_source_target(source, target, reader.extensions)
+    check_destination(target, overwrite=overwrite)
+    model = guard_reads(_read_model(reader, source, options or {}, max_bytes, max_ratio),
+                        source, f"cannot read as {reader.name}")
     if compression is None:
         check_space(target.parent, declared_bytes(model))
     digest = SourceDigest(source)

@@ -64,10 +64,14 @@ def plan(inputs: Sequence[Path], out_dir: Path, *, recursive: bool = False,
         else:
             pairs.append((item, out_dir / item.with_suffix(suffix).name))
     root = out_dir.resolve()
+    sources = {source.resolve() for source, _ in pairs}
     seen: dict[Path, Path] = {}
     for source, target in pairs:
         if not target.resolve().is_relative_to(root):
             raise UsageError(f"output {target} would fall outside {out_dir}", path=source)
+        if target.resolve() in sources:  # the rule convert() applies to one file
+            raise UsageError(f"the output would overwrite the source {target}",
+                             path=source, kind="source-is-target")
         if target in seen:
             msg = f"both {seen[target]} and {source} would be written to {target}"
             raise InputError(msg, path=source)

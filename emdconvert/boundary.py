@@ -11,11 +11,17 @@ input.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import struct
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from emdconvert.errors import EmdConvertError, FormatError, InputError
+from emdconvert.lazy import ArrayLike, LazyArray, release
+from emdconvert.model import EMDFile
 from emdconvert.publish import environment_error
 
 # Exceptions that, raised while reading a source, mean "this input is bad".
@@ -63,3 +69,47 @@ def _one_line(exc: BaseException) -> str:
     return text if len(text) <= 300 else text[:297] + "..."
 
 
+
+
+class SourceArray(ArrayLike):
+    """A reader's lazy array as a writer pulls it: any failure is bad input (exit 3).
+
+    Lazy readers fail late, while the writer pulls blocks: a tiled TIFF with a zero
+    tile width raises ``ZeroDivisionError``, a deflated member with a bad CRC
+    ``BadZipFile``, a codec anything at all.  Whatever a source raises while it is read
+    says the source is bad, so it is mapped here, once, at the array, rather than by a
+    list of exception types at the writer that would never be complete.  Exceptions
+    from the writer's own code stay internal errors (exit 70): they are our bugs.
+    """
+
+    def __init__(self, base: LazyArray, source: Path, action: str) -> None:
+        self.base = base
+        self.shape = tuple(int(n) for n in base.shape)
+        self.dtype = np.dtype(base.dtype)
+        self.source = source
+        self.action = action
+        #: The block copier reads in parallel only from sources that allow it.
+        self.concurrent_reads = bool(getattr(base, "concurrent_reads", False))
+        if callable(getattr(base, "read_into", None)):
+            self.read_into = self._read_into
+
+    def __repr__(self) -> str:
+        return f"SourceArray({self.base!r})"
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        with error_boundary(self.source, self.action, reading=True):
+            return np.asarray(self.base[key])
+
+    def _read_into(self, key: Any, out: np.ndarray) -> bool:
+        with error_boundary(self.source, self.action, reading=True):
+            return bool(self.base.read_into(key, out))  # type: ignore[attr-defined]
+
+    def close(self) -> None:
+        release(self.base)
+
+
+def guard_reads(model: EMDFile, source: Path, action: str) -> EMDFile:
+    """*model* with every dataset's array wrapped in a :class:`SourceArray`."""
+    datasets = tuple(dataclasses.replace(d, data=SourceArray(d.data, source, action))
+                     for d in model.datasets)
+    return dataclasses.replace(model, datasets=datasets)

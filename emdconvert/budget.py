@@ -12,9 +12,13 @@ and the free space where the output will go.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 import os
 import re
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from emdconvert.errors import EnvironmentProblem, PolicyError, UsageError
@@ -54,24 +58,76 @@ def declared_bytes(model: EMDFile) -> int:
     return sum(math.prod(d.shape) * d.dtype.itemsize for d in model.datasets)
 
 
+@dataclass
+class _Allowance:
+    """The limits in force while one source is read, and what its reader has claimed."""
+
+    source_bytes: int
+    max_bytes: int | None
+    max_ratio: float | None
+    reserved: int = 0
+
+
+_ALLOWANCE: contextvars.ContextVar[_Allowance | None] = contextvars.ContextVar(
+    "emdconvert_allowance", default=None)
+
+
+@contextlib.contextmanager
+def reading_within(source_bytes: int, *, max_bytes: int | None = None,
+                   max_ratio: float | None = DEFAULT_MAX_RATIO) -> Iterator[None]:
+    """While a reader parses a source's headers, what it allocates counts (:func:`reserve`).
+
+    The declared data are checked after the read; but a 12 KB EMD whose dim vector
+    declares 2^28 float64 values makes the reader allocate 2 GB *during* the read,
+    before any data budget applies.  Readers announce such arrays (dim vectors, tag
+    arrays, lookup tables) with :func:`reserve` first; the same limits refuse them.
+    """
+    token = _ALLOWANCE.set(_Allowance(source_bytes, max_bytes, max_ratio))
+    try:
+        yield
+    finally:
+        _ALLOWANCE.reset(token)
+
+
+def reserve(nbytes: int, what: str) -> None:
+    """Count *nbytes* a reader is about to allocate for *what*; refuse them over budget.
+
+    Outside :func:`reading_within` (a plugin called directly) nothing is counted.
+    """
+    allowance = _ALLOWANCE.get()
+    if allowance is None:
+        return
+    allowance.reserved += nbytes
+    _refuse_over(allowance.reserved, allowance.source_bytes, allowance.max_bytes,
+                 allowance.max_ratio, what)
+
+
 def check_budget(model: EMDFile, source_bytes: int, *, max_bytes: int | None = None,
                  max_ratio: float | None = DEFAULT_MAX_RATIO) -> int:
     """Refuse (exit 5) data over *max_bytes* or over *max_ratio* times *source_bytes*.
 
-    Returns the declared size for the caller's space check.
+    What the reader reserved while reading counts too.  Returns the declared data size
+    for the caller's space check.
     """
     declared = declared_bytes(model)
-    if max_bytes is not None and declared > max_bytes:
-        raise PolicyError(f"declared size {human(declared)} exceeds the limit "
+    allowance = _ALLOWANCE.get()
+    extra = allowance.reserved if allowance is not None else 0
+    _refuse_over(declared + extra, source_bytes, max_bytes, max_ratio, "declared size")
+    return declared
+
+
+def _refuse_over(count: int, source_bytes: int, max_bytes: int | None,
+                 max_ratio: float | None, what: str) -> None:
+    if max_bytes is not None and count > max_bytes:
+        raise PolicyError(f"{what}: {human(count)} exceeds the limit "
                           f"{human(max_bytes)} (raise it with --max-bytes)", kind="budget")
-    if max_ratio is not None and declared > RATIO_FLOOR and \
-            declared > max_ratio * max(source_bytes, 1):
-        ratio = declared / max(source_bytes, 1)
-        raise PolicyError(f"declared size {human(declared)} from a {human(source_bytes)} "
+    if max_ratio is not None and count > RATIO_FLOOR and \
+            count > max_ratio * max(source_bytes, 1):
+        ratio = count / max(source_bytes, 1)
+        raise PolicyError(f"{what}: {human(count)} from a {human(source_bytes)} "
                           f"file: compression ratio {ratio:.0f}:1 exceeds limit "
                           f"{max_ratio:.0f}:1 (--allow-high-ratio to convert anyway)",
                           kind="budget")
-    return declared
 
 
 def check_space(directory: Path, needed: int) -> None:

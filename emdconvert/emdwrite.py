@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,26 +45,29 @@ def group_names(names: Sequence[str]) -> list[str]:
     """HDF5-safe, unique data-group names of which none is a prefix of another.
 
     rsciio silently stacks groups whose paths are substrings of each other
-    (``img`` / ``img_2``) and fails when their shapes differ (emd-spec.md §8), so a
-    name that is a prefix of another gets a suffix until no prefix remains.
+    (``img`` / ``img_2``) and fails when their shapes differ (emd-spec.md §8), so every
+    name that is repeated or is a prefix of another gets a ``~k`` suffix.  The numbers
+    of one name have a fixed width (``~01`` ... ``~10``), so suffixed names are never
+    prefixes of each other either, and "~" never survives sanitising, so no other name
+    can start with one.  Sorting finds every prefix: the names that start with ``p``
+    follow ``p`` directly in sorted order.  O(n log n) for any number of datasets.
     """
     # Names come from file names and metadata: "..", "a/b" and "x\0y" (which HDF5 cuts
     # to "x") must not become paths or collide (reliability.md E15, S5).
     clean = [re.sub(r"[^A-Za-z0-9_.-]", "_", n).strip(".")[:MAX_NAME] or "dataset"
              for n in names]
+    counts = Counter(clean)
+    ordered = sorted(counts)
+    suffixed = {name for name, following in zip(ordered, [*ordered[1:], ""], strict=True)
+                if counts[name] > 1 or following.startswith(name)}
+    seen: Counter[str] = Counter()
     out: list[str] = []
-
-    def clashes(candidate: str, later: list[str]) -> bool:
-        placed = any(o.startswith(candidate) or candidate.startswith(o) for o in out)
-        return placed or any(o.startswith(candidate) for o in later)
-
-    for i, name in enumerate(clean):
-        candidate, k = name, 0
-        # "~" never survives sanitising, so a "~k" suffix eventually escapes every clash.
-        while clashes(candidate, clean[i + 1:]):
-            k += 1
-            candidate = f"{name}~{k}"
-        out.append(candidate)
+    for name in clean:
+        if name not in suffixed:
+            out.append(name)
+            continue
+        seen[name] += 1
+        out.append(f"{name}~{seen[name]:0{len(str(counts[name]))}d}")
     return out
 
 

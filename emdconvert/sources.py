@@ -7,9 +7,13 @@ microscopist expects and plain string sorting does not do.
 
 from __future__ import annotations
 
+import fnmatch
 import glob
+import os
 import re
 from pathlib import Path
+
+from emdconvert.errors import UsageError
 
 _GLOB_CHARS = re.compile(r"[*?\[]")
 
@@ -48,3 +52,63 @@ def expand(path: Path, suffixes: tuple[str, ...] = ()) -> list[Path]:
 
 def _regular(path: Path) -> bool:
     return path.is_file() and not path.is_symlink()
+
+
+def as_path(value: object, what: str) -> Path:
+    """*value* as a Path when it is one (``str``, ``bytes`` or ``os.PathLike``).
+
+    Acquisition software written against ``os`` APIs passes ``bytes``; anything else (an
+    open file, a number) is a caller's mistake, reported as one, not as pathlib's bare
+    ``TypeError``.
+    """
+    if isinstance(value, (str, bytes, os.PathLike)):
+        try:
+            return Path(os.fsdecode(value))
+        except (TypeError, UnicodeError):
+            pass
+    raise UsageError(f"{what} must be a path (str, bytes or os.PathLike), "
+                     f"not {type(value).__name__}")
+
+
+def read_set(path: Path, reader_suffixes: tuple[str, ...] = ()) -> SourceSet:
+    """The files a reader of *path* reads now, and the rule for the ones it would read.
+
+    An output that is any of them would overwrite the data being converted; one that
+    lands in a source folder with a suffix the reader takes (or matches a source glob)
+    would become part of the source on the next run.
+    """
+    return SourceSet(path, tuple(expand(path)), tuple(s.lower() for s in reader_suffixes))
+
+
+class SourceSet:
+    """Which paths belong to a source: see :func:`read_set`."""
+
+    def __init__(self, path: Path, files: tuple[Path, ...], suffixes: tuple[str, ...]) -> None:
+        self.path = path
+        self.files = files
+        self.suffixes = suffixes
+        self._resolved = {_resolved(f) for f in files}
+
+    def claims(self, target: Path) -> bool:
+        """True when writing *target* would overwrite or join this source."""
+        if _resolved(target) in self._resolved:
+            return True
+        if target.exists() and any(_same_file(f, target) for f in self.files):
+            return True  # a second hard link to a source file
+        if self.path.is_dir():
+            return (_resolved(target.parent) == _resolved(self.path)
+                    and (not self.suffixes or target.suffix.lower() in self.suffixes))
+        if is_pattern(self.path):
+            return fnmatch.fnmatch(str(_resolved(target)), str(_resolved(self.path)))
+        return False
+
+
+def _resolved(path: Path) -> Path:
+    return Path(os.path.realpath(path))
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False

@@ -8,7 +8,7 @@ and 10 (what rsciio and ncempy read back) are interop tests, not checks on one f
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -66,26 +66,39 @@ def emd_groups(h5: h5py.Group) -> list[h5py.Group]:
     return found
 
 
-def _walk(h5: h5py.File) -> Iterator[tuple[str, Any, Any]]:
-    """``(path, link, object)`` for every link, without following external or soft links.
+def walk_links(h5: h5py.Group, descend: Callable[[h5py.Group], bool] | None = None
+               ) -> Iterator[tuple[str, Any, Any]]:
+    """``(path, link, object)`` for every link, depth first in the file's order, without
+    following external or soft links; groups for which *descend* is False are not
+    entered.
 
     *object* is None for external and soft links, which are reported, never opened.
+    Each group is entered once, by its address: hard links can make a cycle (a group
+    linked into its own child), so an explicit stack stands in for recursion, which a
+    cycle or very deep nesting would exhaust.
     """
     import h5py
 
-    def walk(group: h5py.Group, prefix: str) -> Iterator[tuple[str, Any, Any]]:
-        for key in group:
-            path = f"{prefix}/{key}"
-            link = group.get(key, getlink=True)
-            if isinstance(link, (h5py.ExternalLink, h5py.SoftLink)):
-                yield path, link, None
-                continue
-            obj = group.get(key)
-            yield path, link, obj
-            if isinstance(obj, h5py.Group):
-                yield from walk(obj, path)
-
-    return walk(h5, "")
+    entered = {h5py.h5o.get_info(h5.id).addr}
+    stack: list[tuple[h5py.Group, str, Iterator[str]]] = [(h5, "", iter(h5))]
+    while stack:
+        group, prefix, keys = stack[-1]
+        key = next(keys, None)
+        if key is None:
+            stack.pop()
+            continue
+        path = f"{prefix}/{key}"
+        link = group.get(key, getlink=True)
+        if isinstance(link, (h5py.ExternalLink, h5py.SoftLink)):
+            yield path, link, None
+            continue
+        obj = group.get(key)
+        yield path, link, obj
+        if isinstance(obj, h5py.Group) and (descend is None or descend(obj)):
+            address = h5py.h5o.get_info(obj.id).addr
+            if address not in entered:
+                entered.add(address)
+                stack.append((obj, path, iter(obj)))
 
 
 def foreign_storage(h5: h5py.File) -> list[str]:
@@ -93,7 +106,7 @@ def foreign_storage(h5: h5py.File) -> list[str]:
     import h5py
 
     problems: list[str] = []
-    for path, link, obj in _walk(h5):
+    for path, link, obj in walk_links(h5):
         if isinstance(link, h5py.ExternalLink):
             problems.append(f"{path}: external link to {link.filename}:{link.path}")
         elif isinstance(obj, h5py.Dataset):
@@ -120,7 +133,7 @@ def refused_features(h5: h5py.File) -> list[str]:
     from emdconvert.compression import known_plugin_filters
 
     problems = foreign_storage(h5)
-    for path, link, obj in _walk(h5):
+    for path, link, obj in walk_links(h5):
         # getlink=True: look the target up without following it (it may be external)
         if isinstance(link, h5py.SoftLink) and h5.get(link.path, getlink=True) is None:
             problems.append(f"{path}: soft link to {link.path}, which does not exist")

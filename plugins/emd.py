@@ -11,12 +11,14 @@ that read other files (external links, external storage, virtual datasets) are r
 from __future__ import annotations
 
 import datetime as _dt
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from emdconvert.budget import reserve
 from emdconvert.emdwrite import AXIS_ORDER_ATTR, C_ORDER, X_FIRST, append_comments, write_emd
 from emdconvert.errors import (
     FormatError,
@@ -71,28 +73,25 @@ def flavour(h5: h5py.File) -> str | None:
     return None
 
 
-def data_groups(h5: h5py.File) -> list[h5py.Group]:
-    """Berkeley data groups: ``emd_group_type`` 1 (integer, or rsciio's string)."""
+def is_data_group(group: h5py.Group) -> bool:
+    """``emd_group_type`` 1 (integer, or rsciio's string) with a ``data`` dataset."""
     import h5py
 
-    found: list[h5py.Group] = []
+    return _as_int(group.attrs.get("emd_group_type")) == 1 and \
+        isinstance(group.get("data"), h5py.Dataset)
 
-    def walk(group: h5py.Group) -> None:
-        # Plain iteration follows creation order where the writer tracked it (we do).
-        for key in group:
-            if isinstance(group.get(key, getlink=True), h5py.ExternalLink):
-                continue
-            child = group.get(key)
-            if not isinstance(child, h5py.Group):
-                continue
-            if _as_int(child.attrs.get("emd_group_type")) == 1 and \
-                    isinstance(child.get("data"), h5py.Dataset):
-                found.append(child)
-            else:
-                walk(child)
 
-    walk(h5)
-    return found
+def data_groups(h5: h5py.File) -> list[h5py.Group]:
+    """Berkeley data groups in the file's order, each once, however often it is linked."""
+    import h5py
+
+    from emdconvert.spec import walk_links
+
+    found: dict[int, h5py.Group] = {}
+    for _, _, obj in walk_links(h5, descend=lambda group: not is_data_group(group)):
+        if isinstance(obj, h5py.Group) and is_data_group(obj):
+            found.setdefault(h5py.h5o.get_info(obj.id).addr, obj)
+    return list(found.values())
 
 
 def _stored_order(group: h5py.Group, ndim: int) -> str:
@@ -120,6 +119,13 @@ def _read_dim(group: h5py.Group, k: int, length: int) -> Dim:
     dim = group.get(f"dim{k}")
     if dim is None:
         raise FormatError(f"{group.name}: dim{k} is missing")
+    if not hasattr(dim, "shape") or tuple(dim.shape) not in (
+            (length,), (2,), (length, 1), (2, 1)):
+        shape = getattr(dim, "shape", "no")
+        raise FormatError(f"{group.name}/dim{k}: shape {shape} for an axis of length "
+                          f"{length}")
+    # Read whole, then widened to float64: counted before a byte is allocated.
+    reserve(math.prod(dim.shape) * (dim.dtype.itemsize + 8), f"{group.name}/dim{k}")
     values = np.asarray(dim[()])
     if values.ndim == 2 and values.shape[1] == 1:
         values = values[:, 0]
@@ -214,7 +220,9 @@ class EMDPlugin(BasePlugin):
             if "truncated file" in text:
                 raise IncompleteError(f"incomplete: HDF5 file is shorter than its "
                                       f"superblock declares ({text})") from None
-            if "lock" in text or "already open for write" in text:
+            # Not the word "lock" alone: it is also in "bad superblock version number".
+            if isinstance(exc, BlockingIOError) or "unable to lock file" in text or \
+                    "already open for write" in text:
                 raise IncompleteError(f"incomplete: another program is still writing it "
                                       f"({text})") from None
             raise FormatError(f"not a readable HDF5 file ({text})") from None
