@@ -20,6 +20,7 @@ import gc
 import logging
 import math
 import re
+import struct
 import threading
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -55,6 +56,10 @@ class _ErrorRecords(logging.Filter):
         return True
 
 
+#: tifffile's log messages that mean the page list points past the end of the file.
+_PAST_THE_END = ("invalid page offset", "invalid offset to page")
+
+
 @contextlib.contextmanager
 def errors_are_fatal() -> Iterator[None]:
     """Raise when tifffile logged an error inside the block.
@@ -62,8 +67,8 @@ def errors_are_fatal() -> Iterator[None]:
     tifffile does not raise for a damaged page list: a zlib stack of 20 frames cut in
     half opens as one 256x256 image and the only sign is an ERROR log record
     ("invalid page offset", "shaped series failed to reshape"; reliability.md E4,
-    rule 9).  A page list pointing past the end of the file means truncated (or still
-    being written); other errors mean corrupt.
+    rule 9).  Only a page list pointing past the end of the file means truncated (or
+    still being written); every other error, a circular page list included, is corrupt.
     """
     records = _ErrorRecords()
     logger = logging.getLogger("tifffile")
@@ -74,35 +79,140 @@ def errors_are_fatal() -> Iterator[None]:
         logger.removeFilter(records)
     if records.messages:
         detail = "; ".join(dict.fromkeys(records.messages))
-        if "offset" in detail:
+        if any(words in detail for words in _PAST_THE_END):
             raise IncompleteError(f"incomplete: the TIFF page list points past the end of "
                                   f"the file (truncated, or still being written): {detail}")
         raise FormatError(f"corrupt TIFF structure: {detail}")
 
 
-def check_pages(tif: Any, size: int) -> None:
-    """Every series has all its pages, and every strip or tile lies inside the file.
+def check_page_list(handle: Any, size: int, byteorder: str, bigtiff: bool) -> None:
+    """Follow the main IFD chain by hand: every page inside the file, and no loops.
 
-    An uncompressed page must also hold as many bytes as its shape declares, so a
-    header claiming 100 000 x 100 000 pixels over a 16-byte strip fails here, before
-    anything is allocated.
+    tifffile reports both a page list cut short and one that loops back as log lines,
+    and stops early on a loop, which its messages do not tell apart from a cut file.
+    The difference matters: incomplete makes the watch daemon wait for the rest of the
+    file, which never comes for a loop.  Header reads only: a few bytes per page.
     """
+    count_code, entry, pointer = ("Q", 20, "Q") if bigtiff else ("H", 12, "I")
+    count_size, pointer_size = struct.calcsize(count_code), struct.calcsize(pointer)
+    handle.seek(8 if bigtiff else 4)
+    (offset,) = struct.unpack(byteorder + pointer, handle.read(pointer_size))
+    seen: dict[int, int] = {}
+    while offset:
+        page = len(seen)
+        if offset in seen:
+            raise FormatError(f"circular TIFF page list: the pointer after page {page - 1} "
+                              f"leads back to page {seen[offset]} (byte {offset})")
+        seen[offset] = page
+        if offset + count_size > size:
+            raise IncompleteError(f"incomplete: page {page} starts at byte {offset} of a "
+                                  f"{size}-byte file (truncated, or still being written)")
+        handle.seek(offset)
+        (tags,) = struct.unpack(byteorder + count_code, handle.read(count_size))
+        after = offset + count_size + tags * entry
+        if after + pointer_size > size:
+            raise IncompleteError(f"incomplete: the tags of page {page} end at byte "
+                                  f"{after + pointer_size} of a {size}-byte file "
+                                  "(truncated, or still being written)")
+        handle.seek(after)
+        (offset,) = struct.unpack(byteorder + pointer, handle.read(pointer_size))
+
+
+#: Geometry tags that must not be 0 when present (tifffile divides by several of them).
+_SIZE_TAGS = {256: "ImageWidth", 257: "ImageLength", 278: "RowsPerStrip",
+              322: "TileWidth", 323: "TileLength", 32997: "ImageDepth", 32998: "TileDepth"}
+
+
+def check_geometry(page: Any) -> None:
+    """A page's size and strip or tile dimensions are all nonzero.
+
+    A TileWidth of 0 makes tifffile take the page for a stripped one and then divide
+    by zero while decoding; an ImageWidth of 0 is an empty image.
+    """
+    for code, name in _SIZE_TAGS.items():
+        if page.tags.valueof(code) == 0:
+            raise FormatError(f"page {page.index}: {name} 0 (an image or its strips and "
+                              "tiles cannot have a zero size)")
+
+
+def segment_sizes(page: Any) -> np.ndarray:
+    """The fewest bytes each strip or tile of an uncompressed *page* must hold.
+
+    A row of packed samples (1, 2, 4, 10, 12, 14, 24-bit) is padded to a whole byte, so
+    a row holds ceil(width * samples * bits / 8) bytes, with every sample of a pixel in
+    the row when PlanarConfiguration is contiguous and one sample per segment when it is
+    separate.  A strip holds its rows (the last one fewer); a tile may stop at the
+    image edge (tifffile accepts both forms), so only the part inside the image counts.
+    """
+    samples = page.samplesperpixel if page.planarconfig == 1 else 1
+
+    def row_bytes(width: np.ndarray) -> np.ndarray:
+        return np.asarray(-(-(width * samples * page.bitspersample) // 8))
+
+    planes = page.samplesperpixel if page.planarconfig == 2 else 1
+    if not page.is_tiled:
+        per_slice = -(-page.imagelength // page.rowsperstrip)
+        index = np.arange(per_slice * page.imagedepth * planes) % per_slice
+        rows = np.minimum(page.rowsperstrip, page.imagelength - index * page.rowsperstrip)
+        return rows * row_bytes(np.asarray(page.imagewidth))
+    grid = [-(-total // step) for total, step in ((page.imagedepth, page.tiledepth),
+                                                  (page.imagelength, page.tilelength),
+                                                  (page.imagewidth, page.tilewidth))]
+    index = np.indices(grid).reshape(3, -1)
+    depth, length, width = (np.minimum(step, total - i * step) for i, total, step in (
+        (index[0], page.imagedepth, page.tiledepth),
+        (index[1], page.imagelength, page.tilelength),
+        (index[2], page.imagewidth, page.tilewidth)))
+    return np.tile(depth * length * row_bytes(width), planes)
+
+
+def check_pages(tif: Any, size: int) -> None:
+    """Every page is listed once, has all its pages, and every strip or tile has data
+    inside the file.
+
+    tifffile reads a strip or tile with a byte count or offset of 0 as zeros (its
+    "empty segment"), so such a page would convert to a frame of zeros and must fail
+    here.  An uncompressed segment must also hold as many bytes as the page's geometry
+    declares, so a header claiming 100 000 x 100 000 pixels over a 16-byte strip fails
+    here, before anything is allocated.
+    """
+    check_page_list(tif.filehandle, size, tif.byteorder, tif.is_bigtiff)
     for index, series in enumerate(tif.series):
-        page_shape = tuple(series.keyframe.shape)
+        keyframe = series.keyframe
+        check_geometry(keyframe)
+        page_shape = tuple(keyframe.shape)
         lead = series.shape[: len(series.shape) - len(page_shape)]
         if len(series.shape) > len(page_shape) and math.prod(lead) != len(series.pages):
             raise IncompleteError(f"incomplete: series {index} expects "
                                   f"{math.prod(lead)} pages but holds {len(series.pages)}")
+        kind = "Tile" if keyframe.is_tiled else "Strip"
+        needed = segment_sizes(keyframe) if keyframe.compression == 1 else None
         for number, page in enumerate(series.pages):
             if page is None:
                 raise IncompleteError(f"incomplete: series {index} page {number} is missing")
-            ends = [o + n for o, n in zip(page.dataoffsets, page.databytecounts, strict=False)]
-            if ends and max(ends) > size:
-                raise IncompleteError(f"incomplete: page {number} of series {index} ends at "
-                                      f"byte {max(ends)} of a {size}-byte file (truncated)")
-            if page.compression == 1 and sum(page.databytecounts) < page.nbytes:
-                raise FormatError(f"page {number}: declared size {page.nbytes} bytes but "
-                                  f"its strips hold {sum(page.databytecounts)}")
+            offsets = np.asarray(page.dataoffsets, dtype=np.int64)
+            counts = np.asarray(page.databytecounts, dtype=np.int64)
+            for values, tag in ((counts, "ByteCounts"), (offsets, "Offsets")):
+                if (values == 0).any():
+                    raise FormatError(f"page {page.index} has no data: {kind}{tag} 0 "
+                                      f"({kind.lower()} {int(np.argmin(values))})")
+            ends = offsets + counts
+            if ends.size and ends.max() > size:
+                raise IncompleteError(f"incomplete: page {page.index} ends at byte "
+                                      f"{ends.max()} of a {size}-byte file (truncated)")
+            if needed is not None:
+                _check_segments(page.index, kind, counts, needed)
+
+
+def _check_segments(page: Any, kind: str, counts: np.ndarray, needed: np.ndarray) -> None:
+    """Each uncompressed strip or tile holds at least what the page geometry declares."""
+    listed = min(counts.size, needed.size)
+    short = np.flatnonzero(counts[:listed] < needed[:listed])
+    if short.size:
+        first = int(short[0])
+        raise FormatError(f"page {page}: declared size {int(needed[first])} bytes for "
+                          f"{kind.lower()} {first} (from the image size and bit depth) but "
+                          f"it holds {int(counts[first])}")
 
 
 def _split_key(key: Any, shape: tuple[int, ...], lead: int) -> tuple[list[Any], tuple[Any, ...]]:
