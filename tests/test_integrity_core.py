@@ -6,6 +6,7 @@ Each test here failed on the code before the fix it names (see the closing note)
 
 from __future__ import annotations
 
+import itertools
 import os
 import resource
 import subprocess
@@ -94,7 +95,7 @@ def test_a_thousand_same_named_datasets_get_unique_prefix_free_names(tmp_path: P
         values = [int(h5["data"][n]["data"][0, 0]) for n in names]
     assert len(set(names)) == count and values == list(range(count))
     ordered = sorted(names)
-    assert not any(b.startswith(a) for a, b in zip(ordered, ordered[1:], strict=False))
+    assert not any(b.startswith(a) for a, b in itertools.pairwise(ordered))
 
 
 def test_ten_alike_titles_read_back_by_rsciio_in_order(tmp_path: Path) -> None:
