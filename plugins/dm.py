@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import datetime as _dt
 import importlib
+import math
 import struct
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -28,8 +29,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from emdconvert.errors import FormatError, IncompleteError
-from emdconvert.lazy import RawFileArray
+from emdconvert.errors import FormatError, IncompleteError, UnsupportedError
+from emdconvert.lazy import ArrayLike, RawFileArray
 from emdconvert.model import AttrValue, EMDFile
 from emdconvert.plugin import BasePlugin, package_version
 from emdconvert.signals import signal_to_dataset
@@ -171,8 +172,7 @@ def _read_signals(path: Path) -> list[dict[str, Any]]:
     only the data differ: plain uncompressed images become a :class:`RawFileArray` at
     the byte offset rsciio's parser found (rsciio's lazy data are dask arrays over
     per-block memmaps: a dask graph per block read, and three times the conversion time
-    of a ``.npy`` of the same size).  RGB(A) images are read whole (rsciio cannot read
-    them lazily) and packed-complex ones through rsciio's lazy path.
+    of a ``.npy`` of the same size); :func:`_image_data` says how the others are read.
     """
     api = _dm_api()
     with open(path, "rb") as handle:
@@ -187,41 +187,144 @@ def _read_signals(path: Path) -> list[dict[str, Any]]:
             parser.tags_dict["ImageList"]["TagGroup0"] = image.imdict.to_dict()
             metadata = image.get_metadata()
             metadata["General"]["original_filename"] = path.name
-            signals.append({"data": _image_data(image, path), "axes": image.get_axes_dict(),
-                            "metadata": copy.deepcopy(metadata),
+            signals.append({"data": _image_data(image, path, parser.endian),
+                            "axes": image.get_axes_dict(), "metadata": copy.deepcopy(metadata),
                             "original_metadata": copy.deepcopy(parser.tags_dict)})
     return signals
 
 
-def _image_data(image: Any, path: Path) -> Any:
-    image_data = image.imdict.ImageData
-    if isinstance(image_data.Data, np.ndarray):  # tiny images held in the tags
-        return image.get_data(lazy=False)
-    if image_data.DataType in _RGB_TYPES:
-        return image.get_data(lazy=False)
-    if image_data.DataType in _PACKED_COMPLEX_TYPES or image.order != "C":
+def _image_data(image: Any, path: Path, endian: str) -> Any:
+    """The image's data, once the Data tag is known to hold exactly what ImageData declares.
+
+    Plain images stream through :class:`RawFileArray` in the file's byte order (rsciio
+    reads every tag of a big-endian file big-endian, but its pixels little-endian).
+    RGB(A) and old-style packed complex (type 5) are read whole: rsciio cannot read
+    RGB lazily and unpacks type 5 with numpy item assignment; new-style packed complex
+    goes through rsciio's lazy path.  No independent reader knows the big-endian layout
+    of those, so big-endian ones are refused rather than guessed.
+    """
+    data_type = image.imdict.ImageData.DataType
+    _check_data_tag(image)
+    special = data_type in _RGB_TYPES or data_type in _PACKED_COMPLEX_TYPES
+    if endian == "big" and special:
+        raise UnsupportedError(f"big-endian DM images of DataType {data_type} (RGB or "
+                               "packed complex) are not supported")
+    if data_type in _PACKED_COMPLEX_TYPES - {5}:
         return image.get_data(lazy=True)
-    return RawFileArray(path, int(image_data.Data.offset), tuple(image.shape),
-                        np.dtype(image.dtype))
+    if special:
+        return image.get_data(lazy=False)
+    dtype = np.dtype(image.dtype).newbyteorder(">" if endian == "big" else "<")
+    raw = RawFileArray(path, int(image.imdict.ImageData.Data.offset), tuple(image.shape),
+                       dtype)
+    return raw if dtype.isnative else NativeOrderArray(raw)
 
 
-def declared_size(head: bytes) -> tuple[int, tuple[int, ...]]:
+def _check_data_tag(image: Any) -> None:
+    """Refuse a Data tag that does not hold exactly the elements and bytes ImageData
+    declares.
+
+    Dimensions larger than the Data tag would read the following tags as pixels,
+    smaller ones would drop data (rsciio's eager reader refuses both); a Data tag whose
+    element width disagrees with DataType (int16 elements under a float32 DataType)
+    would be read at the wrong width, which rsciio does not notice.  Element counts are
+    in the Data tag's own units: a packed-complex image of ny x nx holds
+    ny * (nx / 2 + 1) complex values as two floats each.
+    """
+    image_data = image.imdict.ImageData
+    data = image_data.Data
+    if not isinstance(data, Mapping) or not {"size", "size_bytes", "offset"} <= set(data):
+        raise FormatError("the ImageData Data tag is not an array")
+    shape = tuple(int(n) for n in image.shape)
+    if any(n < 0 for n in shape):
+        raise FormatError(f"ImageData Dimensions {shape[::-1]} are negative")
+    itemsize = np.dtype(image.dtype).itemsize
+    values = math.prod(shape)  # values of image.dtype that the Data tag must hold
+    elements = values
+    if image_data.DataType in _PACKED_COMPLEX_TYPES - {5}:
+        values = math.prod(shape[:-1]) * (shape[-1] // 2 + 1) if shape else 0
+        elements = 2 * values
+    if int(data["size"]) != elements:
+        raise FormatError(f"Dimensions declare {elements} elements but the Data tag "
+                          f"holds {int(data['size'])}")
+    if int(data["size_bytes"]) != values * itemsize:
+        raise FormatError(f"the Data tag holds {int(data['size_bytes'])} bytes, but "
+                          f"{values} {np.dtype(image.dtype).name} elements need "
+                          f"{values * itemsize} (DataType {image_data.DataType})")
+
+
+class NativeOrderArray(ArrayLike):
+    """A :class:`RawFileArray` of the other byte order, seen in native byte order.
+
+    The model and the EMD file hold native-order data (what every reader expects of
+    the dtype); blocks are read as stored and swapped in place, into the block
+    copier's reused buffers when it offers them.
+    """
+
+    concurrent_reads = True
+
+    def __init__(self, raw: RawFileArray) -> None:
+        self.raw = raw
+        self.shape = raw.shape
+        self.dtype = raw.dtype.newbyteorder("=")
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        return np.asarray(self.raw[key]).astype(self.dtype)
+
+    def read_into(self, key: Any, out: np.ndarray) -> bool:
+        if out.dtype != self.dtype or not self.raw.read_into(key, out.view(self.raw.dtype)):
+            return False
+        out.byteswap(inplace=True)
+        return True
+
+
+#: (bytes of the length field, allowed excess of the file size over the declared length),
+#: by DM version.  Measured over 144 DM files (reliability.md F11): a DM4 from
+#: DigitalMicrograph is its declared length + 24 bytes, a DM3 + 16 or + 20; nionswift-io
+#: writes DM4 files of + 20, which rsciio and ncempy read, so that is accepted too.
+_LAYOUTS = {3: (4, (16, 20)), 4: (8, (20, 24))}
+
+
+def _header(head: bytes, version: int) -> tuple[int, int] | None:
+    """(declared length, byte-order word) of *head* read as a DM *version* header."""
+    width = _LAYOUTS[version][0]
+    if len(head) < 8 + width:
+        return None
+    return (int.from_bytes(head[4:4 + width], "big"),
+            int.from_bytes(head[4 + width:8 + width], "big"))
+
+
+def _fits(head: bytes, version: int, size: int) -> bool:
+    """Whether *head*, read as a DM *version* header, describes a whole file of *size*."""
+    fields = _header(head, version)
+    return (fields is not None and fields[0] > 0 and fields[1] in (0, 1)
+            and size - fields[0] in _LAYOUTS[version][1])
+
+
+def declared_size(head: bytes, size: int) -> tuple[int, tuple[int, ...]]:
     """(length the DM header declares, allowed excess of the file size over it).
 
-    Measured over 144 DM files (reliability.md F11): a DM4 from DigitalMicrograph is
-    its declared length + 24 bytes, a DM3 + 16 or + 20; nionswift-io writes DM4 files
-    of + 20, which rsciio and ncempy read, so that is accepted too.  rsciio reads the
-    field but only logs it, which is why a DM4 missing its last 8 bytes reads as if it
-    were whole.
+    rsciio reads the length field but only logs it, which is why a DM4 missing its last
+    8 bytes reads as if it were whole.  Only a file shorter than its header (or than a
+    header) is incomplete; a header that is wrong in itself is corrupt, however long the
+    file: a version word DM never wrote, a byte-order word other than 0 (big-endian) or
+    1 (little-endian), or a version word that contradicts the layout, such as a DM3
+    read with a DM4 version word, whose length field then "declares" terabytes.
     """
-    if len(head) < 12:
+    version = int.from_bytes(head[:4], "big") if len(head) >= 4 else None
+    if version is not None and version not in _LAYOUTS:
+        raise FormatError(f"not a DM3/DM4 file (header version {version})")
+    fields = None if version is None else _header(head, version)
+    if version is None or fields is None:
         raise IncompleteError(f"incomplete: only {len(head)} bytes, shorter than a DM header")
-    version = int.from_bytes(head[:4], "big")
-    if version == 4:
-        return int.from_bytes(head[4:12], "big"), (20, 24)
-    if version == 3:
-        return int.from_bytes(head[4:8], "big"), (16, 20)
-    raise FormatError(f"not a DM3/DM4 file (header version {version})")
+    other = 3 if version == 4 else 4
+    if not _fits(head, version, size) and _fits(head, other, size):
+        raise FormatError(f"the header version word says DM{version}, but the header is a "
+                          f"whole DM{other} one")
+    declared, byte_order = fields
+    if byte_order not in (0, 1):
+        raise FormatError(f"the header's byte-order word {byte_order} is neither 0 "
+                          "(big-endian) nor 1 (little-endian)")
+    return declared, _LAYOUTS[version][1]
 
 
 class DMPlugin(BasePlugin):
@@ -235,11 +338,12 @@ class DMPlugin(BasePlugin):
     can_read: ClassVar[bool] = True
 
     def check_complete(self, path: Path) -> None:
-        """The file is at least as long as its header declares (no rsciio import)."""
+        """The file is at least as long as its header declares, and the header is
+        sound (no rsciio import)."""
         with open(path, "rb") as handle:
-            head = handle.read(12)
-        declared, allowed = declared_size(head)
+            head = handle.read(16)
         size = path.stat().st_size
+        declared, allowed = declared_size(head, size)
         # Longer is tolerated (trailing bytes lose nothing); shorter than the largest
         # layout and not exactly another is a cut file.
         if size - declared not in allowed and size < declared + max(allowed):
