@@ -8,7 +8,11 @@ and the parent reports the file that did it.
 
 Protocol: a JSON line ``{"source": ..., "output": ...}`` in, a JSON line out:
 ``{"code": exit code, "error": message, "checked": detail}``.  Exit code 0 means the
-output was written, reopened, and its shapes equal what reading the source reported.
+output was written, reopened, its shapes equal what reading the source reported, and
+its data (read back by rsciio) equal what an independent eager reader of the source
+returns: tifffile, numpy, rsciio (DM, SER, MRC, EMD) or ``numpy.loadtxt``.  A mutant we
+converted that the independent reader refuses (code 95) or reads differently (code 94)
+is a failure: "exit 0" must mean "the same data another implementation sees".
 """
 
 from __future__ import annotations
@@ -20,8 +24,61 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 import emdconvert
-from emdconvert.testing import assert_valid_emd, leftovers
+from emdconvert.testing import assert_valid_emd, leftovers, rsciio_emd_arrays
+
+
+def independent_arrays(source: Path) -> list[np.ndarray]:
+    """The source's arrays as another implementation reads them, eagerly and whole."""
+    suffix = source.suffix.lower()
+    if suffix in (".tif", ".tiff"):
+        import tifffile
+
+        with tifffile.TiffFile(source) as tif:
+            return [series.asarray() for series in tif.series]
+    if suffix == ".npy":
+        return [np.load(source, allow_pickle=False)]
+    if suffix == ".npz":
+        with np.load(source, allow_pickle=False) as archive:
+            return [archive[name] for name in archive.files]
+    if suffix == ".csv":
+        table = np.loadtxt(source, delimiter=",", skiprows=1, ndmin=2)
+        return [table[:, k] for k in range(1, table.shape[1])]
+    from rsciio import digitalmicrograph, emd, mrc, tia
+
+    reader = {".dm3": digitalmicrograph, ".dm4": digitalmicrograph, ".emd": emd,
+              ".ser": tia, ".mrc": mrc}[suffix]
+    return [np.asarray(signal["data"]) for signal in reader.file_reader(str(source),
+                                                                        lazy=False)]
+
+
+def _canonical(arrays: list[np.ndarray], as_float: bool) -> list[tuple[Any, ...]]:
+    """Order-free, byte-order-free fingerprints: (shape, dtype, bytes) sorted."""
+    out = []
+    for array in arrays:
+        array = np.asarray(array)
+        array = array.astype(np.float64 if as_float else array.dtype.newbyteorder("="))
+        out.append((array.shape, array.dtype.str, np.ascontiguousarray(array).tobytes()))
+    return sorted(out)
+
+
+def same_data(source: Path, output: Path) -> dict[str, Any] | None:
+    """None when our output holds the data the independent reader sees, else a reply."""
+    try:
+        expected = independent_arrays(source)
+    except Exception as exc:
+        return {"code": 95, "error": f"converted, but the independent reader refuses the "
+                                     f"source: {type(exc).__name__}: {exc}"[:2000]}
+    written = rsciio_emd_arrays(output)
+    as_float = source.suffix.lower() == ".csv"  # loadtxt gives floats, we keep int columns
+    if _canonical(written, as_float) != _canonical(expected, as_float):
+        found = [(a.shape, str(a.dtype)) for a in written]
+        wanted = [(np.shape(a), str(np.asarray(a).dtype)) for a in expected]
+        return {"code": 94, "error": f"converted data differ from the independent reader's: "
+                                     f"wrote {found}, it reads {wanted}"}
+    return None
 
 
 def convert_one(source: Path, output: Path) -> dict[str, Any]:
@@ -41,6 +98,10 @@ def convert_one(source: Path, output: Path) -> dict[str, Any]:
         gc.collect()
         if written != reported:
             return {"code": 97, "error": f"wrote {written}, the source reads as {reported}"}
+        differs = same_data(source, output)
+        gc.collect()
+        if differs is not None:
+            return differs
     except BaseException as exc:
         return {"code": 96, "error": "".join(traceback.format_exception(exc))}
     finally:

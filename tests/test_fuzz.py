@@ -3,9 +3,15 @@
 Hypothesis mutates real files (truncates them, flips bytes, inserts and deletes runs,
 overwrites header words with extreme integers) and a long-lived worker process converts
 each mutant under a 1 GiB address-space limit.  The contract: the conversion either
-succeeds with a valid EMD whose shapes match what the reader reported, or fails with
-exit code 3 or 5 and leaves nothing behind.  Any other outcome (a raw exception, exit
-70, a signal, a hang past 10 s) is a bug, and Hypothesis shrinks it to a small example.
+succeeds with a valid EMD whose shapes match what the reader reported *and whose data
+equal an independent eager reader's* (tifffile, numpy, rsciio, ``numpy.loadtxt``: the
+differential oracle in ``fuzz_worker.py``), or fails with exit code 3 or 5 and leaves
+nothing behind.  Any other outcome (a raw exception, exit 70, a signal, a hang past
+10 s, a file converted that the independent reader refuses or reads differently) is a
+bug, and Hypothesis shrinks it to a small example.  Each seed is mutated twice over:
+with any damage, and with damage that keeps the file's length (which passes length
+checks, so more mutants convert and reach the oracle).  ``-s`` prints the exit codes
+per seed.
 
 The on-demand, coverage-guided counterpart is ``tests/fuzz/atheris_read.py``.
 """
@@ -38,6 +44,8 @@ SEEDS = {"dm4": "dm/2D_test-1.dm4", "dm3": "dm/2D_test-1.dm3", "eels.dm4": "dm/E
          "tif": "tiff/imagej_stack.tif", "emd": "emd/example_image.emd",
          "ser": "other/16_STOimage_1.ser", "mrc": "other/temp.mrc"}
 EXAMPLES = int(os.environ.get("EMDCONVERT_FUZZ_EXAMPLES", "30"))
+#: Exit codes per seed kind, for the summary a long run prints (``-s``).
+OUTCOMES: dict[str, list[Any]] = {}
 
 
 def _npy() -> bytes:
@@ -120,12 +128,19 @@ def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
     running.stop()
 
 
+#: Mutations that keep a file's length: they pass length checks, so many convert, and
+#: the differential oracle then compares their data with the independent reader's.
+SAME_SIZE = ("flip", "extreme")
+
+
 @st.composite
-def mutants(draw: st.DrawFn, original: bytes) -> bytes:
+def mutants(draw: st.DrawFn, original: bytes,
+            actions: tuple[str, ...] = ("truncate", "flip", "insert", "delete", "extreme")
+            ) -> bytes:
     """Damage the way files get damaged, and the way attackers write headers."""
     data = bytearray(original)
     for _ in range(draw(st.integers(1, 3))):
-        action = draw(st.sampled_from(["truncate", "flip", "insert", "delete", "extreme"]))
+        action = draw(st.sampled_from(actions))
         at = draw(st.integers(0, max(len(data) - 1, 0)))
         if action == "truncate":
             del data[at:]
@@ -147,9 +162,11 @@ def mutants(draw: st.DrawFn, original: bytes) -> bytes:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("actions", [None, SAME_SIZE], ids=["any", "same-size"])
 @pytest.mark.parametrize("kind", sorted(SEEDS) + sorted(GENERATED))
-def test_every_reader_fails_cleanly_or_converts_correctly(kind: str, corpus: Path,
-                                                          worker: Worker,
+def test_every_reader_fails_cleanly_or_converts_correctly(kind: str,
+                                                          actions: tuple[str, ...] | None,
+                                                          corpus: Path, worker: Worker,
                                                           tmp_path: Path) -> None:
     original = GENERATED[kind]() if kind in GENERATED else (corpus / SEEDS[kind]).read_bytes()
     suffix = "." + kind.split(".")[-1]
@@ -159,15 +176,57 @@ def test_every_reader_fails_cleanly_or_converts_correctly(kind: str, corpus: Pat
     numbers = itertools.count()
 
     @settings(settings.get_profile("ci"))
-    @given(mutants(original))
+    @given(mutants(original) if actions is None else mutants(original, actions))
     def check(data: bytes) -> None:
         # A new name (and inode) per mutant: libhdf5 reuses a file the worker still has
         # open when the same inode is opened again, which would test a stale file.
         source = work / f"mutant{next(numbers)}{suffix}"
         source.write_bytes(data)
         reply = worker.convert(source, work / "out.emd")
+        OUTCOMES.setdefault(f"{kind} {'same-size' if actions else 'any'}",
+                            []).append(reply["code"])
         assert reply["code"] in (0, 3, 5), reply
         assert source.read_bytes() == data  # never modified
         source.unlink()
 
     check()
+
+
+def _oracle() -> Any:
+    """The worker module itself (a script, not a package module), for its oracle."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("fuzz_worker", WORKER)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_oracle_sees_wrong_data_and_refused_sources(tmp_path: Path) -> None:
+    """The differential contract can fail: a conversion that changed one value (94), and
+    one of a file the independent reader refuses (95), are both caught."""
+    import emdconvert
+
+    oracle = _oracle()
+    values = np.arange(24, dtype=np.int16).reshape(4, 6)
+    source = tmp_path / "a.npy"
+    np.save(source, values)
+    right = emdconvert.write(emdconvert.EMDFile.from_array(values), tmp_path / "right.emd")
+    assert oracle.same_data(source, right) is None
+    wrong_values = values.copy()
+    wrong_values[2, 3] += 1
+    wrong = emdconvert.write(emdconvert.EMDFile.from_array(wrong_values),
+                             tmp_path / "wrong.emd")
+    assert oracle.same_data(source, wrong)["code"] == 94
+    refused = tmp_path / "invalid" / "b.npy"
+    refused.parent.mkdir()
+    refused.write_bytes(source.read_bytes()[:-10])
+    assert oracle.same_data(refused, right)["code"] == 95
+
+
+def test_zz_print_outcomes() -> None:
+    """How many mutants of each seed converted (and so went through the oracle)."""
+    for kind, codes in sorted(OUTCOMES.items()):
+        counts = {code: codes.count(code) for code in sorted(set(codes), key=str)}
+        print(f"fuzz {kind}: {len(codes)} mutants, exit codes {counts}")
