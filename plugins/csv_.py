@@ -57,7 +57,8 @@ _NUMBER_CHARS = frozenset('0123456789+-.eEnNaAiIfFtTyY"\r\n')
 #: Every float spelling has one of these (besides the decimal mark); integers have none.
 _FLOAT_MARKS = (b"e", b"E", b"n", b"N", b"i", b"I")
 _BLANK_LINES = re.compile(r"^[ \t\r]*\n", re.MULTILINE)
-_HAS_BLANK_LINE = re.compile(r"(?:^|\n)[ \t\r]*\n")
+#: A blank line after the first (searching for a literal "\n" first is fast).
+_BLANK_LATER = re.compile(r"\n[ \t\r]*\n")
 _INT64 = np.iinfo(np.int64)
 
 
@@ -154,6 +155,10 @@ def _blocks(handle: IO[bytes], start: int, line: int) -> Iterator[tuple[int, int
         yield line, offset, carry + b"\n"
 
 
+def _has_blank_line(text: str) -> bool:
+    return bool(_BLANK_LINES.match(text) or _BLANK_LATER.search(text))
+
+
 def _decode(raw: bytes, offset: int) -> str:
     try:
         return raw.decode("utf-8")
@@ -207,7 +212,7 @@ def _survey(handle: IO[bytes], options: Mapping[str, Any] | None) -> _Layout:
     marks = (*_FLOAT_MARKS, decimal.encode())
     for _, offset, raw in _blocks(handle, start, line):
         text = _decode(raw, offset)
-        blank = len(_BLANK_LINES.findall(text)) if _HAS_BLANK_LINE.search(text) else 0
+        blank = len(_BLANK_LINES.findall(text)) if _has_blank_line(text) else 0
         rows.append(text.count("\n") - blank)
         floats = floats or any(mark in raw for mark in marks)
     if not sum(rows):
@@ -319,7 +324,8 @@ class _Columns:
                     self._widen(j)
             end = first + len(values)
             if self.table is not None:
-                self.table[first:end, columns] = values
+                whole = len(columns) == self.table.shape[1]
+                self.table[first:end, slice(None) if whole else columns] = values
             else:
                 for i, j in enumerate(columns):
                     self.columns[j][first:end] = values[:, i]
@@ -353,7 +359,7 @@ def parse_table(path: Path, options: Mapping[str, Any] | None = None
             text = _decode(raw, offset)
             groups = None
             if not raw.translate(None, plain):
-                lines = _BLANK_LINES.sub("", text) if _HAS_BLANK_LINE.search(text) else text
+                lines = _BLANK_LINES.sub("", text) if _has_blank_line(text) else text
                 groups = _loadtxt(lines, layout, result.ints, rows)
             if groups is None:
                 groups = _parse_cells(text, line, layout, result.ints, rows)
