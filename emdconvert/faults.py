@@ -11,6 +11,8 @@ for a hook tests can aim with; this is it, read once per process.
 - ``raise``: raise ``OSError(EIO)``, as a failing disk would;
 - ``corrupt``: zero the first data chunk of the file being written, then carry on
   (what HDF5 leaves where a write never arrived, reliability.md E8),
+- ``hang`` or ``hang:S``: stop there for an hour (or S seconds), then carry on (a
+  reader stuck on a dead share; or a window in which a test changes the source),
 
 and POINT is ``write:F`` (once a fraction F of the data has been copied),
 ``before_verify``, ``before_publish`` or ``after_publish`` in a conversion, or
@@ -23,6 +25,7 @@ from __future__ import annotations
 import errno
 import os
 import signal
+import time
 from pathlib import Path
 
 ENV = "EMDCONVERT_TEST_FAULT"
@@ -54,6 +57,8 @@ def reached(point: str, path: Path | None = None) -> None:
         raise OSError(errno.EIO, f"injected fault at {point}")
     elif action == "corrupt" and path is not None:
         _zero_first_chunk(path)
+    elif action.partition(":")[0] == "hang":
+        time.sleep(float(action.partition(":")[2] or 3600))
 
 
 def _zero_first_chunk(path: Path) -> None:

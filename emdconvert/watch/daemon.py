@@ -97,6 +97,7 @@ class Daemon:
         self.queued: set[int] = set()
         self.inflight: dict[int, Task] = {}
         self.backoffs: dict[int, int] = {}
+        self.skewed: set[str] = set()  # paths whose future mtime was reported
         self.hashes: dict[Future[str], tuple[str, int, Any]] = {}
         self.hasher = ThreadPoolExecutor(1, thread_name_prefix="emdconvert-hash")
         self.pool = WorkerPool(config.workers, memory_limit_mb=config.memory_limit_mb,
@@ -331,6 +332,12 @@ class Daemon:
         row = self.known.get(path)
         if row is None or row.state in FINAL:
             return
+        if item.clock_skew and path not in self.skewed:
+            self.skewed.add(path)
+            self.log.warning("clock-skew", path=path, ahead=round(item.clock_skew, 1),
+                             detail="its mtime is in the future (the writer's clock is "
+                                    "ahead of this one): judged stable on size and "
+                                    "identity alone, without min_age")
         previous = self.previous.get(path)
         if previous is not None and previous.sha256 and previous.size == item.signature.size:
             self._hash(path, "touched", row.id, item.signature)
@@ -491,7 +498,14 @@ class Daemon:
                                detail=result.detail, pid=None)
             self.log.warning("environment-problem", path=row.path, detail=result.detail,
                              retry_in=round(delay, 1))
-        else:  # failed, crashed, timeout
+        elif outcome == "timeout" and row.kind != "timeout":
+            # Once more in a fresh worker: the first may have been frozen (SIGSTOP, a
+            # suspended VM, a share that hung) rather than slow on this file.
+            self.ledger.update(row.id, state="stable", attempts=row.attempts + 1,
+                               kind=result.kind, detail=result.detail, pid=None)
+            self.log.warning("timeout-retry", path=row.path, detail=result.detail)
+            self._enqueue(row.id)
+        else:  # failed, crashed, a second timeout
             self.ledger.update(row.id, state="failed", attempts=row.attempts + 1,
                                kind=result.kind, detail=result.detail, finished=now,
                                pid=None)

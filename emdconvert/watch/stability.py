@@ -2,7 +2,8 @@
 
 A file is *stable* once ``lstat`` has given the same (size, mtime_ns, inode, device) for
 at least the stability window and its mtime is at least ``min_age`` old: the rule of
-NiFi, Camel and Spring, and what survives writers that close and reopen (F2).  In marker
+NiFi, Camel and Spring, and what survives writers that close and reopen (F2).  An mtime
+in the future (the writer's clock is ahead) cannot age, so the window alone decides.  In marker
 mode the producer says when it is done (``X.done`` next to ``X``) and no window is
 needed.  Only metadata is read while waiting, never contents, so waiting on a 50 GB file
 costs nothing.  Every watched file is sampled on its own clock, so many files wait
@@ -42,11 +43,16 @@ class _Watched:
 
 @dataclass(frozen=True)
 class Stable:
-    """A file that passed the stability test, with the signature it passed with."""
+    """A file that passed the stability test, with the signature it passed with.
+
+    *clock_skew* is how many seconds its mtime is ahead of this machine's clock (0 when
+    it is not): the writer's clock runs ahead, so ``min_age`` could not be applied.
+    """
 
     relative: PurePath
     signature: Signature
     found_by: str
+    clock_skew: float = 0.0
 
 
 class StabilityTracker:
@@ -103,13 +109,17 @@ class StabilityTracker:
             signature = Signature.of(info)
             if signature != watched.signature:
                 watched.signature, watched.since = signature, now
+            age = wall - info.st_mtime
             if self.marker is not None:
                 ready = os.path.lexists(path + self.marker)
             else:
+                # An mtime in the future never grows old: an acquisition PC's clock is
+                # ahead.  The unchanged signature over the window then decides alone.
                 ready = (now - watched.since >= self.window
-                         and wall - info.st_mtime >= self.min_age)
+                         and (age >= self.min_age or age < 0))
             if ready:
-                stable.append(Stable(relative, signature, watched.found_by))
+                stable.append(Stable(relative, signature, watched.found_by,
+                                     clock_skew=max(-age, 0.0)))
         for relative in vanished:
             del self._watched[relative]
         for item in stable:

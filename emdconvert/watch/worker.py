@@ -101,10 +101,27 @@ def _class_name(exc: BaseException) -> str:
     return name if module == "builtins" else f"{module}.{name}"
 
 
+def _changed_since(task: Task) -> bool:
+    """True when the source is no longer the file the task was claimed for."""
+    try:
+        return Signature.of(os.lstat(task.source)) != task.signature
+    except OSError:
+        return True
+
+
 def _failure(task: Task, exc: EmdConvertError, start: float) -> Result:
+    """A failure is the file's fault only if the file held still while it was read.
+
+    A source rewritten during the conversion fails it in many ways (``changed`` from the
+    digest, "written data differ" from the read-back, a garbled header mid-rewrite); none
+    is a verdict on the final content, which is converted once it is stable again.
+    """
+    detail = " ".join(str(exc).split())
+    if exc.kind == "changed" or _changed_since(task):
+        return Result(task.row_id, "changed", detail=detail)
     outcome = "environment" if exc.exit_code == 4 else "failed"
     return Result(task.row_id, outcome, kind=exc.kind, exit_code=exc.exit_code,
-                  exception_class=_class_name(exc), detail=" ".join(str(exc).split()),
+                  exception_class=_class_name(exc), detail=detail,
                   seconds=time.perf_counter() - start)
 
 
