@@ -129,6 +129,8 @@ def _write_with(writer: FormatPlugin, model: EMDFile, dst: Path, *, overwrite: b
     before publication, whatever the output format.
     """
     def check(tmp: Path) -> None:
+        # Before the read-back (a changed source is "changed", not "written data
+        # differ") and after it, as close to the rename as possible.
         if source_unchanged is not None:
             source_unchanged()
         try:
@@ -138,6 +140,8 @@ def _write_with(writer: FormatPlugin, model: EMDFile, dst: Path, *, overwrite: b
             if exc.path in (None, str(tmp)):
                 exc.path = str(dst)  # never name the temp file the user will not see
             raise
+        if source_unchanged is not None:
+            source_unchanged()
 
     with atomic_output(dst, overwrite=overwrite, check=check) as tmp:
         with error_boundary(src or dst, f"cannot convert to {writer.name}", dst):

@@ -89,17 +89,19 @@ class SourceDigest:
 
         Raises :class:`~emdconvert.errors.InputError` (kind ``changed``) when a file was
         replaced, grown or rewritten while it was read (reliability.md rule 7): the
-        output would mix old and new data, so it must not be published.
+        output would mix old and new data, so it must not be published.  The files are
+        looked at on every call, not only the first: the provenance entry asks before
+        the output is verified, the publication step asks again just before the rename.
         """
         self._thread.join()
         if self._error is not None:
             raise self._error
+        for file, before in zip(self._files, self._before, strict=True):
+            if _identity(file) != before:
+                raise InputError("the source changed while it was being converted; "
+                                 "nothing was written (convert it again once it is "
+                                 "complete)", path=file, kind="changed")
         if self._facts is None:
-            for file, before in zip(self._files, self._before, strict=True):
-                if _identity(file) != before:
-                    raise InputError("the source changed while it was being converted; "
-                                     "nothing was written (convert it again once it is "
-                                     "complete)", path=file, kind="changed")
             self._facts = SourceFacts(self.path.name, self.size,
                                       max((b[1] for b in self._before), default=0),
                                       self._digest.hexdigest())

@@ -252,3 +252,26 @@ def test_anything_else_is_a_clear_usage_error(tmp_path: Path, bad: object) -> No
             emdconvert.convert(source, value)  # type: ignore[arg-type]
         with pytest.raises(UsageError, match="must be a path"):
             emdconvert.read(value)  # type: ignore[arg-type]
+
+
+def test_a_source_rewritten_after_its_provenance_was_recorded_is_not_published(
+        tmp_path: Path) -> None:
+    """The change lands between the provenance entry and publication, away from the
+    start, middle and end the read-back compares: only the source check can see it."""
+    import time
+
+    source = tmp_path / "big.npy"
+    values = np.zeros((16, 512, 1024), np.uint16)  # 16 MiB
+    np.save(source, values)
+    env = {**os.environ, "EMDCONVERT_TEST_FAULT": "hang:4@before_verify"}
+    out = tmp_path / "out.emd"
+    child = subprocess.Popen([sys.executable, "-m", "emdconvert", str(source), str(out)],
+                             env=env, stderr=subprocess.PIPE, text=True)
+    time.sleep(2.5)  # well inside the hang: the data and provenance are written
+    with source.open("r+b") as handle:
+        handle.seek(source.stat().st_size // 4)
+        handle.write(b"\x01\x02")
+    _, stderr = child.communicate(timeout=60)
+    assert child.returncode == 3, stderr
+    assert "changed while it was being converted" in stderr
+    assert not out.exists()
