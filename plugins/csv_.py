@@ -231,19 +231,27 @@ def _loadtxt(text: str, layout: _Layout, ints: list[bool], rows: int) -> Groups 
     if layout.decimal == ",":
         text = text.replace(",", ".")
     groups: Groups = []
-    for kind, dtype in ((True, np.int64), (False, np.float64)):
-        columns = [j for j in range(layout.width) if ints[j] == kind]
+    # The first parse reads every column: only without usecols does loadtxt insist that
+    # every row has the same number of cells (a row longer than the header would
+    # otherwise lose its extra cells).  Integer columns of a mixed table are parsed
+    # again as int64, because float64 would round them beyond 2**53.
+    floats = [j for j in range(layout.width) if not ints[j]]
+    integers = [j for j in range(layout.width) if ints[j]]
+    for columns, dtype in ((floats or integers, np.float64 if floats else np.int64),
+                           (integers if floats else [], np.int64)):
         if not columns:
             continue
+        everything = columns is floats or not floats
         try:
             values = np.loadtxt(io.StringIO(text), dtype=dtype, comments=None, ndmin=2,
                                 delimiter=None if layout.delimiter == " " else layout.delimiter,
-                                usecols=None if len(columns) == layout.width else columns)
+                                usecols=None if everything else columns)
         except ValueError:
             return None
-        if values.shape != (rows, len(columns)):
+        if values.shape != (rows, layout.width if everything else len(columns)):
             return None
-        groups.append((columns, values))
+        groups.append((columns, values[:, columns] if everything and floats and integers
+                       else values))
     return groups
 
 

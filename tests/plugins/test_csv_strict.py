@@ -182,3 +182,20 @@ def test_peak_memory_is_the_parsed_array_plus_a_few_blocks(tmp_path: Path) -> No
     expected = [[float(f"{v:.6f}") for v in values[r]] for r in rows]
     np.testing.assert_array_equal(table[rows], expected)
     assert peak <= table.nbytes + 40 * 2**20, f"peak {peak / 2**20:.0f} MiB"
+
+
+@pytest.mark.parametrize("rows", [
+    "100.0,0,0\n100.5,1,1\n",      # mixed float/int columns: loadtxt picks columns
+    "100.0,0.5,0\n100.5,1.5,1\n",  # mixed again, the other way round
+    "1,2,3\n4,5,6\n",              # all integers
+    "1.5,2.5,3.5\n4.5,5.5,6.5\n",  # all floats
+])
+def test_rows_wider_than_the_header_are_refused(tmp_path: Path, rows: str) -> None:
+    """Found by the fuzzer's differential oracle: a two-name header over three-cell rows
+    converted to one dataset, dropping a column, where numpy.loadtxt reads three."""
+    path = tmp_path / "wide.csv"
+    path.write_text("counts,background\n" + rows)
+    assert np.loadtxt(path, delimiter=",", skiprows=1).shape == (2, 3)
+    with pytest.raises(FormatError, match="has 3 cells, expected 2"):
+        emdconvert.convert(path, tmp_path / "out.emd")
+    assert not (tmp_path / "out.emd").exists()
