@@ -56,6 +56,42 @@ class _ErrorRecords(logging.Filter):
         return True
 
 
+class _Audible:
+    """Keeps tifffile's logger making ERROR records while any thread listens to it.
+
+    Those records are the only sign of some damage (a shaped series whose pages do not
+    match), and an application that silences tifffile would silence them too:
+    ``logging.config.dictConfig`` disables every logger that exists when it runs unless
+    told otherwise, and ``setLevel(CRITICAL)`` is a common cure for tifffile's warnings.
+    The logger's own level and state come back when the last listener leaves.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._listeners = 0
+        self._saved = (logging.NOTSET, False)
+
+    @contextlib.contextmanager
+    def __call__(self, logger: logging.Logger) -> Iterator[None]:
+        with self._lock:
+            if not self._listeners:
+                self._saved = (logger.level, logger.disabled)
+            self._listeners += 1
+            logger.disabled = False
+            if logger.getEffectiveLevel() > logging.ERROR:
+                logger.setLevel(logging.ERROR)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._listeners -= 1
+                if not self._listeners:
+                    logger.setLevel(self._saved[0])
+                    logger.disabled = self._saved[1]
+
+
+_audible = _Audible()
+
 #: tifffile's log messages that mean the page list points past the end of the file.
 _PAST_THE_END = ("invalid page offset", "invalid offset to page")
 
@@ -74,7 +110,8 @@ def errors_are_fatal() -> Iterator[None]:
     logger = logging.getLogger("tifffile")
     logger.addFilter(records)
     try:
-        yield
+        with _audible(logger):
+            yield
     finally:
         logger.removeFilter(records)
     if records.messages:
@@ -118,21 +155,48 @@ def check_page_list(handle: Any, size: int, byteorder: str, bigtiff: bool) -> No
         (offset,) = struct.unpack(byteorder + pointer, handle.read(pointer_size))
 
 
-#: Geometry tags that must not be 0 when present (tifffile divides by several of them).
-_SIZE_TAGS = {256: "ImageWidth", 257: "ImageLength", 278: "RowsPerStrip",
-              322: "TileWidth", 323: "TileLength", 32997: "ImageDepth", 32998: "TileDepth"}
+#: Page sizes tifffile divides by or allocates from, for every page and for strips or tiles.
+_SIZES = {"imagewidth": "ImageWidth", "imagelength": "ImageLength", "imagedepth": "ImageDepth"}
+_STRIPS = {"rowsperstrip": "RowsPerStrip"}
+_TILES = {"tilewidth": "TileWidth", "tilelength": "TileLength", "tiledepth": "TileDepth"}
 
 
 def check_geometry(page: Any) -> None:
-    """A page's size and strip or tile dimensions are all nonzero.
+    """A page has a nonzero size, nonzero strips or tiles, and a sample type tifffile knows.
 
-    A TileWidth of 0 makes tifffile take the page for a stripped one and then divide
-    by zero while decoding; an ImageWidth of 0 is an empty image.
+    tifffile takes a missing tag for 0 and divides by these sizes while decoding or while
+    grouping pages into series (ZeroDivisionError); a TileWidth of 0 even makes it take
+    the page for a stripped one.  A sample type it cannot decode (BitsPerSample 0) fails
+    later as "cannot reshape array of size 0".
     """
-    for code, name in _SIZE_TAGS.items():
-        if page.tags.valueof(code) == 0:
-            raise FormatError(f"page {page.index}: {name} 0 (an image or its strips and "
-                              "tiles cannot have a zero size)")
+    sizes = {**_SIZES, **(_TILES if page.is_tiled else _STRIPS)}
+    zero = [name for code, name in ((322, "TileWidth"), (323, "TileLength"))
+            if page.tags.valueof(code) == 0]
+    zero += [name for attribute, name in sizes.items() if getattr(page, attribute) < 1]
+    if zero:
+        raise FormatError(f"page {page.index}: {zero[0]} 0 (missing or zero; an image and "
+                          "its strips or tiles cannot be empty)")
+    if page.dtype is None:
+        raise FormatError(f"page {page.index}: unsupported sample type (SampleFormat "
+                          f"{int(page.sampleformat)}, BitsPerSample {page.bitspersample})")
+
+
+def _segment_axes(page: Any) -> tuple[tuple[int, int], ...]:
+    """(image extent, strip or tile extent) along depth, length and width."""
+    if page.is_tiled:
+        return ((page.imagedepth, page.tiledepth), (page.imagelength, page.tilelength),
+                (page.imagewidth, page.tilewidth))
+    return ((page.imagedepth, 1), (page.imagelength, page.rowsperstrip),
+            (page.imagewidth, page.imagewidth))
+
+
+def _planes(page: Any) -> int:
+    return int(page.samplesperpixel) if page.planarconfig == 2 else 1
+
+
+def segment_count(page: Any) -> int:
+    """How many strips or tiles the page's size declares (one set per sample plane)."""
+    return _planes(page) * math.prod(-(-total // step) for total, step in _segment_axes(page))
 
 
 def segment_sizes(page: Any) -> np.ndarray:
@@ -143,27 +207,16 @@ def segment_sizes(page: Any) -> np.ndarray:
     the row when PlanarConfiguration is contiguous and one sample per segment when it is
     separate.  A strip holds its rows (the last one fewer); a tile may stop at the
     image edge (tifffile accepts both forms), so only the part inside the image counts.
+    Floats: a forged header's sizes overflow int64, and exactness only matters below 2**53.
+    Call it once the page lists segment_count(page) segments (the arrays are that long).
     """
+    axes = _segment_axes(page)
+    index = np.indices([-(-total // step) for total, step in axes]).reshape(3, -1)
+    depth, length, width = (np.minimum(step, total - i * step).astype(np.float64)
+                            for i, (total, step) in zip(index, axes, strict=True))
     samples = page.samplesperpixel if page.planarconfig == 1 else 1
-
-    def row_bytes(width: np.ndarray) -> np.ndarray:
-        return np.asarray(-(-(width * samples * page.bitspersample) // 8))
-
-    planes = page.samplesperpixel if page.planarconfig == 2 else 1
-    if not page.is_tiled:
-        per_slice = -(-page.imagelength // page.rowsperstrip)
-        index = np.arange(per_slice * page.imagedepth * planes) % per_slice
-        rows = np.minimum(page.rowsperstrip, page.imagelength - index * page.rowsperstrip)
-        return rows * row_bytes(np.asarray(page.imagewidth))
-    grid = [-(-total // step) for total, step in ((page.imagedepth, page.tiledepth),
-                                                  (page.imagelength, page.tilelength),
-                                                  (page.imagewidth, page.tilewidth))]
-    index = np.indices(grid).reshape(3, -1)
-    depth, length, width = (np.minimum(step, total - i * step) for i, total, step in (
-        (index[0], page.imagedepth, page.tiledepth),
-        (index[1], page.imagelength, page.tilelength),
-        (index[2], page.imagewidth, page.tilewidth)))
-    return np.tile(depth * length * row_bytes(width), planes)
+    rows = np.ceil(width * samples * page.bitspersample / 8)
+    return np.tile(depth * length * rows, _planes(page))
 
 
 def check_pages(tif: Any, size: int) -> None:
@@ -177,7 +230,15 @@ def check_pages(tif: Any, size: int) -> None:
     here, before anything is allocated.
     """
     check_page_list(tif.filehandle, size, tif.byteorder, tif.is_bigtiff)
-    for index, series in enumerate(tif.series):
+    check_geometry(tif.pages.first)  # before tifffile groups pages into series with it
+    try:
+        found = tif.series
+    except RuntimeError as error:  # tifffile's words for a page unlike its series' first
+        if "incompatible keyframe" not in str(error):
+            raise
+        raise FormatError("a page differs from the first page of its series in ImageWidth "
+                          "or in its number of strips or tiles") from error
+    for index, series in enumerate(found):
         keyframe = series.keyframe
         check_geometry(keyframe)
         page_shape = tuple(keyframe.shape)
@@ -186,12 +247,16 @@ def check_pages(tif: Any, size: int) -> None:
             raise IncompleteError(f"incomplete: series {index} expects "
                                   f"{math.prod(lead)} pages but holds {len(series.pages)}")
         kind = "Tile" if keyframe.is_tiled else "Strip"
+        declared = segment_count(keyframe)
+        _check_listed(keyframe, kind, declared)
         needed = segment_sizes(keyframe) if keyframe.compression == 1 else None
         for number, page in enumerate(series.pages):
             if page is None:
                 raise IncompleteError(f"incomplete: series {index} page {number} is missing")
-            offsets = np.asarray(page.dataoffsets, dtype=np.int64)
-            counts = np.asarray(page.databytecounts, dtype=np.int64)
+            _check_listed(page, kind, declared)
+            # float64: exact below 2**53 bytes, and a forged 2**64 - 1 cannot overflow
+            offsets = np.asarray(page.dataoffsets, dtype=np.float64)
+            counts = np.asarray(page.databytecounts, dtype=np.float64)
             for values, tag in ((counts, "ByteCounts"), (offsets, "Offsets")):
                 if (values == 0).any():
                     raise FormatError(f"page {page.index} has no data: {kind}{tag} 0 "
@@ -199,15 +264,26 @@ def check_pages(tif: Any, size: int) -> None:
             ends = offsets + counts
             if ends.size and ends.max() > size:
                 raise IncompleteError(f"incomplete: page {page.index} ends at byte "
-                                      f"{ends.max()} of a {size}-byte file (truncated)")
+                                      f"{int(ends.max())} of a {size}-byte file (truncated)")
             if needed is not None:
                 _check_segments(page.index, kind, counts, needed)
 
 
+def _check_listed(page: Any, kind: str, declared: int) -> None:
+    """The page lists one offset and one byte count per strip or tile its size declares.
+
+    tifffile only logs a wrong count, and a forged size would otherwise make the
+    per-segment checks allocate arrays as long as the size declares.
+    """
+    offsets, counts = len(page.dataoffsets), len(page.databytecounts)
+    if offsets != counts or counts != declared:
+        raise FormatError(f"page {page.index}: its size needs {declared} {kind.lower()}s but "
+                          f"it lists {offsets} {kind}Offsets and {counts} {kind}ByteCounts")
+
+
 def _check_segments(page: Any, kind: str, counts: np.ndarray, needed: np.ndarray) -> None:
     """Each uncompressed strip or tile holds at least what the page geometry declares."""
-    listed = min(counts.size, needed.size)
-    short = np.flatnonzero(counts[:listed] < needed[:listed])
+    short = np.flatnonzero(counts < needed)
     if short.size:
         first = int(short[0])
         raise FormatError(f"page {page}: declared size {int(needed[first])} bytes for "

@@ -7,6 +7,7 @@ from our own reader.  Files deliberately broken live under ``tmp_path / "invalid
 
 from __future__ import annotations
 
+import logging
 import struct
 from pathlib import Path
 
@@ -149,6 +150,30 @@ def test_a_zero_tile_or_strip_size_is_corrupt(tmp_path: Path, tile: tuple[int, i
     assert f"{tag} 0" in str(error)
 
 
+@pytest.mark.parametrize(("tag", "value", "words"), [
+    ("ImageLength", 2**32 - 1, "its size needs 715827883 strips but it lists 4 StripOffsets"),
+    ("BitsPerSample", 0, "unsupported sample type (SampleFormat 1, BitsPerSample 0)"),
+    ("TileLength", None, "TileLength 0")])
+def test_forged_page_headers_fail_early_and_clearly(tmp_path: Path, tag: str,
+                                                    value: int | None, words: str) -> None:
+    # Found by the mutants below: a forged ImageLength made the per-strip check allocate
+    # arrays for 700 million strips (MemoryError); BitsPerSample 0 ended as "cannot
+    # reshape array of size 0"; a TileLength tag renamed away, in ZeroDivisionError.
+    src = invalid(tmp_path) / "forged.tif"
+    tile = (16, 16) if tag == "TileLength" else None
+    tifffile.imwrite(src, frames(3, (24, 40)), tile=tile, rowsperstrip=None if tile else 6,
+                     photometric="minisblack", metadata=None)
+    if value is None:  # give the tag an unknown code: as if it were missing
+        with tifffile.TiffFile(src) as tif:
+            entry = tif.pages[0].tags[tag].offset
+        with open(src, "r+b") as handle:
+            handle.seek(entry)
+            handle.write(struct.pack("<H", 65000))
+    else:
+        patch_tag(src, 0, tag, value)
+    assert words in str(refused(src, tmp_path))
+
+
 # -- packed bit depths -----------------------------------------------------------------
 
 
@@ -176,3 +201,120 @@ def test_packed_bit_depths_convert_exactly(tmp_path: Path, bits: int, samples: i
     (ours,) = rsciio_emd_arrays(out)
     assert ours.dtype == expected.dtype
     np.testing.assert_array_equal(ours, expected)
+
+
+# -- mutants -------------------------------------------------------------------------
+
+MUTANTS_PER_SEED = 50
+
+
+def _seed_zlib_stack(path: Path) -> None:
+    tifffile.imwrite(path, frames(4, (24, 40)), compression="zlib", rowsperstrip=8,
+                     photometric="minisblack")
+
+
+def _seed_tiled(path: Path) -> None:
+    tifffile.imwrite(path, frames(2, (24, 40), "u1"), tile=(16, 16),
+                     photometric="minisblack", byteorder=">")
+
+
+def _seed_plain(path: Path) -> None:
+    tifffile.imwrite(path, frames(3, (24, 40), "f4"), rowsperstrip=6,
+                     photometric="minisblack", metadata=None)
+
+
+def structure(path: Path) -> list[tuple[int, int]]:
+    """Byte ranges holding the header, the IFDs and their out-of-line tag values."""
+    ranges = [(0, 16)]
+    with tifffile.TiffFile(path) as tif:
+        entry = 20 if tif.is_bigtiff else 12
+        for page in tif.pages:
+            ranges.append((page.offset, page.offset + 16 + len(page.tags) * entry))
+            for tag in page.tags:
+                size = tag.count * struct.calcsize(tif.byteorder + tag.dataformat[-1])
+                if size <= 4096:
+                    ranges.append((tag.valueoffset, tag.valueoffset + size))
+    return ranges
+
+
+def mutate(content: bytes, ranges: list[tuple[int, int]], seed: int) -> tuple[bytes, str]:
+    """One deterministic mutation, mostly in the TIFF structure; and what it did."""
+    rng = np.random.default_rng(seed)
+    if rng.random() < 0.8:
+        start, stop = ranges[int(rng.integers(len(ranges)))]
+        where = int(rng.integers(start, max(start + 1, min(stop, len(content)))))
+    else:
+        where = int(rng.integers(len(content)))
+    kind = ("byte", "bit", "zero", "ones", "int")[int(rng.integers(5))]
+    patch = {"byte": bytes([int(rng.integers(256))]),
+             "bit": bytes([content[where] ^ (1 << int(rng.integers(8)))]),
+             "zero": bytes(4), "ones": b"\xff" * 4,
+             "int": struct.pack("<I", int(rng.integers(2**32)))}[kind]
+    mutant = content[:where] + patch + content[where + len(patch):]
+    return mutant[: len(content)], f"{kind} at byte {where}"
+
+
+@pytest.fixture(params=["zlib_stack", "tiled", "plain", "corpus_imagej_stack"])
+def mutant_seed(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    path = tmp_path / f"{request.param}.tif"
+    if request.param.startswith("corpus_"):
+        corpus = request.getfixturevalue("corpus")
+        path.write_bytes((corpus / "tiff" / "imagej_stack.tif").read_bytes())
+    else:
+        globals()[f"_seed_{request.param}"](path)
+    return path
+
+
+def test_a_mutant_we_convert_is_read_identically_by_tifffile(mutant_seed: Path,
+                                                             tmp_path: Path) -> None:
+    # Exit 0 is a promise about the data: whatever we accept, tifffile must read too,
+    # and to the same values.  Refusals must be clean (exit 3 or 5, never internal).
+    content, ranges = mutant_seed.read_bytes(), structure(mutant_seed)
+    src, out = invalid(tmp_path) / "mutant.tif", tmp_path / "mutant.emd"
+    problems = []
+    for seed in range(MUTANTS_PER_SEED):
+        mutant, what = mutate(content, ranges, seed)
+        src.write_bytes(mutant)
+        try:
+            emdconvert.convert(src, out, overwrite=True)
+        except EmdConvertError as error:
+            if error.exit_code not in (3, 5):
+                problems.append(f"{what}: exit {error.exit_code}: {error}")
+            continue
+        try:
+            with tifffile.TiffFile(src) as tif:
+                expected = [series.asarray() for series in tif.series]
+        except Exception as error:  # any failure of the oracle counts
+            problems.append(f"{what}: converted, but tifffile fails: {error!r}")
+            continue
+        ours = rsciio_emd_arrays(out)
+        if [(a.shape, a.dtype.newbyteorder("=")) for a in ours] != \
+                [(e.shape, e.dtype.newbyteorder("=")) for e in expected] or \
+                not all(np.array_equal(a, e, equal_nan=a.dtype.kind in "fc")
+                        for a, e in zip(ours, expected, strict=True)):
+            problems.append(f"{what}: converted to data tifffile does not read")
+        out.unlink()
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("silenced", ["disabled", "critical-only"])
+def test_silencing_tifffile_logging_hides_no_damage(tmp_path: Path, silenced: str) -> None:
+    # Page 0 claims 32 rows, page 1 of the same shaped series 24: tifffile only logs
+    # it.  With its logger disabled (what logging.config.dictConfig does to existing
+    # loggers by default) this converted to a 32 x 40 image, 320 pixels of zeros.
+    src = invalid(tmp_path) / "mismatch.tif"
+    tifffile.imwrite(src, frames(2, (24, 40), "u1"), tile=(16, 16), photometric="minisblack")
+    patch_tag(src, 0, "ImageLength", 32)
+    logger = logging.getLogger("tifffile")
+    before = (logger.level, logger.disabled)
+    try:
+        if silenced == "disabled":
+            logger.disabled = True
+        else:
+            logger.setLevel(logging.CRITICAL)
+        assert "does not match" in str(refused(src, tmp_path))
+        assert (logger.level, logger.disabled) == ((before[0], True) if silenced ==
+                                                   "disabled" else (logging.CRITICAL, False))
+    finally:
+        logger.setLevel(before[0])
+        logger.disabled = before[1]
