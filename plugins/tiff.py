@@ -220,8 +220,8 @@ def segment_sizes(page: Any) -> np.ndarray:
 
 
 def check_pages(tif: Any, size: int) -> None:
-    """Every page is listed once, has all its pages, and every strip or tile has data
-    inside the file.
+    """The page list has no loop, every series has all its pages, and every strip or
+    tile a page's size declares is listed, with data inside the file.
 
     tifffile reads a strip or tile with a byte count or offset of 0 as zeros (its
     "empty segment"), so such a page would convert to a frame of zeros and must fail
