@@ -27,6 +27,7 @@ from emdconvert.errors import (
     UnsupportedError,
     ValidationError,
 )
+from emdconvert.hdf5probe import probe
 from emdconvert.lazy import LazyArray, TransposedArray
 from emdconvert.model import METADATA_GROUPS, Comment, Dataset, Dim, EMDFile
 from emdconvert.plugin import BasePlugin, DatasetInfo, FileInfo, package_version
@@ -197,6 +198,7 @@ class EMDPlugin(BasePlugin):
         try:
             import h5py
 
+            probe(path)  # metadata that would hang or crash libhdf5: corrupt, ours to say
             with h5py.File(path, "r") as h5:
                 return flavour(h5) is not None
         except Exception:
@@ -213,6 +215,7 @@ class EMDPlugin(BasePlugin):
         """
         import h5py
 
+        probe(path)
         try:
             h5py.File(path, "r").close()
         except OSError as exc:
@@ -234,6 +237,7 @@ class EMDPlugin(BasePlugin):
 
         # refused_features loads hdf5plugin's filters when a dataset uses one
         # (--compression zstd / bitshuffle-lz4), and refuses any other filter.
+        probe(path)
         h5 = h5py.File(path, "r")
         problems = refused_features(h5)
         if problems:

@@ -275,3 +275,36 @@ def test_a_source_rewritten_after_its_provenance_was_recorded_is_not_published(
     assert child.returncode == 3, stderr
     assert "changed while it was being converted" in stderr
     assert not out.exists()
+
+
+def test_metadata_that_sends_libhdf5_into_a_loop_is_refused_in_bounded_time(
+        tmp_path: Path, corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found by the differential fuzzer: one byte inserted into a real EMD file shifts
+    its global heap, and reading the ``version_major`` string attribute then loops
+    forever inside libhdf5 (HDF5 2.0.0), holding the GIL.  A forked probe with a
+    deadline refuses it; the process itself never reads the poisoned attribute."""
+    import time
+
+    from emdconvert import hdf5probe
+
+    data = (corpus / "emd" / "example_image.emd").read_bytes()
+    source = tmp_path / "invalid" / "loop.emd"
+    source.parent.mkdir()
+    source.write_bytes(data[:2193] + b"\x00" + data[2193:])
+    monkeypatch.setattr(hdf5probe, "DEADLINE", 2.0)
+    start = time.monotonic()
+    with pytest.raises(FormatError, match="did not finish reading the file's metadata"):
+        emdconvert.convert(source, tmp_path / "out.emd")
+    assert time.monotonic() - start < 20  # one probe, not one per step
+    assert not (tmp_path / "out.emd").exists()
+
+
+def test_the_probe_passes_healthy_files_once(tmp_path: Path, corpus: Path) -> None:
+    from emdconvert import hdf5probe
+
+    out = emdconvert.convert(corpus / "emd" / "example_image.emd", tmp_path / "out.emd")
+    np.testing.assert_array_equal(rsciio_emd_arrays(out)[0],
+                                  rsciio_emd_arrays(corpus / "emd" / "example_image.emd")[0])
+    info = (corpus / "emd" / "example_image.emd").stat()
+    assert hdf5probe._verdicts[(info.st_dev, info.st_ino, info.st_size,
+                                info.st_mtime_ns)] is None
