@@ -164,9 +164,19 @@ def write_dataset(parent: h5py.Group, name: str, dataset: Dataset, *,
 def write_emd(model: EMDFile, path: Path, *, axis_order: str = X_FIRST,
               compression: str | None = None, threads: int | None = None,
               progress: ProgressCallback | None = None) -> None:
-    """Write *model* to *path* as Berkeley EMD v0.2 (a new file; *path* is a temp name)."""
+    """Write *model* to *path* as Berkeley EMD v0.2 (a new file; *path* is a temp name).
+
+    A dataset with no elements (an axis of length 0) is refused: HDF5 can store it, but
+    rsciio and HyperSpy fail to open such a file (``IndexError``), and a file the
+    field's readers cannot open is no conversion.
+    """
     import h5py
 
+    for dataset in model.datasets:
+        if 0 in dataset.shape:
+            raise UnsupportedError(f"dataset {dataset.name!r} has no elements (shape "
+                                   f"{dataset.shape}); EMD readers (rsciio, HyperSpy) "
+                                   "cannot open an empty dataset")
     with h5py.File(path, "w") as h5:
         h5.attrs["version_major"] = 0
         h5.attrs["version_minor"] = 2

@@ -10,8 +10,9 @@ Documented unsupported or special cases:
 
 - 0-D arrays: EMD data need at least one dimension (emd-spec.md), refused with
   ``UnsupportedError``.
-- Zero-length arrays convert, but rsciio cannot read a zero-length dimension
-  (``IndexError``); for those the independent reading is h5py's.
+- Zero-length arrays: rsciio and HyperSpy cannot open an EMD dataset with a
+  zero-length dimension (``IndexError``), so the EMD writer refuses them with
+  ``UnsupportedError``; ``.npy`` output keeps them.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import io
 import zipfile
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pytest
 
@@ -83,10 +83,12 @@ def test_documented_special_cases(tmp_path: Path, dtype: str) -> None:
     with pytest.raises(UnsupportedError, match="at least one dimension"):
         emdconvert.convert(tmp_path / "scalar.npy", tmp_path / "scalar.emd")
     np.save(tmp_path / "empty.npy", np.zeros((0, 3), dtype))
-    emdconvert.convert(tmp_path / "empty.npy", tmp_path / "empty.emd")
-    with h5py.File(tmp_path / "empty.emd") as h5:
-        (group,) = h5["data"].values()
-        assert group["data"].size == 0 and group["data"].dtype == np.dtype(dtype)
+    with pytest.raises(UnsupportedError, match="no elements"):
+        emdconvert.convert(tmp_path / "empty.npy", tmp_path / "empty.emd")
+    assert not (tmp_path / "empty.emd").exists()
+    emdconvert.convert(tmp_path / "empty.npy", tmp_path / "copy.npy")
+    copy = np.load(tmp_path / "copy.npy")
+    assert copy.shape == (0, 3) and copy.dtype == np.dtype(dtype)
 
 
 @pytest.mark.parametrize("save", [np.savez, np.savez_compressed])
