@@ -119,6 +119,21 @@ def read(path: str | Path, *, plugin: str | None = None,
     return _read_model(reader, src, options or {}, max_bytes, max_ratio)
 
 
+def refuse_compression(writer: FormatPlugin, compression: str | None, target: Path) -> None:
+    """Refuse (exit 2) a ``--compression`` the target format cannot honour.
+
+    Checked as soon as the writer is known, before the source is read: otherwise a
+    ``.tif`` asked for ``gzip:9`` would be written uncompressed and exit 0.
+    """
+    if compression in (None, "", "none"):
+        return
+    allowed = getattr(writer, "compressions", ())  # third-party plugins may predate it
+    if compression.partition(":")[0] not in allowed:
+        honoured = f"takes only {', '.join(allowed)}" if allowed else "cannot be compressed"
+        raise UsageError(f"--compression {compression}: the {writer.name} format {honoured}",
+                         path=target)
+
+
 def _write_with(writer: FormatPlugin, model: EMDFile, dst: Path, *, overwrite: bool,
                 options: Mapping[str, Any], src: Path | None,
                 provenance: Callable[[], Any] | None,
@@ -195,6 +210,7 @@ def write(model: EMDFile, path: str | Path, *, overwrite: bool = False,
     """
     dst = as_path(path, "the output")
     writer = choose_writer(dst, plugin)
+    refuse_compression(writer, compression, dst)
     write_options = _write_options(dst, model, compression, axis_order, threads, progress,
                                    options)
     recorded = {"compression": compression, "axis_order": axis_order, **(options or {})}
@@ -230,6 +246,7 @@ def convert(src: str | Path, dst: str | Path, *, overwrite: bool = False,
     source = _source_path(src, follow_symlinks=follow_symlinks)
     target = as_path(dst, "the output")
     writer = choose_writer(target, target_plugin)
+    refuse_compression(writer, compression, target)
     reader = choose_reader(source, source_plugin)
     refuse_source_target(source, target, reader.extensions)
     check_destination(target, overwrite=overwrite)

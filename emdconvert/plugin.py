@@ -83,6 +83,9 @@ class BasePlugin:
     reads_stacks: ClassVar[bool] = False
     #: ``read`` returns lazy arrays (False only for formats that must be parsed whole).
     lazy_reads: ClassVar[bool] = True
+    #: ``--compression`` names ``write`` honours; the core refuses any other before a read,
+    #: so a format without compression never writes an uncompressed file silently.
+    compressions: ClassVar[tuple[str, ...]] = ()
 
     def sniff(self, path: Path, head: bytes) -> bool:
         """True when any entry of :attr:`magic` matches *head*."""

@@ -191,6 +191,7 @@ class EMDPlugin(BasePlugin):
     can_write: ClassVar[bool] = True
     #: The core appends its provenance entry through :meth:`append_comment`.
     keeps_provenance: ClassVar[bool] = True
+    compressions: ClassVar[tuple[str, ...]] = ("gzip", "zstd", "bitshuffle-lz4")
 
     def sniff(self, path: Path, head: bytes) -> bool:
         if not super().sniff(path, head):
