@@ -18,8 +18,10 @@ message names the line ("row", counted in the file, blank lines included) and co
 the first bad cell.  Lines end with ``\n`` or ``\r\n``; blank lines are skipped.
 Options: ``delimiter`` (default: sniffed among ``, ; tab space``; never a character a
 number can contain), ``decimal`` (``.`` or ``,`` for decimal commas), and ``header``
-(``auto``, ``yes``, ``no``).  A UTF-8 byte-order mark is ignored.  Floats are written
-with Python's shortest round-trip representation, so CSV -> EMD -> CSV is exact.
+(``auto``, ``yes``, ``no``).  A UTF-8 byte-order mark is ignored.  Every integer and
+float16/32/64 dtype is written, floats with the shortest text of their own precision,
+and the written file is read back and compared value by value; complex, boolean and
+uint64 values beyond int64 are refused (the reader makes int64 and float64 columns).
 
 Reading streams: a first pass over blocks of lines counts the rows (and sees whether any
 float spelling occurs), the second parses each block with numpy's C parser

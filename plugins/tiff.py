@@ -9,8 +9,11 @@ JEOL and Olympus tags; its own lazy path materialises the whole array, so only i
 and metadata are used.  RGB(A) samples become a trailing ``channel`` axis.
 
 Writing: an ImageJ hyperstack (uint8, uint16, float32; ``axes`` TZCYX as needed) with
-pixel size, frame spacing and unit, pages streamed from the model; other real dtypes are
-written as a plain (Big)TIFF stack.  Complex data cannot be stored in TIFF and are refused.
+pixel size and unit (x and y converted to one length unit, or a warning and ImageJ's
+``yunit``), z ``spacing`` or time ``frames`` + ``finterval``, pages streamed from the
+model; other real dtypes are written as a (Big)TIFF stack with the same ImageJ
+description, which tifffile and rsciio read.  A trailing ``channel`` axis of 3 or 4 uint8
+samples is written as RGB(A) pages.  Complex and boolean data are refused.
 """
 
 from __future__ import annotations
@@ -91,6 +94,7 @@ class _Audible:
 
 
 _audible = _Audible()
+log = logging.getLogger(__name__)
 
 #: tifffile's log messages that mean the page list points past the end of the file.
 _PAST_THE_END = ("invalid page offset", "invalid offset to page")
@@ -533,39 +537,112 @@ class TIFFPlugin(BasePlugin):
         if len(dataset.shape) < 2:
             raise UnsupportedError(f"{dataset.name}: TIFF needs at least 2-D images, "
                                    f"got shape {dataset.shape}")
-        imagej = dataset.dtype in IMAGEJ_DTYPES and len(dataset.shape) <= 5
+        rgb = _is_rgb(dataset)
         progress = (options or {}).get("progress")
-        kwargs = _imagej_calibration(dataset) if imagej else {}
+        # ImageJ hyperstacks have at most TZC before YX(S); beyond that, no calibration.
+        calibrated = len(dataset.shape) - rgb <= 5
+        imagej = dataset.dtype in IMAGEJ_DTYPES and calibrated
+        metadata, resolution = _imagej_calibration(dataset, rgb) if calibrated else ({}, None)
+        # Pixel size in the ImageJ unit, not per inch (tifffile's default elsewhere).
+        kwargs: dict[str, Any] = {"metadata": metadata, "resolution": resolution,
+                                  "resolutionunit": tifffile.RESUNIT.NONE}
+        if calibrated and not imagej:
+            # ImageJ itself cannot open these dtypes, but tifffile, rsciio and Fiji's
+            # Bio-Formats read the calibration from an ImageJ description all the same.
+            kwargs.update(metadata=None, description=tifffile.imagej_description(
+                dataset.shape, rgb=rgb, **metadata))
         big = dataset.shape and math.prod(dataset.shape) * dataset.dtype.itemsize > 2**31
         with tifffile.TiffWriter(path, imagej=imagej, bigtiff=bool(big and not imagej)) as tif:
-            tif.write(_pages(dataset, progress), shape=dataset.shape, dtype=dataset.dtype,
-                      photometric="minisblack", **kwargs)
+            tif.write(_pages(dataset, progress, rgb), shape=dataset.shape, dtype=dataset.dtype,
+                      photometric="rgb" if rgb else "minisblack", **kwargs)
 
     def library_versions(self) -> dict[str, str]:
         return {"tifffile": package_version("tifffile"),
                 "rosettasciio": package_version("rosettasciio")}
 
 
-def _pages(dataset: Dataset, progress: Any) -> Iterator[np.ndarray]:
-    """The images of *dataset* in order, one 2-D page at a time."""
-    page = (1,) * (len(dataset.shape) - 2) + dataset.shape[-2:]
+def _is_rgb(dataset: Dataset) -> bool:
+    """A trailing ``channel`` axis of 3 or 4 uint8 samples: colour pages, not grey slices."""
+    return (len(dataset.shape) >= 3 and dataset.shape[-1] in (3, 4)
+            and dataset.dtype == np.uint8 and dataset.dims[-1].name == "channel")
+
+
+def _pages(dataset: Dataset, progress: Any, rgb: bool = False) -> Iterator[np.ndarray]:
+    """The images of *dataset* in order, one 2-D (RGB: 2-D by samples) page at a time."""
+    image = dataset.shape[-3:] if rgb else dataset.shape[-2:]
+    page = (1,) * (len(dataset.shape) - len(image)) + image
     for _, block in iter_blocks(dataset.data, block=page):
         if progress is not None:
             progress(block.nbytes)
-        yield block.reshape(dataset.shape[-2:])
+        yield block.reshape(image)
 
 
-def _imagej_calibration(dataset: Dataset) -> dict[str, Any]:
-    """ImageJ axes, pixel size (as resolution), frame spacing and unit."""
-    axes = {2: "YX", 3: "ZYX", 4: "TZYX", 5: "TZCYX"}[len(dataset.shape)]
-    y, x = dataset.dims[-2], dataset.dims[-1]
-    metadata: dict[str, Any] = {"axes": axes}
-    if x.units:
-        # ImageJ (and rsciio reading it) spell micrometres "micron".
-        metadata["unit"] = "micron" if x.units in ("µm", "um") else x.units
-    if len(dataset.shape) >= 3:
-        metadata["spacing"] = dataset.dims[-3].scale
-    kwargs: dict[str, Any] = {"metadata": metadata}
-    if x.scale > 0 and y.scale > 0:
-        kwargs["resolution"] = (1.0 / x.scale, 1.0 / y.scale)
-    return kwargs
+#: Lengths ImageJ calibrates in, in metres; x and y are converted to one of them.
+_LENGTHS = {"pm": 1e-12, "Å": 1e-10, "nm": 1e-9, "µm": 1e-6, "um": 1e-6, "micron": 1e-6,
+            "mm": 1e-3, "m": 1.0}
+#: Times in seconds: such an axis is an ImageJ time axis (``finterval`` is in seconds).
+_SECONDS = {"ns": 1e-9, "µs": 1e-6, "us": 1e-6, "ms": 1e-3, "s": 1.0, "min": 60.0}
+_TIME_NAMES = ("time", "t")
+
+
+def _imagej_unit(units: str) -> str:
+    """ImageJ's spelling (``micron``); its description tag is ASCII, so Å becomes A."""
+    if _LENGTHS.get(units) == 1e-6:
+        return "micron"
+    return units.replace("Å", "A").replace("µ", "u").encode("ascii", "replace").decode()
+
+
+def _common_length(x: Dim, y: Dim) -> tuple[str, float, float]:
+    """(unit, x scale, y scale) with x and y in one unit: x's, or nm for Å (ASCII).
+
+    An image whose y axis is in Å and x in nm must not be written as nm for both.
+    """
+    if x.units in _LENGTHS and y.units in _LENGTHS:
+        unit = "nm" if x.units == "Å" else ("µm" if _LENGTHS[x.units] == 1e-6 else x.units)
+        return (unit, x.scale * _LENGTHS[x.units] / _LENGTHS[unit],
+                y.scale * _LENGTHS[y.units] / _LENGTHS[unit])
+    return x.units, x.scale, y.scale
+
+
+def _lead_axes(dims: Sequence[Dim]) -> str:
+    """ImageJ letters for the axes before YX: a 3-D stack is time or z by its dim."""
+    if len(dims) == 1:
+        dim = dims[0]
+        return "T" if dim.units in _SECONDS or dim.name.lower() in _TIME_NAMES else "Z"
+    return {0: "", 2: "TZ", 3: "TZC"}[len(dims)]
+
+
+def _imagej_calibration(dataset: Dataset, rgb: bool = False
+                        ) -> tuple[dict[str, Any], tuple[float, float] | None]:
+    """ImageJ metadata (axes, unit, z ``spacing``, time ``finterval``) and resolution.
+
+    x and y share ImageJ's one ``unit``: converted to one length unit when both are
+    lengths; otherwise y's goes to ``yunit`` with a warning, since most readers (rsciio
+    among them) only look at ``unit``.
+    """
+    dims = dataset.dims[:-1] if rgb else dataset.dims
+    y, x = dims[-2], dims[-1]
+    lead = _lead_axes(dims[:-2])
+    metadata: dict[str, Any] = {"axes": lead + "YX" + ("S" if rgb else "")}
+    unit, x_scale, y_scale = _common_length(x, y)
+    if unit:
+        metadata["unit"] = _imagej_unit(unit)
+    if y.units != x.units and not (x.units in _LENGTHS and y.units in _LENGTHS):
+        log.warning("%s: x is in %r and y in %r, which cannot be converted to one unit; "
+                    "the TIFF gives y's as ImageJ yunit, which most readers ignore",
+                    dataset.name, x.units, y.units)
+        metadata["yunit"] = _imagej_unit(y.units)
+    for letter, dim in zip(lead, dims[:-2], strict=True):
+        if letter == "T":
+            metadata["finterval"] = dim.scale * _SECONDS.get(dim.units, 1.0)
+        elif letter == "Z":
+            metadata["spacing"] = _z_spacing(dim, unit)
+    resolution = (1.0 / x_scale, 1.0 / y_scale) if x_scale > 0 and y_scale > 0 else None
+    return metadata, resolution
+
+
+def _z_spacing(z: Dim, unit: str) -> float:
+    """The z step in the x/y unit, which ImageJ's ``spacing`` shares."""
+    if z.units in _LENGTHS and unit in _LENGTHS:
+        return z.scale * _LENGTHS[z.units] / _LENGTHS[unit]
+    return z.scale

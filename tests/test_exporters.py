@@ -118,3 +118,122 @@ def test_csv_refuses_what_it_cannot_give_back(tmp_path: Path, values: np.ndarray
         emdconvert.write(EMDFile((Dataset("x", values),)), target)
     assert not target.exists()
     assert UnsupportedError("").exit_code == 3
+
+
+# --- item 10: TIFF calibration ------------------------------------------------------------
+
+def _tiff(dataset: Dataset, target: Path) -> tuple[dict[str, object], object, object]:
+    """(ImageJ metadata, X and Y resolution as floats) by tifffile, after writing."""
+    import tifffile
+
+    emdconvert.write(EMDFile((dataset,)), target)
+    with tifffile.TiffFile(target) as tif:
+        tags = tif.pages[0].tags
+        x, y = (tags[name].value for name in ("XResolution", "YResolution"))
+        return tif.imagej_metadata or {}, x[0] / x[1], y[0] / y[1]
+
+
+def _rsciio_axes(target: Path) -> list[tuple[object, float, object, int]]:
+    import warnings
+
+    from rsciio.tiff import file_reader
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        signal = file_reader(str(target))[0]
+    return [(a["name"], pytest.approx(a["scale"]), a["units"], a["size"])
+            for a in signal["axes"]]
+
+
+@pytest.mark.parametrize("ndim", [2, 3])
+@pytest.mark.parametrize("dtype", REAL_DTYPES)
+def test_tiff_every_dtype_keeps_values_and_calibration(tmp_path: Path, dtype: str,
+                                                       ndim: int) -> None:
+    """Not only ImageJ's uint8/uint16/float32: every dtype carries the pixel size."""
+    import tifffile
+
+    shape = (3, 4, 5)[-ndim:]
+    values = _extremes(dtype, 60)[: np.prod(shape)].reshape(shape)
+    dims = (Dim.uniform("z", "nm", 3, scale=2.0), Dim.uniform("y", "nm", 4, scale=0.5),
+            Dim.uniform("x", "nm", 5, scale=0.25))[-ndim:]
+    target = tmp_path / "t.tif"
+    imagej, x, y = _tiff(Dataset("t", values, dims), target)
+    back = tifffile.imread(target)
+    assert back.dtype == values.dtype
+    assert np.array_equal(back, values, equal_nan=values.dtype.kind == "f")
+    assert (imagej["unit"], x, y) == ("nm", pytest.approx(4.0), pytest.approx(2.0))
+    assert imagej.get("spacing") == (2.0 if ndim == 3 else None)
+    axes = _rsciio_axes(target)
+    assert [a[1] for a in axes[-2:]] == [0.5, 0.25]
+    if ndim == 3:
+        assert axes[0][:2] == ("depth", 2.0)
+
+
+def test_tiff_mixed_length_units_share_one(tmp_path: Path) -> None:
+    """y in Å and x in nm: y is converted, never relabelled as nm."""
+    dims = (Dim.uniform("y", "Å", 4, scale=5.0), Dim.uniform("x", "nm", 5, scale=0.25))
+    target = tmp_path / "t.tif"
+    imagej, x, y = _tiff(Dataset("t", np.zeros((4, 5), np.float32), dims), target)
+    assert (imagej["unit"], x, y) == ("nm", pytest.approx(4.0), pytest.approx(2.0))
+    assert "yunit" not in imagej
+    assert [a[1] for a in _rsciio_axes(target)] == [0.5, 0.25]
+
+
+def test_tiff_angstrom_and_micrometre_units(tmp_path: Path) -> None:
+    """ImageJ's description is ASCII: Å becomes nm; µm is ImageJ's ``micron``."""
+    dims = (Dim.uniform("y", "Å", 4, scale=2.0), Dim.uniform("x", "Å", 5, scale=2.0))
+    imagej, x, _ = _tiff(Dataset("a", np.zeros((4, 5), np.uint16), dims), tmp_path / "a.tif")
+    assert (imagej["unit"], x) == ("nm", pytest.approx(5.0))
+    dims = (Dim.uniform("y", "nm", 4, scale=500.0), Dim.uniform("x", "µm", 5, scale=0.5))
+    target = tmp_path / "u.tif"
+    imagej, x, y = _tiff(Dataset("u", np.zeros((4, 5), np.uint16), dims), target)
+    assert (imagej["unit"], x, y) == ("micron", pytest.approx(2.0), pytest.approx(2.0))
+    assert [a[1:3] for a in _rsciio_axes(target)] == [(0.5, "µm"), (0.5, "µm")]
+
+
+def test_tiff_unconvertible_units_warn(tmp_path: Path, caplog: pytest.LogCaptureFixture
+                                       ) -> None:
+    dims = (Dim.uniform("ky", "1/nm", 4, scale=0.1), Dim.uniform("x", "nm", 5, scale=0.25))
+    imagej, _, _ = _tiff(Dataset("t", np.zeros((4, 5), np.uint8), dims), tmp_path / "t.tif")
+    assert (imagej["unit"], imagej["yunit"]) == ("nm", "1/nm")
+    assert "cannot be converted to one unit" in caplog.text
+
+
+def test_tiff_time_axis_is_imagej_frames(tmp_path: Path) -> None:
+    dims = (Dim.uniform("time", "ms", 3, scale=40.0), Dim.uniform("y", "nm", 4),
+            Dim.uniform("x", "nm", 5))
+    target = tmp_path / "t.tif"
+    imagej, _, _ = _tiff(Dataset("t", np.zeros((3, 4, 5), np.int32), dims), target)
+    assert imagej["frames"] == 3
+    assert imagej["finterval"] == pytest.approx(0.04)
+    assert "slices" not in imagej
+    assert _rsciio_axes(target)[0][0] == "time"
+
+
+def test_tiff_rgb_channel_axis_is_photometric_rgb(tmp_path: Path) -> None:
+    import tifffile
+
+    values = np.random.default_rng(0).integers(0, 255, (2, 4, 5, 3), dtype=np.uint8)
+    dims = (Dim.uniform("z", "nm", 2, scale=3.0), Dim.uniform("y", "nm", 4, scale=0.5),
+            Dim.uniform("x", "nm", 5, scale=0.5), Dim("channel", "", np.arange(3.0)))
+    target = tmp_path / "rgb.tif"
+    imagej, x, _ = _tiff(Dataset("rgb", values, dims), target)
+    with tifffile.TiffFile(target) as tif:
+        assert len(tif.pages) == 2
+        assert tif.pages[0].photometric == tifffile.PHOTOMETRIC.RGB
+        assert np.array_equal(tif.asarray(), values)
+    assert (imagej["slices"], imagej["spacing"], x) == (2, 3.0, pytest.approx(2.0))
+    back = emdconvert.read(target).datasets[0]
+    assert back.shape == values.shape and back.dims[-1].name == "channel"
+
+
+# --- item 12: .npy for every dtype and dimensionality -------------------------------------
+
+@pytest.mark.parametrize("ndim", [1, 2, 3])
+@pytest.mark.parametrize("dtype", [*REAL_DTYPES, "complex64", "complex128", "bool", ">f8"])
+def test_npy_round_trips_every_dtype(tmp_path: Path, dtype: str, ndim: int) -> None:
+    shape = {1: (24,), 2: (4, 6), 3: (2, 3, 4)}[ndim]
+    values = (np.arange(24).reshape(shape) % 7).astype(dtype)
+    emdconvert.write(EMDFile((Dataset("v", values),)), tmp_path / "v.npy")
+    back = np.load(tmp_path / "v.npy")
+    assert back.dtype == values.dtype and np.array_equal(back, values)
