@@ -13,7 +13,9 @@ pixel size and unit (x and y converted to one length unit, or a warning and Imag
 ``yunit``), z ``spacing`` or time ``frames`` + ``finterval``, pages streamed from the
 model; other real dtypes are written as a (Big)TIFF stack with the same ImageJ
 description, which tifffile and rsciio read.  A trailing ``channel`` axis of 3 or 4 uint8
-samples is written as RGB(A) pages.  Complex and boolean data are refused.
+samples is written as RGB(A) pages.  The same calibration also goes into
+DigitalMicrograph's unit/origin/scale tags, the only place rsciio (HyperSpy) reads units
+other than ``micron`` from.  Complex and boolean data are refused.
 """
 
 from __future__ import annotations
@@ -545,7 +547,8 @@ class TIFFPlugin(BasePlugin):
         metadata, resolution = _imagej_calibration(dataset, rgb) if calibrated else ({}, None)
         # Pixel size in the ImageJ unit, not per inch (tifffile's default elsewhere).
         kwargs: dict[str, Any] = {"metadata": metadata, "resolution": resolution,
-                                  "resolutionunit": tifffile.RESUNIT.NONE}
+                                  "resolutionunit": tifffile.RESUNIT.NONE,
+                                  "extratags": _dm_tags(dataset, rgb) if calibrated else ()}
         if calibrated and not imagej:
             # ImageJ itself cannot open these dtypes, but tifffile, rsciio and Fiji's
             # Bio-Formats read the calibration from an ImageJ description all the same.
@@ -639,6 +642,32 @@ def _imagej_calibration(dataset: Dataset, rgb: bool = False
             metadata["spacing"] = _z_spacing(dim, unit)
     resolution = (1.0 / x_scale, 1.0 / y_scale) if x_scale > 0 and y_scale > 0 else None
     return metadata, resolution
+
+
+def _dm_tags(dataset: Dataset, rgb: bool) -> list[tuple[int, str, int, Any, bool]]:
+    """DigitalMicrograph's private unit, origin and scale tags, which rsciio (HyperSpy)
+    reads for every unit; from ImageJ's description it only takes ``micron``.
+
+    The values are those of the ImageJ calibration (x and y in the one common unit), so
+    the two descriptions cannot disagree; a stack's third axis only when it is alone.
+    """
+    dims = dataset.dims[:-1] if rgb else dataset.dims
+    y, x = dims[-2], dims[-1]
+    unit, x_scale, y_scale = _common_length(x, y)
+    y_unit = unit if x.units in _LENGTHS and y.units in _LENGTHS else y.units
+    axes = [(unit, x, x_scale), (y_unit, y, y_scale)]
+    if len(dims) == 3:
+        z = dims[0]
+        if _lead_axes(dims[:1]) == "T":
+            axes.append(("s", z, z.scale * _SECONDS.get(z.units, 1.0)))
+        else:
+            axes.append((unit if z.units in _LENGTHS else z.units, z, _z_spacing(z, unit)))
+    tags: list[tuple[int, str, int, Any, bool]] = []
+    for k, (units, dim, scale) in enumerate(axes):  # tags 65003-5, 65006-8, 65009-11
+        origin = dim.offset * scale / dim.scale if dim.scale else dim.offset
+        tags += [(65003 + k, "s", 0, units.encode("latin-1", "replace"), False),
+                 (65006 + k, "d", 1, origin, False), (65009 + k, "d", 1, scale, False)]
+    return tags
 
 
 def _z_spacing(z: Dim, unit: str) -> float:

@@ -164,9 +164,9 @@ def test_tiff_every_dtype_keeps_values_and_calibration(tmp_path: Path, dtype: st
     assert (imagej["unit"], x, y) == ("nm", pytest.approx(4.0), pytest.approx(2.0))
     assert imagej.get("spacing") == (2.0 if ndim == 3 else None)
     axes = _rsciio_axes(target)
-    assert [a[1] for a in axes[-2:]] == [0.5, 0.25]
+    assert [a[1:3] for a in axes[-2:]] == [(0.5, "nm"), (0.25, "nm")]
     if ndim == 3:
-        assert axes[0][:2] == ("depth", 2.0)
+        assert axes[0][:3] == ("depth", 2.0, "nm")
 
 
 def test_tiff_mixed_length_units_share_one(tmp_path: Path) -> None:
@@ -176,7 +176,10 @@ def test_tiff_mixed_length_units_share_one(tmp_path: Path) -> None:
     imagej, x, y = _tiff(Dataset("t", np.zeros((4, 5), np.float32), dims), target)
     assert (imagej["unit"], x, y) == ("nm", pytest.approx(4.0), pytest.approx(2.0))
     assert "yunit" not in imagej
-    assert [a[1] for a in _rsciio_axes(target)] == [0.5, 0.25]
+    assert [a[1:3] for a in _rsciio_axes(target)] == [(0.5, "nm"), (0.25, "nm")]
+    back = emdconvert.read(target).datasets[0].dims
+    assert [(d.units, d.scale) for d in back] == [("nm", pytest.approx(0.5)),
+                                                  ("nm", pytest.approx(0.25))]
 
 
 def test_tiff_angstrom_and_micrometre_units(tmp_path: Path) -> None:
@@ -207,7 +210,7 @@ def test_tiff_time_axis_is_imagej_frames(tmp_path: Path) -> None:
     assert imagej["frames"] == 3
     assert imagej["finterval"] == pytest.approx(0.04)
     assert "slices" not in imagej
-    assert _rsciio_axes(target)[0][0] == "time"
+    assert _rsciio_axes(target)[0] == ("time", pytest.approx(0.04), "s", 3)
 
 
 def test_tiff_rgb_channel_axis_is_photometric_rgb(tmp_path: Path) -> None:
