@@ -13,9 +13,10 @@ pixel size and unit (x and y converted to one length unit, or a warning and Imag
 ``yunit``), z ``spacing`` or time ``frames`` + ``finterval``, pages streamed from the
 model; other real dtypes are written as a (Big)TIFF stack with the same ImageJ
 description, which tifffile and rsciio read.  A trailing ``channel`` axis of 3 or 4 uint8
-samples is written as RGB(A) pages.  The same calibration also goes into
-DigitalMicrograph's unit/origin/scale tags, the only place rsciio (HyperSpy) reads units
-other than ``micron`` from.  Complex and boolean data are refused.
+samples is written as RGB(A) pages; ``--compression gzip[:LEVEL]`` stores deflate pages.
+The same calibration also goes into DigitalMicrograph's unit/origin/scale tags, the only
+place rsciio (HyperSpy) reads units other than ``micron`` from.  Complex and boolean
+data are refused.
 """
 
 from __future__ import annotations
@@ -454,6 +455,8 @@ class TIFFPlugin(BasePlugin):
     can_read: ClassVar[bool] = True
     can_write: ClassVar[bool] = True
     reads_stacks: ClassVar[bool] = True
+    #: Deflate, which every TIFF reader (ImageJ and Fiji included) decodes.
+    compressions: ClassVar[tuple[str, ...]] = ("gzip",)
 
     def sniff(self, path: Path, head: bytes) -> bool:
         if path.is_file() or not head:
@@ -528,6 +531,8 @@ class TIFFPlugin(BasePlugin):
               options: Mapping[str, Any] | None = None) -> None:
         import tifffile
 
+        from emdconvert.compression import parse as parse_compression
+
         if len(model.datasets) != 1:
             raise UnsupportedError(f"a TIFF holds one image stack but the input has "
                                    f"{len(model.datasets)} datasets")
@@ -554,6 +559,9 @@ class TIFFPlugin(BasePlugin):
             # Bio-Formats read the calibration from an ImageJ description all the same.
             kwargs.update(metadata=None, description=tifffile.imagej_description(
                 dataset.shape, rgb=rgb, **metadata))
+        choice = parse_compression((options or {}).get("compression"))
+        if choice is not None:
+            kwargs.update(compression="zlib", compressionargs={"level": choice.level})
         big = dataset.shape and math.prod(dataset.shape) * dataset.dtype.itemsize > 2**31
         with tifffile.TiffWriter(path, imagej=imagej, bigtiff=bool(big and not imagej)) as tif:
             tif.write(_pages(dataset, progress, rgb), shape=dataset.shape, dtype=dataset.dtype,

@@ -44,18 +44,32 @@ def _run(args: list[str]) -> int:
 
 # --- item 11: options a format cannot honour ---------------------------------------------
 
-@pytest.mark.parametrize("suffix", [".tif", ".npy", ".csv"])
-def test_compression_refused_for_uncompressed_formats(tmp_path: Path, suffix: str) -> None:
+@pytest.mark.parametrize(("suffix", "spec"), [(".tif", "zstd"), (".tif", "bitshuffle-lz4"),
+                                              (".npy", "gzip:9"), (".csv", "gzip:9")])
+def test_compression_refused_where_not_stored(tmp_path: Path, suffix: str, spec: str) -> None:
     """Exit 2 before the source is read: a corrupt source would otherwise exit 3."""
     (tmp_path / "invalid").mkdir()
     source = tmp_path / "invalid" / "bad.emd"
     source.write_bytes(b"not an EMD file at all")
     target = tmp_path / f"out{suffix}"
-    assert _run([str(source), str(target), "--compression", "gzip:9"]) == 2
+    assert _run([str(source), str(target), "--compression", spec]) == 2
     assert not target.exists()
-    with pytest.raises(UsageError, match=r"--compression gzip:9.*cannot be compressed"):
-        emdconvert.write(EMDFile.from_array(np.zeros((2, 2))), target, compression="gzip:9")
+    words = "takes only gzip" if suffix == ".tif" else "cannot be compressed"
+    with pytest.raises(UsageError, match=rf"--compression {spec}: the \w+ format {words}"):
+        emdconvert.write(EMDFile.from_array(np.zeros((2, 2))), target, compression=spec)
     assert not target.exists()
+
+
+def test_tiff_gzip_writes_deflate_pages(tmp_path: Path) -> None:
+    import tifffile
+
+    values = np.arange(3 * 40 * 50, dtype=np.uint16).reshape(3, 40, 50) % 5
+    target = tmp_path / "c.tif"
+    emdconvert.write(EMDFile.from_array(values), target, compression="gzip:9")
+    with tifffile.TiffFile(target) as tif:
+        assert tif.pages[0].compression == tifffile.COMPRESSION.ADOBE_DEFLATE
+        assert np.array_equal(tif.asarray(), values)
+    assert target.stat().st_size < values.nbytes / 4
 
 
 def test_compression_none_and_emd_still_accepted(tmp_path: Path) -> None:
