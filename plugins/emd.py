@@ -67,7 +67,9 @@ def flavour(h5: h5py.File) -> str | None:
         return EMD1
     if "4DSTEM_simulation" in h5 or "4DSTEM_experiment" in h5:
         return PRISMATIC
-    if "version_major" in h5.attrs:
+    # Both version attributes, as the spec, rsciio and ncempy require: a file with one
+    # of them damaged is not one we can vouch for.
+    if "version_major" in h5.attrs and "version_minor" in h5.attrs:
         return BERKELEY
     if "Data" in h5 and ("Version" in h5 or "Operations" in h5):
         return VELOX

@@ -44,7 +44,16 @@ def independent_arrays(source: Path) -> list[np.ndarray]:
         with np.load(source, allow_pickle=False) as archive:
             return [archive[name] for name in archive.files]
     if suffix == ".csv":
-        table = np.loadtxt(source, delimiter=",", skiprows=1, ndmin=2)
+        # The layout rules (README): a first row that is not all numbers is a header;
+        # under a header, one column is one dataset, else the first is the coordinate.
+        with open(source, encoding="utf-8") as handle:
+            first = handle.readline()
+        header = not all(_is_number(cell) for cell in first.split(","))
+        table = np.loadtxt(source, delimiter=",", skiprows=int(header), ndmin=2)
+        if not header:
+            return [table]
+        if table.shape[1] == 1:
+            return [table[:, 0]]
         return [table[:, k] for k in range(1, table.shape[1])]
     from rsciio import digitalmicrograph, emd, mrc, tia
 
@@ -52,6 +61,14 @@ def independent_arrays(source: Path) -> list[np.ndarray]:
               ".ser": tia, ".mrc": mrc}[suffix]
     return [np.asarray(signal["data"]) for signal in reader.file_reader(str(source),
                                                                         lazy=False)]
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
 
 
 def _canonical(arrays: list[np.ndarray], as_float: bool) -> list[tuple[Any, ...]]:
