@@ -308,3 +308,23 @@ def test_the_probe_passes_healthy_files_once(tmp_path: Path, corpus: Path) -> No
     info = (corpus / "emd" / "example_image.emd").stat()
     assert hdf5probe._verdicts[(info.st_dev, info.st_ino, info.st_size,
                                 info.st_mtime_ns)] is None
+
+
+def test_a_berkeley_file_missing_version_minor_is_refused_like_rsciio(
+        tmp_path: Path) -> None:
+    """Found by the fuzz oracle: one flipped byte renames ``version_minor``; rsciio
+    refuses the file as not EMD, and so must we, rather than convert it."""
+    from rsciio.emd import file_reader
+
+    source = tmp_path / "invalid" / "renamed.emd"
+    source.parent.mkdir()
+    emdconvert.write(EMDFile.from_array(np.arange(6, dtype=np.int16)), source)
+    with h5py.File(source, "a") as h5:
+        h5.attrs["wersion_minor"] = h5.attrs["version_minor"]
+        del h5.attrs["version_minor"]
+    with pytest.raises(OSError, match="not a supported EMD file"):
+        file_reader(str(source))
+    with pytest.raises(EmdConvertError) as caught:
+        emdconvert.convert(source, tmp_path / "out.emd")
+    assert caught.value.exit_code == 3
+    assert not (tmp_path / "out.emd").exists()
