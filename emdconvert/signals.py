@@ -1,7 +1,7 @@
 """RosettaSciIO signal dictionaries -> canonical model.
 
 rsciio readers return a list of ``{"data", "axes", "metadata", "original_metadata"}``
-dicts.  Axes carry ``size/offset/scale/units/name`` (and ``index_in_array``), which map
+dicts.  Axes carry ``size/offset/scale/units/name``, listed in array order, which map
 one-to-one onto uniform :class:`~emdconvert.model.Dim` vectors.  The original metadata
 tree is kept whole, as JSON text on the dataset group, so nothing in the source is lost.
 """
@@ -43,24 +43,32 @@ def metadata_json(tree: Mapping[str, Any]) -> str:
 
 
 def axes_to_dims(axes: Sequence[Mapping[str, Any]], shape: tuple[int, ...]) -> tuple[Dim, ...]:
-    """rsciio axes (in any order, keyed by ``index_in_array``) -> dims in array order."""
-    ordered: list[Mapping[str, Any] | None] = [None] * len(shape)
-    for position, entry in enumerate(axes):
-        index = entry.get("index_in_array")
-        ordered[int(index) if index is not None else position] = entry
+    """rsciio axes -> dims in array order.
+
+    rsciio lists axes in array order, and that order is what HyperSpy uses: its
+    ``AxesManager`` ignores ``index_in_array`` in axis dicts.  Readers fill that key
+    inconsistently (TIA gives ``1`` to the only axis of a 1-D spectrum, and ``0`` to
+    several axes of a map), so trusting it swapped x and y on non-square data and
+    crashed on spectra.  A list that does not match the data's rank is padded with
+    (or cut to) plain index axes; the data's shape always gives the sizes.
+    """
     dims = []
-    for i, found in enumerate(ordered):
-        axis: Mapping[str, Any] = found or {}
-        name = axis.get("name")
-        units = axis.get("units")
-        if "axis" in axis and axis.get("axis") is not None:
-            values = np.asarray(axis["axis"], dtype=np.float64)
-            dims.append(Dim(_text(name, f"dim{i}"), _text(units, ""), values))
+    for i, size in enumerate(shape):
+        axis: Mapping[str, Any] = axes[i] if i < len(axes) else {}
+        name = _text(axis.get("name"), f"dim{i}")
+        units = _text(axis.get("units"), "")
+        if axis.get("axis") is not None:
+            dims.append(Dim(name, units, np.asarray(axis["axis"], dtype=np.float64)))
             continue
-        dims.append(Dim.uniform(_text(name, f"dim{i}"), _text(units, ""), shape[i],
-                                float(axis.get("offset", 0.0) or 0.0),
-                                float(axis.get("scale", 1.0) or 1.0)))
+        dims.append(Dim.uniform(name, units, size, _number(axis.get("offset"), 0.0),
+                                _number(axis.get("scale"), 1.0)))
     return tuple(dims)
+
+
+def _number(value: Any, default: float) -> float:
+    """A calibration number; only a missing one takes *default* (a scale of 0 is kept:
+    TVIPS writes it for a time axis whose frames carry no time step)."""
+    return default if value is None else float(value)
 
 
 def _text(value: Any, default: str) -> str:
@@ -73,29 +81,37 @@ def _text(value: Any, default: str) -> str:
 
 
 def rgb_as_channels(signal: Mapping[str, Any]) -> dict[str, Any]:
-    """A signal whose data are structured RGB(A), as uint8 with a trailing ``channel`` axis.
+    """A signal whose data are structured RGB(A), with a trailing ``channel`` axis.
+
+    The channels keep the fields' own type (uint8 for most images, uint16 for 16-bit
+    RGBA), so no value is cut.
 
     Most readers cannot show HDF5 compound types, so emd-spec.md §4 stores colour as an
     extra axis; the channel order is kept in ``channel_names``.
     """
     data = np.asarray(signal["data"])
     fields = data.dtype.names or ()
-    channels = np.stack([data[name] for name in fields], axis=-1).astype(np.uint8)
+    channels = np.stack([data[name] for name in fields], axis=-1)
     axes = [*signal.get("axes", []),
             {"name": "channel", "size": len(fields), "offset": 0.0, "scale": 1.0,
-             "units": "", "index_in_array": data.ndim}]
+             "units": ""}]
     return {**signal, "data": channels, "axes": axes, "channel_names": ",".join(fields)}
 
 
-def signal_to_dataset(signal: Mapping[str, Any], default_name: str) -> Dataset:
-    """One rsciio signal dict as a dataset (data stays as rsciio returned it, lazy)."""
+def signal_to_dataset(signal: Mapping[str, Any], default_name: str,
+                      extra_attrs: Mapping[str, Any] | None = None) -> Dataset:
+    """One rsciio signal dict as a dataset (data stays as rsciio returned it, lazy).
+
+    *extra_attrs* are what the caller knows about the read itself (e.g. that it was
+    eager); they land on the data group beside the signal's own attributes.
+    """
     if np.dtype(signal["data"].dtype).names:
         signal = rgb_as_channels(signal)
     data = signal["data"]
     shape = tuple(int(n) for n in data.shape)
     dims = axes_to_dims(signal.get("axes", []), shape)
     title = _text(signal.get("metadata", {}).get("General", {}).get("title"), "")
-    attrs: dict[str, Any] = {}
+    attrs: dict[str, Any] = dict(extra_attrs or {})
     if title:
         attrs["title"] = title
     if "channel_names" in signal:
@@ -106,7 +122,9 @@ def signal_to_dataset(signal: Mapping[str, Any], default_name: str) -> Dataset:
     return Dataset(title or default_name, data, dims, attrs)
 
 
-def signals_to_model(signals: Sequence[Mapping[str, Any]]) -> EMDFile:
+def signals_to_model(signals: Sequence[Mapping[str, Any]],
+                     extra_attrs: Mapping[str, Any] | None = None) -> EMDFile:
     """A list of rsciio signal dicts as one :class:`EMDFile`, one dataset each."""
-    datasets = tuple(signal_to_dataset(s, f"dataset_{i}") for i, s in enumerate(signals))
+    datasets = tuple(signal_to_dataset(s, f"dataset_{i}", extra_attrs)
+                     for i, s in enumerate(signals))
     return EMDFile(datasets)

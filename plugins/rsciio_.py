@@ -2,18 +2,27 @@
 
 The lowest-priority plugin: dedicated plugins (dm, tiff, emd, npy, csv) win whenever they
 claim a file.  rsciio has no format sniffing of its own, so this plugin claims files by
-extension only, then tries each rsciio reader registered for that extension until one
-succeeds.  Axes and the original metadata come through unchanged
-(:mod:`emdconvert.signals`).  Module name ends in ``_`` so it never shadows ``rsciio``.
+extension (checking the content where that is cheap), then tries each rsciio reader
+registered for that extension until one succeeds.  Axes and the original metadata come
+through unchanged (:mod:`emdconvert.signals`).  Module name ends in ``_`` so it never
+shadows ``rsciio``.
+
+Readers are asked for a lazy read first.  About a dozen (MSA, Phenom, Renishaw, ...)
+cannot read lazily; their files are read into memory instead when the file fits the
+memory budget (:func:`eager_limit`), and every dataset read that way carries
+``emdconvert_read = "eager"`` on its data group, so a reader of the output can tell.
 """
 
 from __future__ import annotations
 
+import math
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-from emdconvert.errors import FormatError, UnknownFormatError
+from emdconvert import budget
+from emdconvert.errors import FormatError, PolicyError, UnknownFormatError
 from emdconvert.model import EMDFile
 from emdconvert.plugin import BasePlugin, package_version
 from emdconvert.signals import signals_to_model
@@ -25,8 +34,13 @@ RSCIIO_EXTENSIONS = (
     ".emsa", ".blo", ".unf", ".rpl", ".hspy", ".zspy", ".spd", ".spc", ".lsd", ".nc",
     ".mib", ".app5", ".dens", ".prz", ".sur", ".pro", ".tvf", ".wdf", ".tvips", ".asw",
     ".img", ".map", ".pts", ".eds", ".elid", ".de5", ".nxs", ".png", ".bmp", ".gif",
-    ".jpg", ".jpeg",
+    ".jpg", ".jpeg", ".h5", ".hdf5", ".xml", ".sbc", ".sac",
 )
+
+#: Attribute on the data group of a dataset rsciio could only read into memory.
+READ_ATTR = "emdconvert_read"
+#: Without a caller's ``max_bytes``, an eager read may take this share of physical memory.
+EAGER_RAM_FRACTION = 4
 
 
 def _looks_like_mrc(path: Path, head: bytes) -> bool:
@@ -43,10 +57,30 @@ def _looks_like_mrc(path: Path, head: bytes) -> bool:
     return 1024 + max(extended, 0) + nx * ny * nz * itemsize <= path.stat().st_size
 
 
+def _looks_like_emi(path: Path, head: bytes) -> bool:
+    """TIA EMI files start ``JK`` (an OLE-like container) -- except those whose header was
+    zeroed; those are still read by rsciio, which needs only the ``<stem>_1.ser`` beside."""
+    return head[:2] == b"JK" or path.with_name(f"{path.stem}_1.ser").is_file()
+
+
+def _looks_like_hdf5(path: Path, head: bytes) -> bool:
+    """HDF5 signature at offset 0 or at a user-block boundary (512, 1024, ... bytes)."""
+    signature = b"\x89HDF\r\n\x1a\n"
+    return any(head[at:at + 8] == signature for at in (0, 512, 1024, 2048))
+
+
+def _looks_like_xml(path: Path, head: bytes) -> bool:
+    """EMPAD and JobinYvon write XML; anything else with the extension is not theirs."""
+    return head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<")
+
+
 _CONTENT_CHECKS = {
     ".ser": lambda path, head: head[:4] == b"II\x97\x01",  # TIA series, little-endian
-    ".emi": lambda path, head: head[:2] == b"JK",
+    ".emi": _looks_like_emi,
     ".mrc": _looks_like_mrc,
+    ".h5": _looks_like_hdf5,
+    ".hdf5": _looks_like_hdf5,
+    ".xml": _looks_like_xml,
 }
 
 
@@ -57,6 +91,41 @@ def readers_for(suffix: str) -> list[dict[str, Any]]:
     wanted = suffix.lstrip(".").lower()
     return [spec for spec in IO_PLUGINS
             if wanted in (ext.lower() for ext in spec["file_extensions"])]
+
+
+def eager_limit() -> int:
+    """Bytes an eager read may take: the caller's ``max_bytes`` if one is in force
+    (:func:`emdconvert.budget.reading_within`), else a quarter of physical memory, so a
+    reader without lazy support cannot make the machine swap or the OOM killer strike."""
+    allowance = budget._ALLOWANCE.get()
+    if allowance is not None and allowance.max_bytes is not None:
+        return allowance.max_bytes
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // EAGER_RAM_FRACTION
+
+
+def fits_in_memory(path: Path, reader: str) -> None:
+    """Refuse to read *path* into memory when the file alone exceeds :func:`eager_limit`."""
+    size, limit = path.stat().st_size, eager_limit()
+    if size > limit:
+        raise PolicyError(f"rsciio's {reader} reader cannot read lazily, and the file "
+                          f"({budget.human(size)}) exceeds the in-memory limit "
+                          f"{budget.human(limit)} (raise it with --max-bytes)", path=path,
+                          kind="budget")
+
+
+def _read_lazily_else_eagerly(reader: Any, path: Path, name: str) -> tuple[list[Any], bool]:
+    """rsciio's signals for *path*, and whether they had to be read into memory.
+
+    Some readers refuse ``lazy=True`` (``NotImplementedError``), others take no such
+    argument, and some fail only in their lazy path (the image reader's dask wrapping,
+    zspy's zip store); each gets one eager attempt within :func:`eager_limit`.  When the
+    eager attempt fails too, its error is the one reported.
+    """
+    try:
+        return reader(str(path), lazy=True), False
+    except Exception:  # any lazy failure earns one eager attempt
+        fits_in_memory(path, name)
+    return reader(str(path), lazy=False), True
 
 
 class RsciioPlugin(BasePlugin):
@@ -86,15 +155,15 @@ class RsciioPlugin(BasePlugin):
         for spec in specs:
             try:
                 reader = importlib.import_module(spec["api"]).file_reader
-                try:
-                    signals = reader(str(path), lazy=True)
-                except TypeError:  # a reader without lazy support
-                    signals = reader(str(path))
+                signals, eager = _read_lazily_else_eagerly(reader, path, spec["name"])
+            except PolicyError:
+                raise
             except Exception as exc:  # missing optional library or not this reader's file
                 failures.append(f"{spec['name']}: {type(exc).__name__}: {exc}")
                 continue
-            if signals:
-                return signals_to_model(signals)
+            # A reader given a file not its own may "succeed" with an empty array (MSA).
+            if signals and all(math.prod(s["data"].shape) for s in signals):
+                return signals_to_model(signals, {READ_ATTR: "eager"} if eager else {})
             failures.append(f"{spec['name']}: no data")
         raise FormatError("rsciio could not read it (" + "; ".join(failures) + ")", path=path)
 
