@@ -102,6 +102,13 @@ def reserve(nbytes: int, what: str) -> None:
                  allowance.max_ratio, what)
 
 
+def max_bytes_in_force() -> int | None:
+    """The ``max_bytes`` of the read in progress (:func:`reading_within`), if any: a
+    reader that must read eagerly sizes itself by it."""
+    allowance = _ALLOWANCE.get()
+    return None if allowance is None else allowance.max_bytes
+
+
 def check_budget(model: EMDFile, source_bytes: int, *, max_bytes: int | None = None,
                  max_ratio: float | None = DEFAULT_MAX_RATIO) -> int:
     """Refuse (exit 5) data over *max_bytes* or over *max_ratio* times *source_bytes*.

@@ -97,9 +97,9 @@ def eager_limit() -> int:
     """Bytes an eager read may take: the caller's ``max_bytes`` if one is in force
     (:func:`emdconvert.budget.reading_within`), else a quarter of physical memory, so a
     reader without lazy support cannot make the machine swap or the OOM killer strike."""
-    allowance = budget._ALLOWANCE.get()
-    if allowance is not None and allowance.max_bytes is not None:
-        return allowance.max_bytes
+    limit = budget.max_bytes_in_force()
+    if limit is not None:
+        return limit
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // EAGER_RAM_FRACTION
 
 
