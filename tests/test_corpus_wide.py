@@ -42,12 +42,6 @@ KNOWN = {
     "rs/zspy/signal1d_10x10-DirectoryStore.zspy": "a .zspy folder is taken for a stack",
     "rs/tia/new/16x16-line_profile_horizontal_5x128x128_EDS.emi":
         "an axis scale comes back 3e-8 relative off (float32 rounding somewhere)",
-    "rs/phenom/Elid2Version0.elid": "several signals: one dataset's data differ (undiagnosed)",
-    "rs/phenom/Elid2Version4.elid": "several signals: one dataset's data differ (undiagnosed)",
-    "rs/emd/unzipped/Test SI 16x16 215 kx.emd":
-        "Velox (emd plugin): same-shape signals' data differ (undiagnosed)",
-    "rs/emd/unzipped/Test SI 16x16 ReducedData 215 kx.emd":
-        "Velox (emd plugin): same-shape signals' data differ (undiagnosed)",
     "rs/nexus/saved_multi_signal.nxs": "a string dataset in the file is not EMD data",
     "rs/emd/example_object_dtype_data.emd": "object dtype data are not EMD data",
 }
@@ -88,15 +82,20 @@ def _title(signal: Mapping[str, Any]) -> str:
 
 def paired(theirs: Sequence[dict[str, Any]],
            ours: Sequence[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    """Match each source signal with the output dataset of its shape (EMD groups come back
-    in name order, not the source's), preferring the one named like it."""
+    """Match each source signal with one output dataset of its shape (EMD groups come
+    back in name order, not the source's): among several of the same shape (Phenom and
+    Velox files hold many), the one holding its data, else the one named like it.  Each
+    output is used once, so a dataset written twice or lost still fails."""
     left = list(range(len(ours)))
     pairs = []
     for signal in theirs:
         shape = np.shape(signal["data"])[:len(signal["axes"]) or None]
         same = [i for i in left if np.shape(ours[i]["data"])[:len(shape)] == shape] or left
+        expected = expected_array(signal["data"])
+        holding = [i for i in same if np.shape(ours[i]["data"]) == expected.shape
+                   and np.array_equal(np.asarray(ours[i]["data"]), expected)]
         named = [i for i in same if _title(ours[i]).startswith(_title(signal))]
-        chosen = (named or same)[0]
+        chosen = (holding or named or same)[0]
         left.remove(chosen)
         pairs.append((signal, ours[chosen]))
     return pairs
