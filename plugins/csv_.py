@@ -395,9 +395,12 @@ class CSVPlugin(BasePlugin):
         """CSV has no magic: text with a CSV extension, or numeric rows under any name.
 
         A ``.csv`` file is claimed whenever it is text with a delimiter or a line break,
-        so that a bad cell is reported by row and column, not as an unknown format.
+        so that a bad cell is reported by row and column, not as an unknown format --
+        except an instrument log that one of rsciio's readers owns (Protochips, Impulse).
         """
-        if not head or b"\0" in head:
+        from emdconvert.plugins.rsciio_ import instrument_log
+
+        if not head or b"\0" in head or instrument_log(head) is not None:
             return False
         try:
             text = head.decode("utf-8")

@@ -34,7 +34,7 @@ RSCIIO_EXTENSIONS = (
     ".emsa", ".blo", ".unf", ".rpl", ".hspy", ".zspy", ".spd", ".spc", ".lsd", ".nc",
     ".mib", ".app5", ".dens", ".prz", ".sur", ".pro", ".tvf", ".wdf", ".tvips", ".asw",
     ".img", ".map", ".pts", ".eds", ".elid", ".de5", ".nxs", ".png", ".bmp", ".gif",
-    ".jpg", ".jpeg", ".h5", ".hdf5", ".xml", ".sbc", ".sac",
+    ".jpg", ".jpeg", ".h5", ".hdf5", ".xml", ".sbc", ".sac", ".csv",
 )
 
 #: Attribute on the data group of a dataset rsciio could only read into memory.
@@ -74,6 +74,24 @@ def _looks_like_xml(path: Path, head: bytes) -> bool:
     return head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<")
 
 
+def instrument_log(head: bytes) -> str | None:
+    """The rsciio reader whose log a CSV file is (``protochips``, ``impulse``), else None.
+
+    Heating/biasing holders write CSV logs whose header rows rsciio's readers recognise
+    (``Time, Notes, ...`` and ``TimeStamp, Experiment time, ...``); the same tests,
+    applied here, let the strict CSV plugin decline them and this plugin claim them.
+    """
+    first = head.split(b"\n", 1)[0].decode("utf-8", "replace").lstrip("\ufeff")
+    columns = [cell.strip() for cell in first.strip().split(",")]
+    if len(columns) < 3:
+        return None
+    if "Time" in columns and "Notes" in columns:
+        return "protochips"
+    if "TimeStamp" in columns:
+        return "impulse"
+    return None
+
+
 _CONTENT_CHECKS = {
     ".ser": lambda path, head: head[:4] == b"II\x97\x01",  # TIA series, little-endian
     ".emi": _looks_like_emi,
@@ -81,6 +99,7 @@ _CONTENT_CHECKS = {
     ".h5": _looks_like_hdf5,
     ".hdf5": _looks_like_hdf5,
     ".xml": _looks_like_xml,
+    ".csv": lambda path, head: instrument_log(head) is not None,
 }
 
 

@@ -36,9 +36,6 @@ KNOWN = {
     "rs/jeol/rawdata.ASW": "rsciio declares 2 GiB from a 4 KiB file: our ratio limit refuses",
     "rs/jeol/Sample/00_View000/View000_0000006.pts":
         "rsciio declares 2 GiB from a 1.3 MiB file: our ratio limit refuses",
-    "rs/protochips/protochips_electrical.csv": "the csv plugin claims Protochips .csv files",
-    "rs/protochips/protochips_thermal.csv": "the csv plugin claims Protochips .csv files",
-    "rs/impulse/StubExperiment_Synchronized data.csv": "the csv plugin claims Impulse .csv",
     "rs/zspy/signal1d_10x10-DirectoryStore.zspy": "a .zspy folder is taken for a stack",
     "rs/tia/new/16x16-line_profile_horizontal_5x128x128_EDS.emi":
         "an axis scale comes back 3e-8 relative off (float32 rounding somewhere)",
