@@ -37,6 +37,7 @@ import numpy as np
 
 from emdconvert.errors import FormatError, IncompleteError, UnsupportedError
 from emdconvert.lazy import ArrayLike, LazyArray, RawFileArray, iter_blocks
+from emdconvert.metadata_map import readable_metadata
 from emdconvert.model import Dataset, Dim, EMDFile
 from emdconvert.plugin import BasePlugin, DatasetInfo, FileInfo, package_version
 from emdconvert.signals import ORIGINAL_METADATA_ATTR, axes_to_dims, metadata_json
@@ -422,6 +423,7 @@ def _calibration(path: Path) -> list[dict[str, Any]]:
         signals = file_reader(str(path), lazy=True)
         found = [{"axes": s.get("axes", []),
                   "original_metadata": s.get("original_metadata", {}),
+                  "metadata": s.get("metadata", {}),
                   "title": s.get("metadata", {}).get("General", {}).get("title", "")}
                  for s in signals]
         del signals
@@ -490,7 +492,7 @@ class TIFFPlugin(BasePlugin):
             calibration = calibrations[index] if len(calibrations) == count else None
             name = path.stem if count == 1 else f"{path.stem}_{index}"
             datasets.append(self._dataset(name, array, calibration))
-        return EMDFile(tuple(datasets))
+        return EMDFile(tuple(datasets), **readable_metadata(calibrations))
 
     def inspect(self, path: Path, *,
                 options: Mapping[str, Any] | None = None) -> FileInfo:
@@ -517,7 +519,7 @@ class TIFFPlugin(BasePlugin):
         if first and first[0]["original_metadata"]:
             attrs[ORIGINAL_METADATA_ATTR] = metadata_json(first[0]["original_metadata"])
         name = path.name if path.is_dir() else files[0].stem
-        return EMDFile((Dataset(name, array, dims, attrs),))
+        return EMDFile((Dataset(name, array, dims, attrs),), **readable_metadata(first))
 
     @staticmethod
     def _dataset(name: str, array: LazyArray, calibration: dict[str, Any] | None

@@ -167,6 +167,45 @@ def test_wide_corpus_file_matches_rsciio(corpus: Path, tmp_path: Path, name: str
             assert got.shape == expected.shape
             np.testing.assert_array_equal(got, expected)
             assert_axes_match(signal, mine, h5["data"][_title(mine)])
+        assert_key_metadata_readable(theirs, h5)
+
+
+#: Key items of rsciio's metadata tree (under Acquisition_instrument.TEM/SEM) and the
+#: readable microscope attribute each must become, with the factor from HyperSpy's
+#: unit (beam energy in keV, stage in mm, dwell time in s) to the unit in the name.
+KEY_ITEMS = {
+    "beam_energy": ("voltage_V", 1000.0),
+    "magnification": ("indicated_magnification", 1.0),
+    "beam_current": ("probe_current_nA", 1.0),
+    "camera_length": ("camera_length_mm", 1.0),
+    "convergence_angle": ("convergence_angle_mrad", 1.0),
+    "dwell_time": ("dwell_time_us", 1e6),
+    "exposure": ("exposure_s", 1.0),
+    "microscope": ("microscope_name", None),
+}
+
+
+def assert_key_metadata_readable(theirs: Sequence[dict[str, Any]], h5: h5py.File) -> None:
+    """Beam energy, magnification, camera length, convergence angle, dwell time,
+    exposure, microscope, date and time that rsciio exposes are readable attributes of
+    the output's ``microscope`` group, with the same value (issue 13, item 6)."""
+    microscope = dict(h5["microscope"].attrs)
+    metadata = theirs[0].get("metadata", {})
+    for family in ("TEM", "SEM"):
+        branch = metadata.get("Acquisition_instrument", {}).get(family, {})
+        for key, (name, factor) in KEY_ITEMS.items():
+            value = branch.get(key)
+            if value in _UNDEFINED or f"{key}_units" in branch:
+                continue
+            assert name in microscope, f"{family}.{key} = {value!r} is not readable"
+            wanted = value if factor is None else pytest.approx(float(value) * factor)
+            found = microscope[name]
+            assert (found.decode() if isinstance(found, bytes) else found) == wanted
+    for key in ("date", "time"):
+        value = metadata.get("General", {}).get(key)
+        if value not in _UNDEFINED:
+            found = microscope[f"acquisition_{key}"]
+            assert (found.decode() if isinstance(found, bytes) else found) == str(value)
 
 
 @pytest.mark.corpus
