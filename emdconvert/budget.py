@@ -102,6 +102,20 @@ def reserve(nbytes: int, what: str) -> None:
                  allowance.max_ratio, what)
 
 
+def check_early(nbytes: int, what: str = "declared size") -> None:
+    """Refuse, while the source is still being read, data of *nbytes* that the budget
+    would refuse after the read anyway.
+
+    For readers whose remaining work is costly: the TIFF plugin asks before rsciio's
+    calibration reader imports dask (and, where installed, sparse and numba: 90 MB) for
+    a 60 KB file that declares 3 GB.  Outside :func:`reading_within` nothing is checked.
+    """
+    allowance = _ALLOWANCE.get()
+    if allowance is not None:
+        _refuse_over(allowance.reserved + nbytes, allowance.source_bytes,
+                     allowance.max_bytes, allowance.max_ratio, what)
+
+
 def max_bytes_in_force() -> int | None:
     """The ``max_bytes`` of the read in progress (:func:`reading_within`), if any: a
     reader that must read eagerly sizes itself by it."""

@@ -35,6 +35,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from emdconvert.budget import check_early
 from emdconvert.errors import FormatError, IncompleteError, UnsupportedError
 from emdconvert.lazy import ArrayLike, LazyArray, RawFileArray, iter_blocks
 from emdconvert.metadata_map import readable_metadata
@@ -481,8 +482,11 @@ class TIFFPlugin(BasePlugin):
         with errors_are_fatal(), tifffile.TiffFile(path) as tif:
             count = len(tif.series)
             contiguous = [_contiguous(tif, series) for series in tif.series]
+            declared = sum(math.prod(s.shape) * np.dtype(s.dtype).itemsize
+                           for s in tif.series)
         if count == 0:
             raise FormatError("the file holds no images", path=path)
+        check_early(declared)  # before rsciio's calibration reader imports dask
         # Vendor metadata tifffile cannot parse is only logged: the pixels, checked
         # above, are what must be whole.
         calibrations = _calibration(path)
