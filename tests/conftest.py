@@ -6,6 +6,11 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+# Hypothesis keeps a cache beside the tests unless told otherwise; the project's tool
+# caches live under .ci/cache (layout rule: nothing new at the top level).
+os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY",
+                      str(Path(__file__).resolve().parents[1] / ".ci" / "cache" / "hypothesis"))
+
 import pytest
 
 from emdconvert.testing import assert_valid_emd, corpus_dir
