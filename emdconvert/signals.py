@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from emdconvert.metadata_map import readable_metadata
 from emdconvert.model import Dataset, Dim, EMDFile
 
 ORIGINAL_METADATA_ATTR = "original_metadata_json"
@@ -125,8 +126,6 @@ def signal_to_dataset(signal: Mapping[str, Any], default_name: str,
 def signals_to_model(signals: Sequence[Mapping[str, Any]],
                      extra_attrs: Mapping[str, Any] | None = None) -> EMDFile:
     """A list of rsciio signal dicts as one :class:`EMDFile`, one dataset each."""
-    from emdconvert.metadata_map import readable_metadata
-
     datasets = tuple(signal_to_dataset(s, f"dataset_{i}", extra_attrs)
                      for i, s in enumerate(signals))
     return EMDFile(datasets, **readable_metadata(signals))
