@@ -100,7 +100,7 @@ def write_dim(group: h5py.Group, k: int, dim: Dim) -> None:
     """``dimK``: a full-length 1-D vector (2-element form on length-1 axes, §7 rule 5)."""
     values = dim.values
     if values.shape[0] == 1:
-        values = np.array([dim.offset, dim.offset + 1.0])
+        values = np.array([dim.offset, dim.offset + dim.scale])
     ds = group.create_dataset(f"dim{k}", data=values)
     ds.attrs["name"] = _bytes(dim.name)
     ds.attrs["units"] = _bytes(to_emd(dim.units))

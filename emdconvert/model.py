@@ -46,11 +46,17 @@ def _freeze(mapping: Mapping[str, AttrValue] | None) -> dict[str, AttrValue]:
 
 @dataclass(frozen=True)
 class Dim:
-    """One axis: its name, its units (everyday notation, e.g. ``nm``) and coordinates."""
+    """One axis: its name, its units (everyday notation, e.g. ``nm``) and coordinates.
+
+    A vector of one coordinate has no spacing, yet a length-1 axis of a source can carry
+    a scale (a 1 x 1024 TIA point spectrum): *step* keeps it, and is ignored on longer
+    axes, whose values say their own spacing.
+    """
 
     name: str
     units: str
     values: np.ndarray
+    step: float = 1.0
 
     def __post_init__(self) -> None:
         values = np.asarray(self.values)
@@ -64,7 +70,7 @@ class Dim:
                 scale: float = 1.0) -> Dim:
         """A uniformly spaced axis, ``offset + scale * arange(size)``."""
         values = offset + scale * np.arange(int(size), dtype=np.float64)
-        return cls(name, units, values)
+        return cls(name, units, values, float(scale))
 
     @property
     def size(self) -> int:
@@ -76,14 +82,15 @@ class Dim:
 
     @property
     def scale(self) -> float:
-        return float(self.values[1] - self.values[0]) if self.size > 1 else 1.0
+        return float(self.values[1] - self.values[0]) if self.size > 1 else self.step
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Dim):
             return NotImplemented
         return (self.name, self.units) == (other.name, other.units) and (
             self.values.shape == other.values.shape
-            and bool(np.allclose(self.values, other.values, rtol=1e-12, atol=0)))
+            and bool(np.allclose(self.values, other.values, rtol=1e-12, atol=0))
+            and (self.size > 1 or self.scale == other.scale))
 
     __hash__ = None  # type: ignore[assignment]
 

@@ -139,8 +139,8 @@ def _read_dim(group: h5py.Group, k: int, length: int) -> Dim:
     if values.shape[0] == length:
         return Dim(name, units, values.astype(np.float64, copy=False))
     if values.shape[0] == 2:
-        step = float(values[1] - values[0]) or 1.0
-        return Dim.uniform(name, units, length, float(values[0]), step)
+        return Dim.uniform(name, units, length, float(values[0]),
+                           float(values[1] - values[0]))
     raise FormatError(f"{group.name}/dim{k}: {values.shape[0]} values for an axis of "
                       f"length {length}")
 

@@ -112,14 +112,20 @@ def test_c_order_is_numpy_orientation_for_ncempy_and_transposed_for_rsciio(
     np.testing.assert_array_equal(file_reader(str(path))[0]["data"], data.T)
 
 
-def test_length_one_axes_have_a_finite_scale_in_rsciio(tmp_path: Path) -> None:
+def test_length_one_axes_keep_their_scale_in_rsciio_and_ncempy(tmp_path: Path) -> None:
+    """A 1-element coordinate vector has no spacing (rsciio reads NaN from it): the
+    2-element ``[offset, offset + step]`` form carries the source's step."""
     from rsciio.emd import file_reader
 
     data, dims, path = written(tmp_path / "one.emd", (1, 4, 5), "uint16")
+    assert dims[0].scale == 2.0
     signal = file_reader(str(path))[0]
     np.testing.assert_array_equal(signal["data"], data)
     first = signal["axes"][0]
-    assert np.isfinite(first["scale"]) and first["offset"] == pytest.approx(dims[0].offset)
+    assert (first["offset"], first["scale"]) == pytest.approx((dims[0].offset, 2.0))
+    z_vector = ncempy_read(path)[1][-1][0]
+    np.testing.assert_allclose(z_vector, [dims[0].offset, dims[0].offset + 2.0])
+    assert emdconvert.read(path).datasets[0].dims[0].scale == 2.0
 
 
 def test_prefix_trap_names_stay_separate_signals(tmp_path: Path) -> None:
