@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import itertools
 import logging
 import math
 import re
@@ -432,18 +433,124 @@ def _calibration(path: Path) -> list[dict[str, Any]]:
     return found
 
 
-def _dims_for(shape: tuple[int, ...], calibration: dict[str, Any] | None) -> tuple[Dim, ...]:
-    """Dims from rsciio's axes, plus a ``channel`` dim for RGB samples tifffile keeps."""
+def _dims_for(shape: tuple[int, ...], calibration: dict[str, Any] | None,
+              imagej: dict[str, Any] | None = None) -> tuple[Dim, ...]:
+    """Dims from rsciio's axes, plus a ``channel`` dim for RGB samples tifffile keeps;
+    an ImageJ file's own calibration (*imagej*, from :func:`_imagej_info`) wins."""
     if calibration is None:
         return ()
     axes = [{**a, "index_in_array": i} for i, a in enumerate(calibration["axes"])]
     sizes = tuple(int(a["size"]) for a in axes)
     if sizes == shape:
-        return axes_to_dims(axes, shape)
+        return _imagej_dims(axes_to_dims(axes, shape), imagej)
     if sizes == shape[:-1] and shape[-1] in (3, 4):
-        dims = axes_to_dims(axes, shape[:-1])
+        dims = _imagej_dims(axes_to_dims(axes, shape[:-1]), imagej)
         return (*dims, Dim("channel", "", np.arange(shape[-1], dtype=np.float64)))
     return ()
+
+
+#: ImageJ's (and other writers') spellings of units -> emdconvert's everyday notation.
+#: Words of more than two letters match in any case (``Micron``, ``Angstrom``, ``SEC``).
+_SPELLINGS = {"micron": "µm", "microns": "µm", "um": "µm", "micrometer": "µm",
+              "micrometre": "µm", "A": "Å", "\u212b": "Å", "angstrom": "Å", "angstroms": "Å",
+              "nanometer": "nm", "nanometre": "nm", "pixel": "px", "pixels": "px",
+              "sec": "s", "second": "s", "seconds": "s", "msec": "ms", "usec": "µs",
+              "us": "µs", "µsec": "µs", "nsec": "ns", "minute": "min", "minutes": "min",
+              "hour": "h", "hours": "h", "hr": "h"}
+#: ImageJ writes a non-ASCII unit as a Java escape (``\\u00B5m``, ``\\u00C5``).
+_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
+
+
+def _everyday_unit(value: Any) -> str:
+    """An ImageJ unit in everyday notation: ``micron``, ``um``, ``\\u00B5m`` -> ``µm``,
+    ``A``, ``angstrom`` -> ``Å``, ``sec`` -> ``s``, ``pixel`` -> ``px``, ``1/A`` -> ``1/Å``;
+    anything else (``nm``, ``pm``, ``mm``, ``1/nm``, ``eV``) unchanged."""
+    text = _ESCAPE.sub(lambda m: chr(int(m[1], 16)), str(value)).strip()
+    text = text.replace("\u03bc", "µ")  # Greek mu -> micro sign, as units.py writes it
+    if text.startswith("1/") and len(text) > 2:
+        return "1/" + _everyday_unit(text[2:])
+    if text in _SPELLINGS:
+        return _SPELLINGS[text]
+    return _SPELLINGS.get(text.lower(), text) if len(text) > 2 else text
+
+
+def _finite(value: Any) -> float | None:
+    """A calibration number from ImageJ's description, or None when it is not one."""
+    if isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _imagej_info(tif: Any, series: Any) -> dict[str, Any] | None:
+    """An ImageJ series' calibration as its file states it, for :func:`_imagej_dims`.
+
+    rsciio reads only ``micron`` from an ImageJ description (``nm``, ``Å``, ``1/nm``
+    all came back without a unit), never ``finterval``, and gives a 4-D hyperstack's
+    time axis the z ``spacing``; ImageJ's own rules are simple enough to follow here.
+    """
+    metadata = tif.imagej_metadata if getattr(series, "kind", "") == "imagej" else None
+    if not metadata:
+        return None
+    pixel: dict[str, float] = {}
+    for letter, tag_name in (("X", "XResolution"), ("Y", "YResolution")):
+        tag = series.keyframe.tags.get(tag_name)
+        value = tag.value if tag is not None else None
+        if isinstance(value, tuple) and len(value) == 2 and value[0] and value[1]:
+            pixel[letter] = float(value[1]) / float(value[0])  # pixels per unit -> size
+    return {"metadata": dict(metadata), "axes": str(series.axes).replace("S", ""),
+            "pixel": pixel}
+
+
+def _imagej_dims(dims: tuple[Dim, ...], imagej: dict[str, Any] | None) -> tuple[Dim, ...]:
+    """*dims* (rsciio's) with ImageJ's calibration: x/y size from X/YResolution in
+    ``unit`` (``yunit``), z ``spacing`` in ``zunit`` (default ``unit``), time
+    ``finterval`` in ``tunit`` (default ``sec``), origins in pixels; ``channel`` named.
+
+    What ImageJ does not state is kept from rsciio (DigitalMicrograph tags), except
+    where rsciio gives a z tag to both the z and the time axis of a hyperstack.
+    """
+    if imagej is None or len(imagej["axes"]) != len(dims):
+        return dims
+    metadata, pixel = imagej["metadata"], imagej["pixel"]
+    unit = _everyday_unit(metadata["unit"]) if "unit" in metadata else None
+    letters = imagej["axes"]
+    both = "T" in letters and any(letter in letters for letter in "ZI")
+    out = []
+    for letter, dim in zip(letters, dims, strict=True):
+        name, units, scale, offset = dim.name, dim.units, dim.scale, dim.offset
+        origin = None
+        if letter in "XY" and unit is not None:
+            key = "yunit" if letter == "Y" and "yunit" in metadata else "unit"
+            units = _everyday_unit(metadata[key])
+            scale = pixel.get(letter, scale)
+            origin = _finite(metadata.get(f"{letter.lower()}origin"))
+        elif letter in "ZI":
+            spacing = _finite(metadata.get("spacing"))
+            if spacing is not None:
+                scale = spacing
+                zunit = metadata.get("zunit", metadata.get("unit"))
+                units = "" if zunit is None else _everyday_unit(zunit)
+            origin = _finite(metadata.get("zorigin"))
+        elif letter == "T":
+            interval = _finite(metadata.get("finterval"))
+            if interval is not None and interval > 0:
+                scale, units = interval, _everyday_unit(metadata.get("tunit", "sec"))
+            elif both:  # rsciio's z values, not the time axis'
+                scale, units = 1.0, ""
+            if both:
+                offset = 0.0
+        elif letter == "C":
+            name = "channel"
+        if origin is not None:
+            offset = -origin * scale
+        if (name, units, scale, offset) != (dim.name, dim.units, dim.scale, dim.offset):
+            dim = Dim.uniform(name, units, dim.size, offset, scale)
+        out.append(dim)
+    return tuple(out)
 
 
 class TIFFPlugin(BasePlugin):
@@ -482,6 +589,7 @@ class TIFFPlugin(BasePlugin):
         with errors_are_fatal(), tifffile.TiffFile(path) as tif:
             count = len(tif.series)
             contiguous = [_contiguous(tif, series) for series in tif.series]
+            imagej = [_imagej_info(tif, series) for series in tif.series]
             declared = sum(math.prod(s.shape) * np.dtype(s.dtype).itemsize
                            for s in tif.series)
         if count == 0:
@@ -495,7 +603,7 @@ class TIFFPlugin(BasePlugin):
             array: LazyArray = contiguous[index] or TiffSeriesArray(path, index)
             calibration = calibrations[index] if len(calibrations) == count else None
             name = path.stem if count == 1 else f"{path.stem}_{index}"
-            datasets.append(self._dataset(name, array, calibration))
+            datasets.append(self._dataset(name, array, calibration, imagej[index]))
         return EMDFile(tuple(datasets), **readable_metadata(calibrations))
 
     def inspect(self, path: Path, *,
@@ -514,9 +622,13 @@ class TIFFPlugin(BasePlugin):
         files = expand(path, TIFF_SUFFIXES)
         if not files:
             raise FormatError("no .tif/.tiff files here", path=path)
+        import tifffile
+
         array = TiffFramesArray(files)
         first = _calibration(files[0])
-        dims = _dims_for(array.page_shape, first[0] if first else None)
+        with tifffile.TiffFile(files[0]) as tif:
+            imagej = _imagej_info(tif, tif.series[0])
+        dims = _dims_for(array.page_shape, first[0] if first else None, imagej)
         if dims:
             dims = (Dim.uniform("frame", "", len(files)), *dims)
         attrs = {"source_files": "\n".join(f.name for f in files)}
@@ -526,12 +638,12 @@ class TIFFPlugin(BasePlugin):
         return EMDFile((Dataset(name, array, dims, attrs),), **readable_metadata(first))
 
     @staticmethod
-    def _dataset(name: str, array: LazyArray, calibration: dict[str, Any] | None
-                 ) -> Dataset:
+    def _dataset(name: str, array: LazyArray, calibration: dict[str, Any] | None,
+                 imagej: dict[str, Any] | None = None) -> Dataset:
         attrs: dict[str, Any] = {}
         if calibration is not None and calibration["original_metadata"]:
             attrs[ORIGINAL_METADATA_ATTR] = metadata_json(calibration["original_metadata"])
-        return Dataset(name, array, _dims_for(array.shape, calibration), attrs)
+        return Dataset(name, array, _dims_for(array.shape, calibration, imagej), attrs)
 
     def write(self, model: EMDFile, path: Path, *,
               options: Mapping[str, Any] | None = None) -> None:
@@ -596,37 +708,84 @@ def _pages(dataset: Dataset, progress: Any, rgb: bool = False) -> Iterator[np.nd
 
 #: Lengths ImageJ calibrates in, in metres; x and y are converted to one of them.
 _LENGTHS = {"pm": 1e-12, "Å": 1e-10, "nm": 1e-9, "µm": 1e-6, "um": 1e-6, "micron": 1e-6,
-            "mm": 1e-3, "m": 1.0}
+            "mm": 1e-3, "cm": 1e-2, "m": 1.0}
 #: Times in seconds: such an axis is an ImageJ time axis (``finterval`` is in seconds).
-_SECONDS = {"ns": 1e-9, "µs": 1e-6, "us": 1e-6, "ms": 1e-3, "s": 1.0, "min": 60.0}
+_SECONDS = {"ns": 1e-9, "µs": 1e-6, "us": 1e-6, "ms": 1e-3, "s": 1.0, "min": 60.0,
+            "h": 3600.0}
 _TIME_NAMES = ("time", "t")
+#: A channel axis: ours, and rsciio's name for ImageJ's C.
+_CHANNEL_NAMES = ("channel", "c", "color|em-wavelength|channel")
+
+
+def _length(units: str) -> tuple[int, float] | None:
+    """(power, metres) of a length or a reciprocal length: ``nm`` -> (1, 1e-9),
+    ``1/Å`` -> (-1, 1e-10); None for anything else."""
+    if units in _LENGTHS:
+        return 1, _LENGTHS[units]
+    if units.startswith("1/") and units[2:] in _LENGTHS:
+        return -1, _LENGTHS[units[2:]]
+    return None
+
+
+def _factor(units: str, unit: str) -> float | None:
+    """What a value in *units* is multiplied by to be in *unit*, when both are lengths
+    (or both reciprocal lengths); None when they cannot be converted."""
+    have, want = _length(units), _length(unit)
+    if have is None or want is None or have[0] != want[0]:
+        return None
+    return float((have[1] / want[1]) ** have[0])
 
 
 def _imagej_unit(units: str) -> str:
-    """ImageJ's spelling (``micron``); its description tag is ASCII, so Å becomes A."""
+    """ImageJ's spelling (``micron``, ``pixel``); its description tag is ASCII, so Å
+    becomes A, µ u, and any other non-ASCII letter a Java escape as ImageJ writes it
+    (``\\u00B0``), which the reader turns back."""
     if _LENGTHS.get(units) == 1e-6:
         return "micron"
-    return units.replace("Å", "A").replace("µ", "u").encode("ascii", "replace").decode()
+    if units == "px":
+        return "pixel"
+    text = units.replace("Å", "A").replace("µ", "u")
+    return "".join(c if c.isascii() else f"\\u{ord(c):04X}" for c in text)
 
 
 def _common_length(x: Dim, y: Dim) -> tuple[str, float, float]:
-    """(unit, x scale, y scale) with x and y in one unit: x's, or nm for Å (ASCII).
+    """(unit, x scale, y scale) with x and y in one unit: x's, or nm for Å (ASCII);
+    reciprocal lengths alike (``1/Å`` -> ``1/nm``).
 
     An image whose y axis is in Å and x in nm must not be written as nm for both.
     """
-    if x.units in _LENGTHS and y.units in _LENGTHS:
-        unit = "nm" if x.units == "Å" else ("µm" if _LENGTHS[x.units] == 1e-6 else x.units)
-        return (unit, x.scale * _LENGTHS[x.units] / _LENGTHS[unit],
-                y.scale * _LENGTHS[y.units] / _LENGTHS[unit])
-    return x.units, x.scale, y.scale
+    if _factor(x.units, y.units) is None:
+        return x.units, x.scale, y.scale
+    power, metres = _length(x.units) or (1, 1.0)
+    base = "nm" if metres == 1e-10 else ("µm" if metres == 1e-6 else
+                                          x.units.removeprefix("1/"))
+    unit = base if power == 1 else f"1/{base}"
+    return (unit, x.scale * (_factor(x.units, unit) or 1.0),
+            y.scale * (_factor(y.units, unit) or 1.0))
+
+
+def _letter(dim: Dim) -> str:
+    """The ImageJ axis a dim would like to be: time by its unit or name, channel by name."""
+    if dim.units in _SECONDS or dim.name.lower() in _TIME_NAMES:
+        return "T"
+    return "C" if dim.name.lower() in _CHANNEL_NAMES else "Z"
 
 
 def _lead_axes(dims: Sequence[Dim]) -> str:
-    """ImageJ letters for the axes before YX: a 3-D stack is time or z by its dim."""
-    if len(dims) == 1:
-        dim = dims[0]
-        return "T" if dim.units in _SECONDS or dim.name.lower() in _TIME_NAMES else "Z"
-    return {0: "", 2: "TZ", 3: "TZC"}[len(dims)]
+    """ImageJ letters for the axes before YX, in ImageJ's TZC order.
+
+    Each axis gets the letter its dim asks for (a 3-D stack is time or z by its dim; a
+    ``(z, channel, y, x)`` stack is ZC, not TZ); when the order of the dims does not
+    allow every wish, the letters that grant most of them (ties: the first of TZ, TC, ZC).
+    """
+    wishes = [_letter(dim) for dim in dims]
+    choices = ["".join(c) for c in itertools.combinations("TZC", len(dims))]
+    return max(choices, key=lambda letters: sum(map(str.__eq__, letters, wishes)))
+
+
+def _origin(dim: Dim) -> float | None:
+    """ImageJ's origin of an axis, in pixels (``offset = -origin * scale``)."""
+    return -dim.offset / dim.scale if dim.offset and dim.scale else None
 
 
 def _imagej_calibration(dataset: Dataset, rgb: bool = False
@@ -635,7 +794,9 @@ def _imagej_calibration(dataset: Dataset, rgb: bool = False
 
     x and y share ImageJ's one ``unit``: converted to one length unit when both are
     lengths; otherwise y's goes to ``yunit`` with a warning, since most readers (rsciio
-    among them) only look at ``unit``.
+    among them) only look at ``unit``.  A z axis in another unit (a tilt in deg, a
+    unitless frame) states it as ``zunit``, a time axis not in a time unit as ``tunit``;
+    non-zero offsets are ImageJ's ``xorigin``, ``yorigin``, ``zorigin``.
     """
     dims = dataset.dims[:-1] if rgb else dataset.dims
     y, x = dims[-2], dims[-1]
@@ -644,7 +805,7 @@ def _imagej_calibration(dataset: Dataset, rgb: bool = False
     unit, x_scale, y_scale = _common_length(x, y)
     if unit:
         metadata["unit"] = _imagej_unit(unit)
-    if y.units != x.units and not (x.units in _LENGTHS and y.units in _LENGTHS):
+    if y.units != x.units and _factor(y.units, x.units) is None:
         log.warning("%s: x is in %r and y in %r, which cannot be converted to one unit; "
                     "the TIFF gives y's as ImageJ yunit, which most readers ignore",
                     dataset.name, x.units, y.units)
@@ -652,8 +813,19 @@ def _imagej_calibration(dataset: Dataset, rgb: bool = False
     for letter, dim in zip(lead, dims[:-2], strict=True):
         if letter == "T":
             metadata["finterval"] = dim.scale * _SECONDS.get(dim.units, 1.0)
+            if dim.units not in _SECONDS:
+                metadata["tunit"] = _imagej_unit(dim.units)
         elif letter == "Z":
             metadata["spacing"] = _z_spacing(dim, unit)
+            if _z_unit(dim, unit) != unit:
+                metadata["zunit"] = _imagej_unit(dim.units)
+    origins: list[tuple[str, Dim]] = [("xorigin", x), ("yorigin", y)]
+    if "Z" in lead:
+        origins.append(("zorigin", dims[lead.index("Z")]))
+    for key, dim in origins:
+        origin = _origin(dim)
+        if origin is not None:
+            metadata[key] = origin
     resolution = (1.0 / x_scale, 1.0 / y_scale) if x_scale > 0 and y_scale > 0 else None
     return metadata, resolution
 
@@ -668,14 +840,16 @@ def _dm_tags(dataset: Dataset, rgb: bool) -> list[tuple[int, str, int, Any, bool
     dims = dataset.dims[:-1] if rgb else dataset.dims
     y, x = dims[-2], dims[-1]
     unit, x_scale, y_scale = _common_length(x, y)
-    y_unit = unit if x.units in _LENGTHS and y.units in _LENGTHS else y.units
+    y_unit = unit if _factor(y.units, x.units) is not None else y.units
     axes = [(unit, x, x_scale), (y_unit, y, y_scale)]
     if len(dims) == 3:
         z = dims[0]
-        if _lead_axes(dims[:1]) == "T":
-            axes.append(("s", z, z.scale * _SECONDS.get(z.units, 1.0)))
+        if _lead_axes(dims[:1]) != "T":
+            axes.append((_z_unit(z, unit), z, _z_spacing(z, unit)))
+        elif z.units in _SECONDS:
+            axes.append(("s", z, z.scale * _SECONDS[z.units]))
         else:
-            axes.append((unit if z.units in _LENGTHS else z.units, z, _z_spacing(z, unit)))
+            axes.append((z.units, z, z.scale))
     tags: list[tuple[int, str, int, Any, bool]] = []
     for k, (units, dim, scale) in enumerate(axes):  # tags 65003-5, 65006-8, 65009-11
         origin = dim.offset * scale / dim.scale if dim.scale else dim.offset
@@ -686,6 +860,10 @@ def _dm_tags(dataset: Dataset, rgb: bool) -> list[tuple[int, str, int, Any, bool
 
 def _z_spacing(z: Dim, unit: str) -> float:
     """The z step in the x/y unit, which ImageJ's ``spacing`` shares."""
-    if z.units in _LENGTHS and unit in _LENGTHS:
-        return z.scale * _LENGTHS[z.units] / _LENGTHS[unit]
-    return z.scale
+    factor = _factor(z.units, unit)
+    return z.scale * factor if factor is not None else z.scale
+
+
+def _z_unit(z: Dim, unit: str) -> str:
+    """The unit of :func:`_z_spacing`: the x/y unit when z converts to it, else z's."""
+    return unit if _factor(z.units, unit) is not None else z.units
