@@ -6,7 +6,10 @@ stack streams in bounded memory.  A folder or glob of single-frame TIFFs is one 
 (natural sort; frames must agree in shape and dtype).  Calibrations come from
 RosettaSciIO's TIFF reader, which knows the ImageJ, DigitalMicrograph, FEI/Thermo, Zeiss,
 JEOL and Olympus tags; its own lazy path materialises the whole array, so only its axes
-and metadata are used.  RGB(A) samples become a trailing ``channel`` axis.
+and metadata are used.  An ImageJ file's own calibration wins over rsciio's (which keeps
+only ``micron`` and ignores ``finterval``): any ``unit``/``yunit``/``zunit``/``tunit`` in
+everyday notation, z ``spacing``, time ``finterval``, origins, up to TZCYX.  RGB(A)
+samples become a trailing ``channel`` axis.
 
 Writing: an ImageJ hyperstack (uint8, uint16, float32; ``axes`` TZCYX as needed) with
 pixel size and unit (x and y converted to one length unit, or a warning and ImageJ's
