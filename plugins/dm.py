@@ -4,7 +4,9 @@ Format notes: rsciio's ``digitalmicrograph`` tag-tree parser (the one HyperSpy u
 finds the images, axes, metadata and byte offsets; plain image data are then streamed
 with ``pread`` (:class:`~emdconvert.lazy.RawFileArray`), so a large DM4 converts in
 bounded memory at the speed of a ``.npy``.  RGB(A) images, which rsciio cannot read
-lazily, are read whole; packed-complex ones go through rsciio's lazy path.
+lazily, are read whole; packed-complex ones go through rsciio's lazy path.  Length-1
+axes are dropped as rsciio's own ``squeeze`` post-process drops them, so a spectrum
+stored as N x 1 is 1-D in the output too (:func:`kept_axes`).
 
 Metadata (emd-spec.md §6 and §8): the common Microscope Info / Acquisition / DataBar /
 Session Info / EELS tags become readable attributes of the ``microscope``, ``sample`` and
@@ -187,14 +189,39 @@ def _read_signals(path: Path) -> list[dict[str, Any]]:
             parser.tags_dict["ImageList"]["TagGroup0"] = image.imdict.to_dict()
             metadata = image.get_metadata()
             metadata["General"]["original_filename"] = path.name
-            signals.append({"data": _image_data(image, path, parser.endian),
-                            "axes": image.get_axes_dict(), "metadata": copy.deepcopy(metadata),
+            data = _image_data(image, path, parser.endian)
+            keep = kept_axes(image.shape)
+            signals.append({"data": data, "axes": _kept_axes_dicts(image.get_axes_dict(), keep),
+                            "metadata": copy.deepcopy(metadata),
                             "original_metadata": copy.deepcopy(parser.tags_dict)})
     return signals
 
 
+def kept_axes(shape: Sequence[int]) -> tuple[int, ...]:
+    """The array axes of a DM image that survive rsciio's reading: all but length-1 ones.
+
+    rsciio's DM reader hands every image to HyperSpy with a ``squeeze`` post-process
+    (``hs.load`` applies it), so a spectrum DigitalMicrograph stores as N x 1, or a
+    single-spectrum "spectrum image" of 1 x 1 x N, is read as 1-D of length N; keeping
+    the dummy axes would make our output a 2-D (or 3-D) image in HyperSpy.  Each kept
+    axis keeps its own calibration.  When every axis has length 1, one stays (HyperSpy
+    never makes a 0-d signal): the last, x, which is what it keeps of a 1-pixel
+    spectrum or image.
+    """
+    keep = tuple(i for i, size in enumerate(shape) if size != 1)
+    return keep or tuple(range(len(shape)))[-1:]
+
+
+def _kept_axes_dicts(axes: Sequence[Mapping[str, Any]],
+                     keep: tuple[int, ...]) -> list[dict[str, Any]]:
+    """rsciio's axis dicts of the kept axes (one per array axis), renumbered in order."""
+    return [{**axes[i], "index_in_array": index} for index, i in enumerate(keep)]
+
+
 def _image_data(image: Any, path: Path, endian: str) -> Any:
-    """The image's data, once the Data tag is known to hold exactly what ImageData declares.
+    """The image's data, once the Data tag is known to hold exactly what ImageData declares,
+    with only the array axes :func:`kept_axes` keeps (the others have length 1, so the
+    bytes, in the same order, are those of rsciio's array).
 
     Plain images stream through :class:`RawFileArray` in the file's byte order (rsciio
     reads every tag of a big-endian file big-endian, but its pixels little-endian).
@@ -209,13 +236,16 @@ def _image_data(image: Any, path: Path, endian: str) -> Any:
     if endian == "big" and special:
         raise UnsupportedError(f"big-endian DM images of DataType {data_type} (RGB or "
                                "packed complex) are not supported")
+    full = tuple(int(n) for n in image.shape)
+    shape = tuple(full[i] for i in kept_axes(full))
     if data_type in _PACKED_COMPLEX_TYPES - {5}:
-        return image.get_data(lazy=True)
+        data = image.get_data(lazy=True)
+        return data if shape == full else data.reshape(shape)
     if special:
-        return image.get_data(lazy=False)
+        data = image.get_data(lazy=False)
+        return data if shape == full else data.reshape(shape)
     dtype = np.dtype(image.dtype).newbyteorder(">" if endian == "big" else "<")
-    raw = RawFileArray(path, int(image.imdict.ImageData.Data.offset), tuple(image.shape),
-                       dtype)
+    raw = RawFileArray(path, int(image.imdict.ImageData.Data.offset), shape, dtype)
     return raw if dtype.isnative else NativeOrderArray(raw)
 
 
