@@ -25,7 +25,15 @@ import numpy as np
 from emdconvert.blockcopy import copy_into, default_threads, raw_bytes, source_chunk
 from emdconvert.compression import parse as parse_compression
 from emdconvert.errors import UnsupportedError, UsageError
-from emdconvert.model import METADATA_GROUPS, AttrValue, Comment, Dataset, Dim, EMDFile
+from emdconvert.model import (
+    METADATA_GROUPS,
+    AttrValue,
+    Comment,
+    Dataset,
+    Dim,
+    EMDFile,
+    Passthrough,
+)
 from emdconvert.units import to_emd
 
 if TYPE_CHECKING:
@@ -104,6 +112,8 @@ def write_dim(group: h5py.Group, k: int, dim: Dim) -> None:
     ds = group.create_dataset(f"dim{k}", data=values)
     ds.attrs["name"] = _bytes(dim.name)
     ds.attrs["units"] = _bytes(to_emd(dim.units))
+    write_attrs(ds, {key: value for key, value in dim.attrs.items()
+                     if key not in ("name", "units")})
 
 
 def append_comments(h5: h5py.File, comments: Iterable[Comment]) -> None:
@@ -116,7 +126,70 @@ def append_comments(h5: h5py.File, comments: Iterable[Comment]) -> None:
             key = Comment(timestamp, comment.message).key
             if comment.original_key:
                 key = f"{comment.original_key} ({key})"
-        group.attrs[key] = _bytes(comment.message)
+        value = comment.original_value
+        group.attrs[key] = _bytes(comment.message) if value is None or \
+            _text(value) != comment.message else value
+
+
+def _text(value: Any) -> str | None:
+    if isinstance(value, (bytes, np.bytes_)):
+        return bytes(value).decode("utf-8", "replace")
+    return value if isinstance(value, str) else None
+
+
+def copy_attrs(source: h5py.HLObject, target: h5py.HLObject) -> None:
+    """*source*'s attributes onto *target*, type and shape as they were; attributes
+    *target* already has (the writer's) are kept."""
+    import h5py
+
+    for key in source.attrs:
+        if key in target.attrs:
+            continue
+        value = source.attrs[key]
+        if isinstance(value, h5py.Empty):
+            target.attrs.create(key, value)
+        else:
+            target.attrs.create(key, value, dtype=source.attrs.get_id(key).dtype)
+
+
+def _tracks_order(group: h5py.Group) -> bool:
+    return bool(group.id.get_create_plist().get_link_creation_order())
+
+
+def copy_extras(target: h5py.Group, extras: Iterable[Passthrough]) -> None:
+    """Copy what the model holds only as source HDF5 objects (:class:`Passthrough`).
+
+    Whole objects go through ``H5Ocopy`` (``Group.copy``), which copies chunk by chunk
+    inside libhdf5, keeping dtype, shape, layout, filters and attributes: nothing is
+    loaded whole.  Relative paths are below *target*, absolute ones from its file root.
+    """
+    import h5py
+
+    for extra in extras:
+        source, path = extra.source, extra.path
+        if isinstance(source, h5py.SoftLink):
+            if target.get(path, getlink=True) is None:
+                target[path] = h5py.SoftLink(source.path)
+            continue
+        if not extra.whole:
+            existing = target.get(path)
+            if existing is None:
+                existing = target.create_group(
+                    path, track_order=isinstance(source, h5py.Group) and
+                    _tracks_order(source))
+            copy_attrs(source, existing)
+            if isinstance(existing, h5py.Group) and "data" not in existing:
+                # rsciio marks its /signals container a data group; with the data
+                # groups moved to /data it would break rule 2 (a data group holds data).
+                existing.attrs.pop("emd_group_type", None)
+            continue
+        if target.get(path, getlink=True) is not None:
+            msg = f"cannot copy {source.name} to {path}: the output already has it"
+            raise UnsupportedError(msg)
+        parent_path, _, name = path.rstrip("/").rpartition("/")
+        parent = target.require_group(parent_path) if parent_path else \
+            (target.file["/"] if path.startswith("/") else target)
+        source.parent.copy(source, parent, name=name)
 
 
 def write_dataset(parent: h5py.Group, name: str, dataset: Dataset, *,
@@ -145,6 +218,8 @@ def write_dataset(parent: h5py.Group, name: str, dataset: Dataset, *,
     group = parent.create_group(name)
     group.attrs["emd_group_type"] = 1
     group.attrs[AXIS_ORDER_ATTR] = axis_order
+    if name != dataset.name and "title" not in dataset.attrs:
+        group.attrs["title"] = dataset.name  # what the sanitised name stands for
     if dataset.units:
         group.attrs["units"] = _bytes(to_emd(dataset.units))
     write_attrs(group, dataset.attrs)
@@ -159,6 +234,7 @@ def write_dataset(parent: h5py.Group, name: str, dataset: Dataset, *,
     dims = dataset.dims[::-1] if transpose else dataset.dims
     for k, dim in enumerate(dims, start=1):
         write_dim(group, k, dim)
+    copy_extras(group, dataset.extras)
 
 
 def write_emd(model: EMDFile, path: Path, *, axis_order: str = X_FIRST,
@@ -181,10 +257,27 @@ def write_emd(model: EMDFile, path: Path, *, axis_order: str = X_FIRST,
         h5.attrs["version_major"] = 0
         h5.attrs["version_minor"] = 2
         data = h5.create_group("data", track_order=True)  # keep the model's order
-        names = group_names([d.name for d in model.datasets])
+        names = _free_names(group_names([d.name for d in model.datasets]), model.extras)
         for name, dataset in zip(names, model.datasets, strict=True):
             write_dataset(data, name, dataset, axis_order=axis_order,
                           compression=compression, threads=threads, progress=progress)
         for group in METADATA_GROUPS:
             write_attrs(h5.create_group(group), model.metadata(group))
         append_comments(h5, model.comments)
+        copy_extras(h5, model.extras)
+
+
+def _free_names(names: list[str], extras: Sequence[Passthrough]) -> list[str]:
+    """*names* with a ``~`` suffix where an extra copied into ``/data`` has the name."""
+    taken = {extra.path[len("/data/"):] for extra in extras
+             if extra.path.startswith("/data/") and extra.path.count("/") == 2}
+    if not taken & set(names):
+        return names
+    out = []
+    for name in names:
+        candidate, n = name, 0
+        while candidate in taken:
+            n += 1
+            candidate = f"{name}~x{n}"
+        out.append(candidate)
+    return out

@@ -16,12 +16,15 @@ import dataclasses
 import datetime as _dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from emdconvert.errors import UnsupportedError
 from emdconvert.lazy import LazyArray, release
+
+if TYPE_CHECKING:
+    import h5py
 
 #: What an HDF5 attribute can hold; importers convert anything else to ``str``.
 AttrValue = str | bytes | int | float | bool | np.generic | np.ndarray
@@ -50,13 +53,15 @@ class Dim:
 
     A vector of one coordinate has no spacing, yet a length-1 axis of a source can carry
     a scale (a 1 x 1024 TIA point spectrum): *step* keeps it, and is ignored on longer
-    axes, whose values say their own spacing.
+    axes, whose values say their own spacing.  *attrs* are further attributes of the
+    source's dim vector besides ``name`` and ``units`` (an EMD source's, kept on rewrite).
     """
 
     name: str
     units: str
     values: np.ndarray
     step: float = 1.0
+    attrs: Mapping[str, AttrValue] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         values = np.asarray(self.values)
@@ -64,6 +69,7 @@ class Dim:
             msg = f"dim {self.name!r}: values must be a 1-D numeric vector"
             raise UnsupportedError(msg)
         object.__setattr__(self, "values", values)
+        object.__setattr__(self, "attrs", _freeze(self.attrs))
 
     @classmethod
     def uniform(cls, name: str, units: str, size: int, offset: float = 0.0,
@@ -108,11 +114,38 @@ def default_dims(shape: Sequence[int]) -> tuple[Dim, ...]:
 
 
 @dataclass(frozen=True)
+class Passthrough:
+    """HDF5 content of a source that the model has no field for, copied verbatim.
+
+    EMD -> EMD must lose nothing (issue 13): NCEM's ``/stage`` group, an ``acquisition
+    times`` dataset beside ``data``, attributes on ``/``, ``/data`` or the ``data``
+    dataset itself.  The canonical model only knows datasets, dims and three metadata
+    groups, so the EMD reader names the rest here and the EMD writer copies it with
+    HDF5's object copy (chunk by chunk inside libhdf5: dtype, shape, values, filters
+    and attributes as they were, never loaded whole).  Other writers ignore it and
+    other readers leave it empty.
+
+    *source* is an open h5py object (or a soft link, copied as a link); like an h5py
+    dataset in :attr:`Dataset.data` it keeps its file open until :meth:`EMDFile.close`.
+    *path* is where it goes: absolute in :attr:`EMDFile.extras`, relative to the data
+    group in :attr:`Dataset.extras`.
+    With *whole* the object is copied with everything in it; otherwise only its
+    attributes are added to the object at *path* (an empty group is created if there is
+    none), never replacing an attribute the writer has already set.
+    """
+
+    path: str
+    source: h5py.Group | h5py.Dataset | h5py.SoftLink
+    whole: bool = True
+
+
+@dataclass(frozen=True)
 class Dataset:
     """One EMD data group: an N-d array, one :class:`Dim` per axis, and attributes.
 
     ``attrs`` land on the data group (e.g. the original tag tree as JSON); ``name`` and
     ``units`` describe the values themselves (e.g. ``counts``) and are optional.
+    ``extras`` is the rest of an EMD source's data group (see :class:`Passthrough`).
     """
 
     name: str
@@ -120,6 +153,7 @@ class Dataset:
     dims: tuple[Dim, ...] = ()
     attrs: Mapping[str, AttrValue] = field(default_factory=dict)
     units: str = ""
+    extras: tuple[Passthrough, ...] = ()
 
     def __post_init__(self) -> None:
         shape = tuple(int(n) for n in self.data.shape)
@@ -142,6 +176,7 @@ class Dataset:
                 raise UnsupportedError(msg)
         object.__setattr__(self, "dims", dims)
         object.__setattr__(self, "attrs", _freeze(self.attrs))
+        object.__setattr__(self, "extras", tuple(self.extras))
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -160,6 +195,9 @@ class Comment:
     message: str
     #: The attribute name this comment had in a file we read (kept verbatim on rewrite).
     original_key: str = ""
+    #: The attribute value as read (``str`` or ``bytes``), rewritten as it was, so a
+    #: file passed through keeps its log's types; ``None`` for new comments.
+    original_value: AttrValue | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.timestamp.tzinfo is None:
@@ -181,13 +219,18 @@ class Comment:
 
 @dataclass(frozen=True)
 class EMDFile:
-    """A whole EMD file: datasets, the three metadata groups and the comment log."""
+    """A whole EMD file: datasets, the three metadata groups and the comment log.
+
+    ``extras`` is what else an EMD source held, copied by the EMD writer
+    (see :class:`Passthrough`).
+    """
 
     datasets: tuple[Dataset, ...]
     microscope: Mapping[str, AttrValue] = field(default_factory=dict)
     sample: Mapping[str, AttrValue] = field(default_factory=dict)
     user: Mapping[str, AttrValue] = field(default_factory=dict)
     comments: tuple[Comment, ...] = ()
+    extras: tuple[Passthrough, ...] = ()
 
     def __post_init__(self) -> None:
         datasets = tuple(self.datasets)
@@ -196,6 +239,7 @@ class EMDFile:
             raise UnsupportedError(msg)
         object.__setattr__(self, "datasets", datasets)
         object.__setattr__(self, "comments", tuple(self.comments))
+        object.__setattr__(self, "extras", tuple(self.extras))
         for group in METADATA_GROUPS:
             object.__setattr__(self, group, _freeze(getattr(self, group)))
 
@@ -224,8 +268,13 @@ class EMDFile:
         ``with emdconvert.read(path) as model: ...`` does this on leaving the block.
         Without it the files close when the model is garbage-collected.
         """
+        extras = [*self.extras]
         for dataset in self.datasets:
             release(dataset.data)
+            extras += dataset.extras
+        for extra in extras:
+            if hasattr(extra.source, "id"):  # not a soft link
+                release(extra.source)
 
     def __enter__(self) -> EMDFile:
         return self

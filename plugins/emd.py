@@ -10,8 +10,10 @@ that read other files (external links, external storage, virtual datasets) are r
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import math
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -29,7 +31,7 @@ from emdconvert.errors import (
 )
 from emdconvert.hdf5probe import probe
 from emdconvert.lazy import LazyArray, TransposedArray
-from emdconvert.model import METADATA_GROUPS, Comment, Dataset, Dim, EMDFile
+from emdconvert.model import METADATA_GROUPS, Comment, Dataset, Dim, EMDFile, Passthrough
 from emdconvert.plugin import BasePlugin, DatasetInfo, FileInfo, package_version
 from emdconvert.units import from_emd
 
@@ -38,6 +40,10 @@ if TYPE_CHECKING:
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _RESERVED_GROUP_ATTRS = frozenset({"emd_group_type", AXIS_ORDER_ATTR, "units"})
+_DIM_ATTRS = frozenset({"name", "units"})
+#: Top-level groups the writer makes itself; their members are copied, not they.
+_WRITTEN_GROUPS = frozenset({"data", "comments", *METADATA_GROUPS})
+_DIM_NAME = re.compile(r"dim[0-9]+")
 BERKELEY, VELOX, EMD1, PRISMATIC = "berkeley-0.2", "velox", "emd-1.0", "prismatic"
 #: Flavours we read through rsciio rather than our own Berkeley reader.
 _VIA_RSCIIO = (VELOX, EMD1, PRISMATIC)
@@ -136,11 +142,12 @@ def _read_dim(group: h5py.Group, k: int, length: int) -> Dim:
         raise FormatError(f"{group.name}/dim{k}: not a 1-D numeric vector")
     name = _text(dim.attrs.get("name")) or f"dim{k}"
     units = from_emd(_text(dim.attrs.get("units")))
+    attrs = {key: value for key, value in dim.attrs.items() if key not in _DIM_ATTRS}
     if values.shape[0] == length:
-        return Dim(name, units, values.astype(np.float64, copy=False))
+        return Dim(name, units, values.astype(np.float64, copy=False), attrs=attrs)
     if values.shape[0] == 2:
-        return Dim.uniform(name, units, length, float(values[0]),
-                           float(values[1] - values[0]))
+        return dataclasses.replace(Dim.uniform(name, units, length, float(values[0]),
+                                               float(values[1] - values[0])), attrs=attrs)
     raise FormatError(f"{group.name}/dim{k}: {values.shape[0]} values for an axis of "
                       f"length {length}")
 
@@ -158,7 +165,70 @@ def _read_group(group: h5py.Group) -> Dataset:
     attrs = {k: v for k, v in group.attrs.items() if k not in _RESERVED_GROUP_ATTRS}
     name = group.name.rsplit("/", 1)[-1] or "data"
     return Dataset(name, array, tuple(dims), attrs, units=from_emd(_text(
-        group.attrs.get("units"))))
+        group.attrs.get("units"))), extras=_group_extras(group, data.ndim))
+
+
+def _passthrough(path: str, link: Any, obj: Any, *, whole: bool = True) -> Passthrough:
+    """*obj* to copy to *path*; a soft link is copied as the link itself."""
+    import h5py
+
+    return Passthrough(path, link if isinstance(link, h5py.SoftLink) else obj, whole)
+
+
+def _group_extras(group: h5py.Group, ndim: int) -> tuple[Passthrough, ...]:
+    """What a data group holds besides ``data`` and ``dim1 ... dimN``, to copy verbatim.
+
+    The ``data`` dataset's own attributes are added to the written one.  Other ``dimK``
+    (``dim0``, ``dimK`` beyond N) are left out: the validator refuses them (rule 4) and
+    rsciio reads a group with a ``dim0`` as EMD 1.0, transposed differently.
+    """
+    extras = []
+    if len(group["data"].attrs):
+        extras.append(Passthrough("data", group["data"], whole=False))
+    modelled = {"data", *(f"dim{k}" for k in range(1, ndim + 1))}
+    for key in group:
+        if key in modelled or _DIM_NAME.fullmatch(key):
+            continue
+        extras.append(_passthrough(key, group.get(key, getlink=True), group.get(key)))
+    return tuple(extras)
+
+
+def file_extras(h5: h5py.File) -> tuple[Passthrough, ...]:
+    """Everything outside the data groups the model has no field for, in file order.
+
+    Root attributes other than the version (the writer writes integers) are added to the
+    output's root.  A group with no data group below it is copied whole; one with data
+    groups below (``/data``, rsciio's ``/signals``) is recreated with its attributes, and
+    its other members are copied one by one, while the data groups themselves move to
+    ``/data``.  ``microscope``, ``sample``, ``user`` and ``comments`` attributes are in
+    the model; what else those groups hold is copied.
+    """
+    import h5py
+
+    from emdconvert.spec import walk_links
+
+    links = list(walk_links(h5, descend=lambda group: not is_data_group(group)))
+    holding: set[str] = set()  # groups with a data group somewhere below
+    for path, _, obj in links:
+        if isinstance(obj, h5py.Group) and is_data_group(obj):
+            parts = path.split("/")
+            holding.update("/".join(parts[:n]) for n in range(2, len(parts)))
+    extras = [Passthrough("/", h5, whole=False)] if set(h5.attrs) - {
+        "version_major", "version_minor"} else []
+    copied: set[str] = set()  # whole copies: what lies below them is in them
+    for path, link, obj in links:
+        if path.rsplit("/", 1)[0] in copied:
+            copied.add(path)
+            continue
+        if isinstance(obj, h5py.Group) and is_data_group(obj):
+            continue
+        if path in holding or (path.count("/") == 1 and path[1:] in _WRITTEN_GROUPS):
+            if path[1:] not in _WRITTEN_GROUPS - {"data"}:
+                extras.append(Passthrough(path, obj, whole=False))
+            continue
+        extras.append(_passthrough(path, link, obj))
+        copied.add(path)
+    return tuple(extras)
 
 
 def _parse_timestamp(key: str) -> _dt.datetime:
@@ -175,7 +245,8 @@ def read_comments(h5: h5py.File) -> tuple[Comment, ...]:
     group = h5.get("comments")
     if group is None:
         return ()
-    return tuple(Comment(_parse_timestamp(key), _text(value), original_key=key)
+    return tuple(Comment(_parse_timestamp(key), _text(value), original_key=key,
+                         original_value=value)
                  for key, value in group.attrs.items())
 
 
@@ -264,7 +335,8 @@ class EMDPlugin(BasePlugin):
         # The h5py datasets in the model keep the file open until they are released.
         datasets = tuple(_read_group(g) for g in groups)
         metadata = {g: dict(h5[g].attrs) if g in h5 else {} for g in METADATA_GROUPS}
-        return EMDFile(datasets, comments=read_comments(h5), **metadata)
+        return EMDFile(datasets, comments=read_comments(h5), extras=file_extras(h5),
+                       **metadata)
 
     def _read_with_rsciio(self, path: Path) -> EMDFile:
         from rsciio.emd import file_reader
