@@ -73,8 +73,9 @@ def source_chunk(shape: tuple[int, ...], itemsize: int, transpose: bool) -> tupl
 
 
 #: The OpenCV element type that moves each item size's bytes unchanged.
-_CV_VIEWS: dict[int, np.dtype[Any]] = {1: np.dtype(np.uint8), 2: np.dtype(np.uint16), 4: np.dtype(np.int32),
-             8: np.dtype(np.float64)}
+_CV_VIEWS: dict[int, np.dtype[Any]] = {
+    1: np.dtype(np.uint8), 2: np.dtype(np.uint16), 4: np.dtype(np.int32),
+    8: np.dtype(np.float64)}
 
 
 #: Data at least this large are worth importing OpenCV for (~25 ms) to transpose.

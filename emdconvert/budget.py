@@ -21,6 +21,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from emdconvert.errors import EnvironmentProblem, PolicyError, UsageError
 from emdconvert.model import EMDFile
 
@@ -133,8 +135,21 @@ def check_budget(model: EMDFile, source_bytes: int, *, max_bytes: int | None = N
     declared = declared_bytes(model)
     allowance = _ALLOWANCE.get()
     extra = allowance.reserved if allowance is not None else 0
-    _refuse_over(declared + extra, source_bytes, max_bytes, max_ratio, "declared size")
+    _refuse_over(declared + extra, source_bytes, max_bytes, None, "declared size")
+    _refuse_over(declared - in_memory_bytes(model) + extra, source_bytes, None, max_ratio,
+                 "declared size")
     return declared
+
+
+def in_memory_bytes(model: EMDFile) -> int:
+    """Bytes of datasets already read into memory (numpy arrays, not lazy ones).
+
+    The ratio limit judges what a header *declares*, before it is believed; data a
+    reader has decoded already exist (a JEOL ``.pts`` event list really does decode to
+    800 times its size), and what bounded their decoding is the memory limit of the
+    eager read, not the ratio.
+    """
+    return sum(d.data.nbytes for d in model.datasets if isinstance(d.data, np.ndarray))
 
 
 def _refuse_over(count: int, source_bytes: int, max_bytes: int | None,

@@ -14,7 +14,7 @@ from pathlib import Path
 from emdconvert.errors import InputError, UnknownFormatError
 from emdconvert.plugin import HEAD_BYTES, FormatPlugin
 from emdconvert.registry import Registry, default_registry
-from emdconvert.sources import expand
+from emdconvert.sources import FOLDER_FORMATS, expand
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,8 @@ def choose_reader(path: Path, name: str | None = None,
     if name is not None:
         return _named(registry, name, path, "read")
     readers = registry.readers()
+    if path.is_dir() and suffix_of(path) in FOLDER_FORMATS:
+        return _choose_folder_format_reader(path, readers)
     if not path.is_file():
         return _choose_stack_reader(path, readers)
     head = read_head(path)
@@ -84,6 +86,16 @@ def choose_reader(path: Path, name: str | None = None,
     msg = (f"unrecognised format (tried {tried}; installed formats: {installed}); "
            "use --from NAME to force one")
     raise UnknownFormatError(msg, path=path)
+
+
+def _choose_folder_format_reader(path: Path, readers: list[FormatPlugin]) -> FormatPlugin:
+    """A folder that is one dataset (a ``.zspy`` zarr store): a plugin claiming its
+    suffix must recognise the folder itself (``sniff`` gets the folder, no head)."""
+    for plugin in (p for p in readers if suffix_of(path) in p.extensions):
+        if _safe_sniff(plugin, path, b""):
+            return plugin
+    raise UnknownFormatError(f"not a {suffix_of(path)} store that an installed format "
+                             "reads", path=path)
 
 
 def _choose_stack_reader(path: Path, readers: list[FormatPlugin]) -> FormatPlugin:

@@ -219,7 +219,7 @@ def write_dataset(parent: h5py.Group, name: str, dataset: Dataset, *,
     group.attrs["emd_group_type"] = 1
     group.attrs[AXIS_ORDER_ATTR] = axis_order
     if name != dataset.name and "title" not in dataset.attrs:
-        group.attrs["title"] = dataset.name  # what the sanitised name stands for
+        group.attrs["title"] = dataset.name.replace("\0", "\\0")  # the unsanitised name
     if dataset.units:
         group.attrs["units"] = _bytes(to_emd(dataset.units))
     write_attrs(group, dataset.attrs)

@@ -8,14 +8,16 @@ tree is kept whole, as JSON text on the dataset group, so nothing in the source 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from emdconvert.errors import UnsupportedError
 from emdconvert.metadata_map import readable_metadata
-from emdconvert.model import Dataset, Dim, EMDFile
+from emdconvert.model import Comment, Dataset, Dim, EMDFile
 
 ORIGINAL_METADATA_ATTR = "original_metadata_json"
 
@@ -111,7 +113,7 @@ def signal_to_dataset(signal: Mapping[str, Any], default_name: str,
     data = signal["data"]
     shape = tuple(int(n) for n in data.shape)
     dims = axes_to_dims(signal.get("axes", []), shape)
-    title = _text(signal.get("metadata", {}).get("General", {}).get("title"), "")
+    title = _text(_title(signal), "")
     attrs: dict[str, Any] = dict(extra_attrs or {})
     if title:
         attrs["title"] = title
@@ -123,9 +125,42 @@ def signal_to_dataset(signal: Mapping[str, Any], default_name: str,
     return Dataset(title or default_name, data, dims, attrs)
 
 
+def is_text(signal: Mapping[str, Any]) -> bool:
+    """Strings or Python objects, which are not EMD data (emd-spec.md §4)."""
+    return np.dtype(signal["data"].dtype).kind in "SUO"
+
+
+def text_values(signal: Mapping[str, Any]) -> str:
+    """A text signal's values as a JSON list of strings (nested like the array)."""
+    return json.dumps(_jsonable(np.asarray(signal["data"], dtype=object)), ensure_ascii=False)
+
+
 def signals_to_model(signals: Sequence[Mapping[str, Any]],
                      extra_attrs: Mapping[str, Any] | None = None) -> EMDFile:
-    """A list of rsciio signal dicts as one :class:`EMDFile`, one dataset each."""
-    datasets = tuple(signal_to_dataset(s, f"dataset_{i}", extra_attrs)
-                     for i, s in enumerate(signals))
-    return EMDFile(datasets, **readable_metadata(signals))
+    """A list of rsciio signal dicts as one :class:`EMDFile`, one dataset each.
+
+    A text signal beside numeric ones (a NeXus file's list of emission lines) is kept
+    as a JSON attribute ``text_signal:<title>`` of the first dataset, and the output's
+    provenance says so; a file holding text only is refused, as EMD has no place for it.
+    """
+    numeric = [(i, s) for i, s in enumerate(signals) if not is_text(s)]
+    text = [(i, s) for i, s in enumerate(signals) if is_text(s)]
+    if not numeric:
+        dtypes = ", ".join(sorted({str(np.dtype(s["data"].dtype)) for s in signals}))
+        raise UnsupportedError(f"holds only text or object data ({dtypes}), which is not "
+                               "EMD data")
+    datasets = [signal_to_dataset(s, f"dataset_{i}", extra_attrs) for i, s in numeric]
+    comments = []
+    if text:
+        kept = {f"text_signal:{_text(_title(s), f'dataset_{i}')}": text_values(s)
+                for i, s in text}
+        first = datasets[0]
+        datasets[0] = dataclasses.replace(first, attrs={**first.attrs, **kept})
+        comments.append(Comment.now(json.dumps({
+            "event": "read", "skipped_text_signals": sorted(kept),
+            "kept_as_attributes_of": first.name}, sort_keys=True)))
+    return EMDFile(tuple(datasets), comments=tuple(comments), **readable_metadata(signals))
+
+
+def _title(signal: Mapping[str, Any]) -> Any:
+    return signal.get("metadata", {}).get("General", {}).get("title")

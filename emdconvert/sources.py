@@ -2,7 +2,8 @@
 
 Frame-per-file acquisitions (a folder of TIFFs) convert as one stack, so "the source" can
 be several files.  They are ordered naturally (``frame2`` before ``frame10``), as every
-microscopist expects and plain string sorting does not do.
+microscopist expects and plain string sorting does not do.  Some folders are one file
+to their reader (a zarr store, :data:`FOLDER_FORMATS`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ from pathlib import Path
 from emdconvert.errors import UsageError
 
 _GLOB_CHARS = re.compile(r"[*?\[]")
+
+#: Folder suffixes whose whole tree is one dataset to its reader (HyperSpy's zarr
+#: ``.zspy`` directory stores), not a stack of frames.
+FOLDER_FORMATS = (".zspy",)
 
 
 def natural_key(path: Path) -> list[object]:
@@ -38,6 +43,8 @@ def expand(path: Path, suffixes: tuple[str, ...] = ()) -> list[Path]:
     """
     if path.is_file():
         return [path]
+    if path.is_dir() and path.suffix.lower() in FOLDER_FORMATS:
+        return sorted(p for p in path.rglob("*") if _regular(p))
     if path.is_dir():
         files = [p for p in path.iterdir()
                  if _regular(p) and not p.name.startswith(".")]

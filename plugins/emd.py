@@ -99,7 +99,7 @@ def data_groups(h5: h5py.File) -> list[h5py.Group]:
     found: dict[int, h5py.Group] = {}
     for _, _, obj in walk_links(h5, descend=lambda group: not is_data_group(group)):
         if isinstance(obj, h5py.Group) and is_data_group(obj):
-            found.setdefault(h5py.h5o.get_info(obj.id).addr, obj)
+            found.setdefault(_address(obj), obj)
     return list(found.values())
 
 
@@ -193,6 +193,12 @@ def _group_extras(group: h5py.Group, ndim: int) -> tuple[Passthrough, ...]:
     return tuple(extras)
 
 
+def _address(obj: Any) -> int:
+    import h5py
+
+    return int(h5py.h5o.get_info(obj.id).addr)
+
+
 def file_extras(h5: h5py.File) -> tuple[Passthrough, ...]:
     """Everything outside the data groups the model has no field for, in file order.
 
@@ -213,6 +219,10 @@ def file_extras(h5: h5py.File) -> tuple[Passthrough, ...]:
         if isinstance(obj, h5py.Group) and is_data_group(obj):
             parts = path.split("/")
             holding.update("/".join(parts[:n]) for n in range(2, len(parts)))
+    # A second hard link to a data group or to a group holding one (``/data/loop`` ->
+    # ``/data``) is not copied: the copy would bring the data groups in twice.
+    represented = {_address(obj) for path, _, obj in links if path in holding or (
+        isinstance(obj, h5py.Group) and is_data_group(obj))}
     extras = [Passthrough("/", h5, whole=False)] if set(h5.attrs) - {
         "version_major", "version_minor"} else []
     copied: set[str] = set()  # whole copies: what lies below them is in them
@@ -220,7 +230,8 @@ def file_extras(h5: h5py.File) -> tuple[Passthrough, ...]:
         if path.rsplit("/", 1)[0] in copied:
             copied.add(path)
             continue
-        if isinstance(obj, h5py.Group) and is_data_group(obj):
+        if isinstance(obj, h5py.Group) and (is_data_group(obj) or (
+                path not in holding and _address(obj) in represented)):
             continue
         if path in holding or (path.count("/") == 1 and path[1:] in _WRITTEN_GROUPS):
             if path[1:] not in _WRITTEN_GROUPS - {"data"}:

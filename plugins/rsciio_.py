@@ -23,9 +23,11 @@ from typing import Any, ClassVar
 
 from emdconvert import budget
 from emdconvert.errors import FormatError, PolicyError, UnknownFormatError
+from emdconvert.lazy import nbytes
 from emdconvert.model import EMDFile
 from emdconvert.plugin import BasePlugin, package_version
 from emdconvert.signals import signals_to_model
+from emdconvert.sources import FOLDER_FORMATS, expand
 
 # rsciio 0.15's read-capable extensions that no dedicated plugin handles.  Listed here,
 # not computed, so that loading the plugin class does not import rsciio.
@@ -122,9 +124,10 @@ def eager_limit() -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // EAGER_RAM_FRACTION
 
 
-def fits_in_memory(path: Path, reader: str) -> None:
-    """Refuse to read *path* into memory when the file alone exceeds :func:`eager_limit`."""
-    size, limit = path.stat().st_size, eager_limit()
+def fits_in_memory(path: Path, reader: str, declared: int = 0) -> None:
+    """Refuse to read *path* into memory when the file, or what its lazy reading
+    declared, exceeds :func:`eager_limit`."""
+    size, limit = max(sum(f.stat().st_size for f in expand(path)), declared), eager_limit()
     if size > limit:
         raise PolicyError(f"rsciio's {reader} reader cannot read lazily, and the file "
                           f"({budget.human(size)}) exceeds the in-memory limit "
@@ -132,18 +135,29 @@ def fits_in_memory(path: Path, reader: str) -> None:
                           kind="budget")
 
 
+#: rsciio readers whose lazy reading differs from the eager one ``hs.load`` gives: JEOL
+#: spectrum images come back uint16 lazily but in their ``SI_dtype`` (uint8) eagerly.
+#: Their lazy reading only sizes the eager one.
+EAGER_FIRST = frozenset({"JEOL"})
+
+
 def _read_lazily_else_eagerly(reader: Any, path: Path, name: str) -> tuple[list[Any], bool]:
     """rsciio's signals for *path*, and whether they had to be read into memory.
 
     Some readers refuse ``lazy=True`` (``NotImplementedError``), others take no such
     argument, and some fail only in their lazy path (the image reader's dask wrapping,
-    zspy's zip store); each gets one eager attempt within :func:`eager_limit`.  When the
-    eager attempt fails too, its error is the one reported.
+    zspy's zip store); each gets one eager attempt within :func:`eager_limit`, as do the
+    readers of :data:`EAGER_FIRST`.  When the eager attempt fails too, its error is the
+    one reported.
     """
     try:
-        return reader(str(path), lazy=True), False
+        signals = reader(str(path), lazy=True)
     except Exception:  # any lazy failure earns one eager attempt
-        fits_in_memory(path, name)
+        signals = None
+    if signals is not None and name not in EAGER_FIRST:
+        return signals, False
+    declared = sum(nbytes(s["data"]) for s in signals or ())
+    fits_in_memory(path, name, declared)
     return reader(str(path), lazy=False), True
 
 
@@ -159,6 +173,8 @@ class RsciioPlugin(BasePlugin):
 
     def sniff(self, path: Path, head: bytes) -> bool:
         suffix = path.suffix.lower()
+        if path.is_dir():  # a zarr directory store: the folder is the file
+            return suffix in FOLDER_FORMATS and (path / ".zgroup").is_file()
         if not (path.is_file() and suffix in self.extensions and head):
             return False
         check = _CONTENT_CHECKS.get(suffix)

@@ -125,6 +125,8 @@ def test_corpus_tiff_matches_rsciio(corpus: Path, tmp_path: Path, name: str) -> 
         for dim, axis in zip(mine.dims, signal["axes"], strict=False):
             assert dim.size == axis["size"]
             assert dim.scale == pytest.approx(axis["scale"])
+            if axis["name"] == "depth" and not axis["units"]:
+                continue  # rsciio drops ImageJ's z unit: see test_tiff_calibration_read.py
             assert dim.units == (axis["units"] or "")
 
 
