@@ -125,6 +125,32 @@ def max_bytes_in_force() -> int | None:
     return None if allowance is None else allowance.max_bytes
 
 
+#: Attribute on the data group of a dataset whose reader had to read it into memory.
+READ_ATTR = "emdconvert_read"
+#: Without a caller's ``max_bytes``, an eager read may take this share of physical memory.
+EAGER_RAM_FRACTION = 4
+
+
+def eager_limit() -> int:
+    """Bytes an eager read may take: the caller's ``max_bytes`` if one is in force
+    (:func:`reading_within`), else a quarter of physical memory, so a reader without
+    lazy support cannot make the machine swap or the OOM killer strike."""
+    limit = max_bytes_in_force()
+    if limit is not None:
+        return limit
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // EAGER_RAM_FRACTION
+
+
+def fits_in_memory(size: int, what: str, path: Path) -> None:
+    """Refuse (exit 5) to read *size* bytes of *path* into memory over :func:`eager_limit`;
+    *what* starts the message (``"rsciio's MSA reader cannot read lazily, and the file"``)."""
+    limit = eager_limit()
+    if size > limit:
+        raise PolicyError(f"{what} ({human(size)}) exceeds the in-memory limit "
+                          f"{human(limit)} (raise it with --max-bytes)", path=path,
+                          kind="budget")
+
+
 def check_budget(model: EMDFile, source_bytes: int, *, max_bytes: int | None = None,
                  max_ratio: float | None = DEFAULT_MAX_RATIO) -> int:
     """Refuse (exit 5) data over *max_bytes* or over *max_ratio* times *source_bytes*.

@@ -9,14 +9,13 @@ shadows ``rsciio``.
 
 Readers are asked for a lazy read first.  About a dozen (MSA, Phenom, Renishaw, ...)
 cannot read lazily; their files are read into memory instead when the file fits the
-memory budget (:func:`eager_limit`), and every dataset read that way carries
+memory budget (:func:`emdconvert.budget.eager_limit`), and every dataset read that way carries
 ``emdconvert_read = "eager"`` on its data group, so a reader of the output can tell.
 """
 
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -39,10 +38,6 @@ RSCIIO_EXTENSIONS = (
     ".jpg", ".jpeg", ".h5", ".hdf5", ".xml", ".sbc", ".sac", ".csv",
 )
 
-#: Attribute on the data group of a dataset rsciio could only read into memory.
-READ_ATTR = "emdconvert_read"
-#: Without a caller's ``max_bytes``, an eager read may take this share of physical memory.
-EAGER_RAM_FRACTION = 4
 
 
 def _looks_like_mrc(path: Path, head: bytes) -> bool:
@@ -114,27 +109,6 @@ def readers_for(suffix: str) -> list[dict[str, Any]]:
             if wanted in (ext.lower() for ext in spec["file_extensions"])]
 
 
-def eager_limit() -> int:
-    """Bytes an eager read may take: the caller's ``max_bytes`` if one is in force
-    (:func:`emdconvert.budget.reading_within`), else a quarter of physical memory, so a
-    reader without lazy support cannot make the machine swap or the OOM killer strike."""
-    limit = budget.max_bytes_in_force()
-    if limit is not None:
-        return limit
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // EAGER_RAM_FRACTION
-
-
-def fits_in_memory(path: Path, reader: str, declared: int = 0) -> None:
-    """Refuse to read *path* into memory when the file, or what its lazy reading
-    declared, exceeds :func:`eager_limit`."""
-    size, limit = max(sum(f.stat().st_size for f in expand(path)), declared), eager_limit()
-    if size > limit:
-        raise PolicyError(f"rsciio's {reader} reader cannot read lazily, and the file "
-                          f"({budget.human(size)}) exceeds the in-memory limit "
-                          f"{budget.human(limit)} (raise it with --max-bytes)", path=path,
-                          kind="budget")
-
-
 #: rsciio readers whose lazy reading differs from the eager one ``hs.load`` gives: JEOL
 #: spectrum images come back uint16 lazily but in their ``SI_dtype`` (uint8) eagerly.
 #: Their lazy reading only sizes the eager one.
@@ -146,7 +120,7 @@ def _read_lazily_else_eagerly(reader: Any, path: Path, name: str) -> tuple[list[
 
     Some readers refuse ``lazy=True`` (``NotImplementedError``), others take no such
     argument, and some fail only in their lazy path (the image reader's dask wrapping,
-    zspy's zip store); each gets one eager attempt within :func:`eager_limit`, as do the
+    zspy's zip store); each gets one eager attempt within the memory budget, as do the
     readers of :data:`EAGER_FIRST`.  When the eager attempt fails too, its error is the
     one reported.
     """
@@ -157,7 +131,9 @@ def _read_lazily_else_eagerly(reader: Any, path: Path, name: str) -> tuple[list[
     if signals is not None and name not in EAGER_FIRST:
         return signals, False
     declared = sum(nbytes(s["data"]) for s in signals or ())
-    fits_in_memory(path, name, declared)
+    budget.fits_in_memory(max(sum(f.stat().st_size for f in expand(path)), declared),
+                          f"rsciio's {name} reader cannot read lazily, and the file",
+                          path)
     return reader(str(path), lazy=False), True
 
 
@@ -198,7 +174,7 @@ class RsciioPlugin(BasePlugin):
                 continue
             # A reader given a file not its own may "succeed" with an empty array (MSA).
             if signals and all(math.prod(s["data"].shape) for s in signals):
-                return signals_to_model(signals, {READ_ATTR: "eager"} if eager else {})
+                return signals_to_model(signals, {budget.READ_ATTR: "eager"} if eager else {})
             failures.append(f"{spec['name']}: no data")
         raise FormatError("rsciio could not read it (" + "; ".join(failures) + ")", path=path)
 

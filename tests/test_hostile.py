@@ -158,3 +158,29 @@ def test_a_source_that_changes_while_read_is_not_published(tmp_path: Path) -> No
         emdconvert.convert(source, tmp_path / "out.emd", progress=append)
     assert raised.value.kind == "changed"
     assert not (tmp_path / "out.emd").exists() and not leftovers(tmp_path)
+
+
+class _Declared:
+    """A lazy array that only declares its size (as a header does)."""
+
+    shape = (1 << 16, 1 << 15)
+    dtype = np.dtype(np.uint8)
+
+    def __getitem__(self, key: object) -> np.ndarray:
+        raise AssertionError("the budget check must not read data")
+
+
+def test_ratio_limit_judges_declared_data_not_data_already_decoded() -> None:
+    """A 2 GiB lazy declaration from a 1 MiB file is a bomb; 2 GiB a reader already
+    decoded into memory (a JEOL event list) is real data, bounded by the memory limit of
+    the eager read and still by ``max_bytes``."""
+    from emdconvert.budget import check_budget
+
+    source_bytes = 1 << 20
+    with pytest.raises(PolicyError, match="compression ratio"):
+        check_budget(emdconvert.EMDFile.from_array(_Declared()), source_bytes)
+    decoded = np.zeros((1 << 16, 1 << 15), np.uint8)
+    model = emdconvert.EMDFile.from_array(decoded)
+    assert check_budget(model, source_bytes) == decoded.nbytes
+    with pytest.raises(PolicyError, match="exceeds the limit"):
+        check_budget(model, source_bytes, max_bytes=1 << 30)
