@@ -13,6 +13,7 @@ conventions give one.  The whole original tree stays in the dataset's attributes
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any, TypedDict
@@ -123,20 +124,56 @@ def _flatten(tree: Mapping[str, Any], prefix: str, parent: Mapping[str, Any], *,
         value = _value(item)
         if value is None:
             continue
+        value, given = _in_default_units(key, value, _text(tree.get(f"{key}_units")))
         if shared and path in _SHARED:
             name, factor = _SHARED[path]
             number = _number(value)
             if factor is None:
                 out.append((name, value))
                 continue
-            units = _text(tree.get(f"{key}_units"))
-            if number is not None and units in (None, _DEFAULT_UNITS.get(key)):
+            if number is not None and given in (None, _DEFAULT_UNITS.get(key)):
                 out.append((name, number * factor))
                 continue
-            # not a number, or a unit other than HyperSpy's: kept under its own name
-        units = _text(tree.get(f"{key}_units")) or _DEFAULT_UNITS.get(key, "")
+            # not a number, or a unit not convertible to HyperSpy's: under its own name
+        units = given or _DEFAULT_UNITS.get(key, "")
         out.append((_name(path, units), value))
     return out
+
+
+#: Spellings pint reads otherwise: ``mR`` is milliradian in rsciio's MSA/HSPY trees (not
+#: milliroentgen), and an electron energy in eV is the accelerating potential in V.
+_UNIT_ALIASES = {"mR": "mrad", "eV": "V", "keV": "kV", "MeV": "MV"}
+
+
+def _in_default_units(key: str, value: AttrValue,
+                      units: str | None) -> tuple[AttrValue, str | None]:
+    """*value* in HyperSpy's unit for *key* when the tree gives another one it converts
+    to (120 ``kV`` -> 120 keV, 4996 ``V`` -> 4.996 keV, 1.5 ``mR`` -> 1.5 mrad), so every
+    format's beam energy lands in ``voltage_V``; otherwise unchanged, with its unit."""
+    default = _DEFAULT_UNITS.get(key)
+    number = _number(value)
+    if units is None or default is None or units == default or number is None:
+        return value, units
+    factor = _conversion(_UNIT_ALIASES.get(units, units),
+                         _UNIT_ALIASES.get(default, default))
+    return (number * factor, default) if factor is not None else (value, units)
+
+
+@functools.lru_cache(maxsize=64)
+def _conversion(source: str, target: str) -> float | None:
+    """The factor from *source* to *target* units, or None when pint cannot tell."""
+    try:
+        registry = _registry()
+        return float(registry.Quantity(1.0, source).to(target).magnitude)
+    except Exception:  # unknown unit, other dimension, pint missing: keep as given
+        return None
+
+
+@functools.lru_cache(maxsize=1)
+def _registry() -> Any:
+    import pint
+
+    return pint.UnitRegistry()
 
 
 def _name(path: str, units: str) -> str:

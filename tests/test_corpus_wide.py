@@ -12,6 +12,7 @@ and the list stays honest (a file that starts passing fails the run until remove
 from __future__ import annotations
 
 import csv
+import functools
 import importlib
 import json
 import logging
@@ -115,9 +116,8 @@ def same_units(mine: Any, theirs: Any) -> bool:
     a, b = ("" if u in _UNDEFINED else str(u) for u in (mine, theirs))
     if a == b:
         return True
-    registry = pint.UnitRegistry()
     try:
-        return bool(registry.Unit(a) == registry.Unit(b))
+        return bool(_pint().Unit(a) == _pint().Unit(b))
     except (pint.errors.PintError, ValueError, AttributeError):
         return False
 
@@ -221,35 +221,54 @@ def assert_text_signals_kept(text: Sequence[dict[str, Any]], h5: h5py.File) -> N
         assert key in log
 
 
-#: Key items of rsciio's metadata tree (under Acquisition_instrument.TEM/SEM) and the
-#: readable microscope attribute each must become, with the factor from HyperSpy's
-#: unit (beam energy in keV, stage in mm, dwell time in s) to the unit in the name.
+#: Key items of rsciio's metadata tree (under Acquisition_instrument.TEM/SEM), the
+#: readable microscope attribute each must become, HyperSpy's unit for it (used when
+#: the tree gives none) and the unit in the attribute's name.
 KEY_ITEMS = {
-    "beam_energy": ("voltage_V", 1000.0),
-    "magnification": ("indicated_magnification", 1.0),
-    "beam_current": ("probe_current_nA", 1.0),
-    "camera_length": ("camera_length_mm", 1.0),
-    "convergence_angle": ("convergence_angle_mrad", 1.0),
-    "dwell_time": ("dwell_time_us", 1e6),
-    "exposure": ("exposure_s", 1.0),
-    "microscope": ("microscope_name", None),
+    "beam_energy": ("voltage_V", "kV", "V"),  # electrons of E keV: accelerated by E kV
+    "magnification": ("indicated_magnification", "", ""),  # a number, given as text too
+    "beam_current": ("probe_current_nA", "nA", "nA"),
+    "camera_length": ("camera_length_mm", "mm", "mm"),
+    "convergence_angle": ("convergence_angle_mrad", "mrad", "mrad"),
+    "dwell_time": ("dwell_time_us", "s", "us"),
+    "exposure": ("exposure_s", "s", "s"),
+    "microscope": ("microscope_name", None, None),
 }
+#: How the trees spell units pint reads otherwise (``mR`` is not milliroentgen here).
+_TREE_UNITS = {"mR": "mrad", "eV": "V", "keV": "kV", "MeV": "MV"}
+
+
+def expected_value(value: Any, given: str | None, default: str | None,
+                   target: str | None) -> Any:
+    """*value* of the tree in the unit the attribute's name states (pint, not ours)."""
+    if target is None:
+        return value
+    source = _TREE_UNITS.get(given or default or "", given or default)
+    return pytest.approx(_pint().Quantity(float(value), source).to(target).magnitude)
+
+
+@functools.cache
+def _pint() -> Any:
+    import pint
+
+    return pint.UnitRegistry()
 
 
 def assert_key_metadata_readable(theirs: Sequence[dict[str, Any]], h5: h5py.File) -> None:
     """Beam energy, magnification, camera length, convergence angle, dwell time,
     exposure, microscope, date and time that rsciio exposes are readable attributes of
-    the output's ``microscope`` group, with the same value (issue 13, item 6)."""
+    the output's ``microscope`` group, with the same value in the unit of the name,
+    whichever unit the tree gave (issue 13, item 6)."""
     microscope = dict(h5["microscope"].attrs)
     metadata = theirs[0].get("metadata", {})
     for family in ("TEM", "SEM"):
         branch = metadata.get("Acquisition_instrument", {}).get(family, {})
-        for key, (name, factor) in KEY_ITEMS.items():
+        for key, (name, default, target) in KEY_ITEMS.items():
             value = branch.get(key)
-            if value in _UNDEFINED or f"{key}_units" in branch:
+            if value in _UNDEFINED:
                 continue
             assert name in microscope, f"{family}.{key} = {value!r} is not readable"
-            wanted = value if factor is None else pytest.approx(float(value) * factor)
+            wanted = expected_value(value, branch.get(f"{key}_units"), default, target)
             found = microscope[name]
             assert (found.decode() if isinstance(found, bytes) else found) == wanted
     for key in ("date", "time"):
