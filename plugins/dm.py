@@ -6,7 +6,10 @@ with ``pread`` (:class:`~emdconvert.lazy.RawFileArray`), so a large DM4 converts
 bounded memory at the speed of a ``.npy``.  RGB(A) images, which rsciio cannot read
 lazily, are read whole; packed-complex ones go through rsciio's lazy path.  Length-1
 axes are dropped as rsciio's own ``squeeze`` post-process drops them, so a spectrum
-stored as N x 1 is 1-D in the output too (:func:`kept_axes`).
+stored as N x 1 is 1-D in the output too (:func:`kept_axes`).  Spectrum images, which
+DigitalMicrograph stores channel-first, get their channel axis last, as rsciio's
+``to_signal1D`` post-process gives them to HyperSpy (:func:`hyperspy_axes`); plain ones
+are then read through :class:`SignalLastArray`, a blockwise transpose of long reads.
 
 Metadata (emd-spec.md §6 and §8): the common Microscope Info / Acquisition / DataBar /
 Session Info / EELS tags become readable attributes of the ``microscope``, ``sample`` and
@@ -22,8 +25,11 @@ import copy
 import datetime as _dt
 import importlib
 import math
+import os
 import struct
 import sys
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
@@ -32,7 +38,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from emdconvert.errors import FormatError, IncompleteError, UnsupportedError
-from emdconvert.lazy import ArrayLike, RawFileArray
+from emdconvert.lazy import ArrayLike, Index, RawFileArray, _normalise
 from emdconvert.model import AttrValue, EMDFile
 from emdconvert.plugin import BasePlugin, package_version
 from emdconvert.signals import signal_to_dataset
@@ -189,9 +195,11 @@ def _read_signals(path: Path) -> list[dict[str, Any]]:
             parser.tags_dict["ImageList"]["TagGroup0"] = image.imdict.to_dict()
             metadata = image.get_metadata()
             metadata["General"]["original_filename"] = path.name
-            data = _image_data(image, path, parser.endian)
-            keep = kept_axes(image.shape)
-            signals.append({"data": data, "axes": _kept_axes_dicts(image.get_axes_dict(), keep),
+            order = hyperspy_axes(image.shape, spectrum_image=image.to_spectrum)
+            data = _image_data(image, path, parser.endian, order)
+            axes = _kept_axes_dicts(image.get_axes_dict(), order,
+                                    spectrum_image=image.to_spectrum)
+            signals.append({"data": data, "axes": axes,
                             "metadata": copy.deepcopy(metadata),
                             "original_metadata": copy.deepcopy(parser.tags_dict)})
     return signals
@@ -212,16 +220,44 @@ def kept_axes(shape: Sequence[int]) -> tuple[int, ...]:
     return keep or tuple(range(len(shape)))[-1:]
 
 
-def _kept_axes_dicts(axes: Sequence[Mapping[str, Any]],
-                     keep: tuple[int, ...]) -> list[dict[str, Any]]:
-    """rsciio's axis dicts of the kept axes (one per array axis), renumbered in order."""
-    return [{**axes[i], "index_in_array": index} for index, i in enumerate(keep)]
+def hyperspy_axes(shape: Sequence[int], *, spectrum_image: bool) -> tuple[int, ...]:
+    """The array axes of a DM image as ``hs.load`` gives them, in that order.
+
+    rsciio's reader marks an image as a spectrum image (``ImageObject.to_spectrum``:
+    ``Meta Data.Format`` is ``"Spectrum image"`` or an ``spim`` tag group exists, and
+    it has more than two calibrated dimensions) and then hands it to HyperSpy with
+    ``to_signal1D`` before ``squeeze``.  DigitalMicrograph stores the channel axis
+    last in its own x, y, z order, so first in numpy order: ``to_signal1D``
+    (``as_signal1D(0 + 3j)``, array axis 0 as the signal axis) moves that axis last
+    and keeps the others in order, ``(E, y, x) -> (y, x, E)`` and
+    ``(E, a, b, c) -> (a, b, c, E)``; the squeeze then drops length-1 axes
+    (:func:`kept_axes`), the channel axis too when it has length 1.
+    """
+    keep = kept_axes(shape)
+    if not spectrum_image:
+        return keep
+    return tuple(i for i in (*range(1, len(shape)), 0) if i in keep)
 
 
-def _image_data(image: Any, path: Path, endian: str) -> Any:
+def _kept_axes_dicts(axes: Sequence[Mapping[str, Any]], order: tuple[int, ...], *,
+                     spectrum_image: bool = False) -> list[dict[str, Any]]:
+    """rsciio's axis dicts of the kept axes in *order* (one per array axis), renumbered;
+    after ``to_signal1D`` only the channel axis (axis 0 in the file) is a signal axis."""
+    out = []
+    for index, i in enumerate(order):
+        axis = {**axes[i], "index_in_array": index}
+        if spectrum_image:
+            axis["navigate"] = i != 0
+        out.append(axis)
+    return out
+
+
+def _image_data(image: Any, path: Path, endian: str, order: tuple[int, ...]) -> Any:
     """The image's data, once the Data tag is known to hold exactly what ImageData declares,
     with only the array axes :func:`kept_axes` keeps (the others have length 1, so the
-    bytes, in the same order, are those of rsciio's array).
+    bytes, in the same order, are those of rsciio's array), in *order*
+    (:func:`hyperspy_axes`): a spectrum image's channel axis moves last
+    (:func:`signal_last`).
 
     Plain images stream through :class:`RawFileArray` in the file's byte order (rsciio
     reads every tag of a big-endian file big-endian, but its pixels little-endian).
@@ -237,16 +273,32 @@ def _image_data(image: Any, path: Path, endian: str) -> Any:
         raise UnsupportedError(f"big-endian DM images of DataType {data_type} (RGB or "
                                "packed complex) are not supported")
     full = tuple(int(n) for n in image.shape)
-    shape = tuple(full[i] for i in kept_axes(full))
+    shape = tuple(full[i] for i in sorted(order))
     if data_type in _PACKED_COMPLEX_TYPES - {5}:
         data = image.get_data(lazy=True)
-        return data if shape == full else data.reshape(shape)
-    if special:
+        data = data if shape == full else data.reshape(shape)
+    elif special:
         data = image.get_data(lazy=False)
-        return data if shape == full else data.reshape(shape)
-    dtype = np.dtype(image.dtype).newbyteorder(">" if endian == "big" else "<")
-    raw = RawFileArray(path, int(image.imdict.ImageData.Data.offset), shape, dtype)
-    return raw if dtype.isnative else NativeOrderArray(raw)
+        data = data if shape == full else data.reshape(shape)
+    else:
+        dtype = np.dtype(image.dtype).newbyteorder(">" if endian == "big" else "<")
+        raw = RawFileArray(path, int(image.imdict.ImageData.Data.offset), shape, dtype)
+        data = raw if dtype.isnative else NativeOrderArray(raw)
+    return data if tuple(order) == tuple(sorted(order)) else signal_last(data)
+
+
+def signal_last(data: Any) -> Any:
+    """*data* with its first axis moved last, lazily: ``np.moveaxis(data, 0, -1)``.
+
+    Streamed data become a :class:`SignalLastArray`; arrays already in memory (RGB,
+    old-style packed complex) a numpy view; dask arrays (new-style packed complex) a
+    dask transpose.
+    """
+    if isinstance(data, (RawFileArray, NativeOrderArray)):
+        return SignalLastArray(data)
+    if isinstance(data, np.ndarray):
+        return np.moveaxis(data, 0, -1)
+    return data.transpose((*range(1, len(data.shape)), 0))
 
 
 def _check_data_tag(image: Any) -> None:
@@ -305,6 +357,274 @@ class NativeOrderArray(ArrayLike):
             return False
         out.byteswap(inplace=True)
         return True
+
+
+#: Bytes of the source a :class:`SignalLastArray` reads at once: every channel of a run
+#: of pixels, one ``pread`` per channel, so each read is SLAB_BYTES / channels long
+#: (16 KiB for 2048 channels).
+SLAB_BYTES = 32 * 1024 * 1024
+#: Slabs a :class:`SignalLastArray` keeps for the next blocks (the writer's threads
+#: still want blocks of the previous slab while the next one is read).
+SLABS_KEPT = 2
+
+
+def _flat_run(key: Sequence[Any], shape: tuple[int, ...]
+              ) -> tuple[int, int, tuple[int, ...]] | None:
+    """``(first, count, result shape)`` when *key* selects one C-order run of *shape*'s
+    flat indices (whole trailing axes, one axis cut to a step-1 range, single positions
+    before it), else None."""
+    starts, counts, out = [], [], []
+    for k, n in zip(key, shape, strict=True):
+        if isinstance(k, (int, np.integer)):
+            i = int(k) + (n if k < 0 else 0)
+            if not 0 <= i < n:
+                msg = f"index {k} is out of bounds for an axis of size {n}"
+                raise IndexError(msg)
+            starts.append(i)
+            counts.append(1)
+        elif isinstance(k, slice):
+            begin, stop, step = k.indices(n)
+            if step != 1:
+                return None
+            starts.append(begin)
+            counts.append(max(stop - begin, 0))
+            out.append(counts[-1])
+        else:
+            return None
+    cut = next((axis for axis in range(len(counts) - 1, -1, -1)
+                if counts[axis] != shape[axis]), -1)
+    if any(count != 1 for count in counts[:max(cut, 0)]):
+        return None
+    first, stride = 0, 1
+    for begin, n in zip(reversed(starts), reversed(shape), strict=True):
+        first += begin * stride
+        stride *= n
+    return first, math.prod(counts), tuple(out)
+
+
+class SignalLastArray(ArrayLike):
+    """A DM spectrum image, stored channel-first, seen with its channel axis last.
+
+    The file holds ``(E, *nav)`` in C order; HyperSpy's ``to_signal1D`` gives
+    ``(*nav, E)`` (:func:`hyperspy_axes`), the 2-D transpose of the file seen as ``E``
+    rows of ``prod(nav)`` pixels.  A block of whole spectra (what the EMD writer asks
+    for) is a band of columns of that matrix: read element-strided it would cost a
+    ``pread`` per channel per block, so it is read with the pixels around it as a
+    *slab* (all channels of a run of pixels filling :data:`SLAB_BYTES`, one long
+    ``pread`` per channel), which serves the next blocks too; blocks are transposed
+    out of it in memory (OpenCV's SIMD transpose once the writer has loaded it).
+    Small or irregular selections are read directly.  Memory stays bounded: at most
+    :data:`SLABS_KEPT` slabs plus one being read per reading thread, their buffers
+    reused.
+    """
+
+    concurrent_reads = True
+
+    def __init__(self, base: RawFileArray | NativeOrderArray,
+                 slab_bytes: int | None = None) -> None:
+        self.base = base
+        self._raw = base.raw if isinstance(base, NativeOrderArray) else base
+        self.shape = (*base.shape[1:], base.shape[0])
+        self.dtype = np.dtype(base.dtype)
+        self.channels = int(base.shape[0])
+        self.pixels = math.prod(int(n) for n in base.shape[1:])
+        row = max(self.channels * self.dtype.itemsize, 1)
+        budget = max(1, (SLAB_BYTES if slab_bytes is None else slab_bytes) // row)
+        # Whole rows of the trailing pixel axes where they fit, so that blocks of whole
+        # rows (the writer's) never straddle two slabs.
+        unit = 1
+        for n in reversed(base.shape[1:]):
+            if unit * int(n) > budget:
+                break
+            unit *= int(n)
+        self.slab_pixels = max(1, min(self.pixels, budget // unit * unit))
+        self._lock = threading.Lock()
+        self._slabs: OrderedDict[int, _Slab] = OrderedDict()
+        self._spare: list[np.ndarray] = []  # a buffer of an evicted slab, for the next
+
+    def __repr__(self) -> str:
+        return f"SignalLastArray({self.base!r})"
+
+    def close(self) -> None:
+        """Drop the slabs kept in memory (the file is never held open)."""
+        with self._lock:
+            self._slabs.clear()
+            self._spare.clear()
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        key_list, _ = _normalise(key, self.shape)
+        run = None if self._raw.fortran_order else self._run(key_list)
+        if run is None:
+            values = np.asarray(self.base[(key_list[-1], *key_list[:-1])])
+            keeps_channels = not isinstance(key_list[-1], (int, np.integer))
+            return np.moveaxis(values, 0, -1) if keeps_channels else values
+        out = np.empty(run[-1], dtype=self.dtype)
+        self._fill(*run[:-1], out)
+        return out
+
+    def read_into(self, key: Index, out: np.ndarray) -> bool:
+        """Fill *out* with ``self[key]`` (the block copier's reused buffers); False when
+        *key* is not a run of pixels."""
+        run = None if self._raw.fortran_order else self._run(list(key))
+        if (run is None or run[-1] != out.shape or out.dtype != self.dtype
+                or not out.flags.c_contiguous):
+            return False
+        self._fill(*run[:-1], out)
+        return True
+
+    def _run(self, key: list[Any]) -> tuple[int, int, int, int, tuple[int, ...]] | None:
+        """``(first pixel, pixels, first channel, channels, result shape)`` of a key that
+        selects a C-order run of pixels and a step-1 range of channels, else None."""
+        if len(key) != len(self.shape):
+            return None
+        pixels = _flat_run(key[:-1], self.shape[:-1])
+        channels = _flat_run(key[-1:], (self.channels,))
+        if pixels is None or channels is None:
+            return None
+        return pixels[0], pixels[1], channels[0], channels[1], (*pixels[2], *channels[2])
+
+    def _fill(self, first: int, count: int, c0: int, channels: int,
+              out: np.ndarray) -> None:
+        """*out* (C-contiguous) = pixels ``first:first+count`` x channels
+        ``c0:c0+channels`` of the ``(pixels, E)`` view."""
+        from emdconvert.blockcopy import transpose_2d
+
+        if not count or not channels:
+            return
+        flat = out.reshape(count, channels)
+        if count * channels * 64 < self.slab_pixels * self.channels and \
+                not self._cached(first, count):
+            # Small (a verification sample, a few spectra): read just that.
+            band = np.empty((channels, count), dtype=self._raw.dtype)
+            self._read(c0, first, band)
+            transpose_2d(self._native(band), flat)
+            return
+        done = 0
+        while done < count:
+            index, start = divmod(first + done, self.slab_pixels)
+            slab = self._take(index)
+            try:
+                assert slab.array is not None
+                take = min(count - done, slab.width - start)
+                transpose_2d(slab.array[c0:c0 + channels, start:start + take],
+                             flat[done:done + take])
+            finally:
+                self._give(slab)
+            done += take
+
+    def _cached(self, first: int, count: int) -> bool:
+        """Whether slabs already read hold pixels ``first:first+count``."""
+        slabs = range(first // self.slab_pixels, (first + count - 1) // self.slab_pixels + 1)
+        with self._lock:
+            return all(k in self._slabs and self._slabs[k].error is None for k in slabs)
+
+    def _take(self, index: int) -> _Slab:
+        """Slab *index* (all channels of pixels ``index * slab_pixels`` on), read once by
+        the first thread that wants it, outside the lock (other threads go on with
+        other slabs meanwhile); :meth:`_give` it back."""
+        with self._lock:
+            slab = self._slabs.get(index)
+            load = slab is None
+            if slab is None:
+                width = min(self.slab_pixels, self.pixels - index * self.slab_pixels)
+                slab = self._slabs[index] = _Slab(width)
+                buffer = self._spare.pop() if self._spare else None
+                self._evict()
+            else:
+                self._slabs.move_to_end(index)
+            slab.users += 1
+        if load:
+            try:
+                # Rows padded by a cache line: with a row stride that is a multiple of
+                # 4 KiB, a column of the slab falls on one cache set.
+                stride = self.slab_pixels + max(1, 64 // self._raw.dtype.itemsize)
+                if buffer is None:
+                    buffer = np.empty((self.channels, stride), dtype=self._raw.dtype)
+                slab.buffer = buffer
+                array = buffer[:, :slab.width]
+                self._read(0, index * self.slab_pixels, array)
+                slab.array = self._native(array)
+            except BaseException as exc:
+                slab.error = exc
+                with self._lock:
+                    if self._slabs.get(index) is slab:
+                        del self._slabs[index]
+                raise
+            finally:
+                slab.ready.set()
+        else:
+            slab.ready.wait()
+        if slab.error is not None:
+            self._give(slab)
+            raise slab.error
+        return slab
+
+    def _give(self, slab: _Slab) -> None:
+        with self._lock:
+            slab.users -= 1
+            self._evict()
+
+    def _evict(self) -> None:
+        """Under the lock: drop the least recently used slabs no thread is using beyond
+        :data:`SLABS_KEPT`, keeping one buffer to read the next slab into (no page
+        faults on fresh memory for every slab)."""
+        idle = [k for k, slab in self._slabs.items() if not slab.users]
+        for k in idle[:max(0, len(self._slabs) - SLABS_KEPT)]:
+            buffer = self._slabs.pop(k).buffer
+            if buffer is not None and not self._spare:
+                self._spare.append(buffer)
+
+    def _native(self, band: np.ndarray) -> np.ndarray:
+        """*band*, read in the file's byte order, swapped in place to native order."""
+        if self._raw.dtype.isnative:
+            return band
+        return band.byteswap(inplace=True).view(self.dtype)
+
+    def _read(self, c0: int, first: int, band: np.ndarray) -> None:
+        """Fill *band* (channels x pixels, rows contiguous and evenly spaced in one
+        buffer, the file's byte order) with channels ``c0:`` of pixels ``first:``: one
+        ``pread`` per channel (one in all for whole rows of a C-contiguous band)."""
+        raw = self._raw
+        channels, count = band.shape
+        if not channels or not count:
+            return
+        itemsize = raw.dtype.itemsize
+        length = count * itemsize
+        step = band.strides[0] if channels > 1 else length
+        # One flat byte view of the whole band, sliced per row: no array per row.
+        buffer = np.lib.stride_tricks.as_strided(
+            band, shape=((channels - 1) * step // itemsize + count,), strides=(itemsize,))
+        flat = memoryview(buffer.view(np.uint8))
+        if count == self.pixels and step == length:
+            channels, length = 1, channels * length
+        fd = os.open(raw.path, os.O_RDONLY)
+        try:
+            for k in range(channels):
+                view = flat[k * step:k * step + length]
+                position = raw.offset + ((c0 + k) * self.pixels + first) * itemsize
+                done = 0
+                while done < length:
+                    got = os.preadv(fd, [view[done:]], position + done)
+                    if got == 0:
+                        msg = f"file ends {length - done} bytes before the declared data"
+                        raise EOFError(msg)
+                    done += got
+        finally:
+            os.close(fd)
+
+
+class _Slab:
+    """One slab of a :class:`SignalLastArray`: its pixels, memory, users, load state."""
+
+    __slots__ = ("array", "buffer", "error", "ready", "users", "width")
+
+    def __init__(self, width: int) -> None:
+        self.width = width
+        self.buffer: np.ndarray | None = None  # padded rows, the file's byte order
+        self.array: np.ndarray | None = None  # the slab's pixels of it, native order
+        self.error: BaseException | None = None
+        self.users = 0
+        self.ready = threading.Event()
 
 
 #: (bytes of the length field, allowed excess of the file size over the declared length),

@@ -7,12 +7,13 @@ dimensions than its ``Dimensions`` tag lists.  Our EMD output must read the same
 rsciio and HyperSpy: the same shape, the same axes (each with its own calibration, not
 the dropped axis's) and the same bytes.
 
-The expectation is rsciio's own reading with its own squeeze applied by HyperSpy
-(:func:`squeezed_reading`), never our reader.  Inputs are the shared corpus and files
+The expectation is rsciio's own reading with its own post-processes applied by HyperSpy
+(:func:`squeezed_reading`: a spectrum image's ``to_signal1D``, which puts its channel
+axis last, then the squeeze), never our reader.  Inputs are the shared corpus and files
 nionswift-io writes.  Left as it is (EMD v0.2 cannot say it, see the report of item 8):
 rsciio's EMD reader makes every axis a signal axis, so a line of spectra or a spectrum
-image comes back as Signal2D / BaseSignal, and rsciio's ``to_signal1D`` transpose of
-spectrum images is not applied.
+image comes back as Signal2D / BaseSignal (tests/plugins/test_dm_spectrum_images.py
+covers the axis order of spectrum images).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import pytest
 
 import emdconvert
 from emdconvert.lazy import RawFileArray
-from emdconvert.plugins.dm import NativeOrderArray
+from emdconvert.plugins.dm import NativeOrderArray, SignalLastArray
 from emdconvert.testing import corpus_dir, dm_big_endian, dm_patch
 
 UNDEFINED = ("", "None", "<undefined>", "Undefined")
@@ -59,16 +60,12 @@ def same_units(mine: Any, theirs: Any) -> bool:
 
 def squeezed_reading(source: Path) -> list[Any]:
     """rsciio's eager reading of a DM file as HyperSpy signals, with rsciio's own
-    ``squeeze`` post-process applied, but not its ``to_signal1D`` transpose of spectrum
-    images (its last post-process is always the squeeze)."""
+    post-processes applied as ``hs.load`` applies them: a spectrum image's
+    ``to_signal1D`` (its channel axis last), then the ``squeeze``."""
     from hyperspy.io import dict2signal
     from rsciio.digitalmicrograph import file_reader
 
-    signals = []
-    for signal in file_reader(str(source), lazy=False):
-        signal["post_process"] = signal["post_process"][-1:]
-        signals.append(dict2signal(signal))
-    return signals
+    return [dict2signal(signal) for signal in file_reader(str(source), lazy=False)]
 
 
 def channels_last(array: np.ndarray) -> np.ndarray:
@@ -204,8 +201,11 @@ def test_nionswift_length_1_axes_read_like_rsciio(tmp_path: Path, case: str) -> 
         # the twin's expectation is its reading of the little-endian original.
         source = tmp_path / f"big.dm{version}"
         dm_big_endian(reference, source)
-    # Plain data still stream through pread, in the squeezed shape.
+    # Plain data still stream through pread, in the squeezed shape (a spectrum image's
+    # through the view that puts its channel axis last).
     data = emdconvert.read(source).datasets[0].data
+    if isinstance(data, SignalLastArray):
+        data = data.base
     assert isinstance(data, NativeOrderArray if big else RawFileArray)
     ours = assert_reads_like_rsciio(source, tmp_path / "out.emd", reference)
     dm, emd = hs_load(source), hs_load(tmp_path / "out.emd")
