@@ -6,12 +6,19 @@ Readers of damaged files raise anything: ``struct.error``, ``KeyError``, DM tag 
 :class:`~emdconvert.errors.EmdConvertError` with a one-line reason naming the file and
 an exit code, so neither the CLI nor the watch daemon ever shows a traceback for bad
 input.
+
+A missing library is not bad input: an ``ImportError`` anywhere in the chain of what a
+plugin raised (a codec, an optional reader dependency), or a library's "requires the
+'imagecodecs' package", becomes :class:`~emdconvert.errors.MissingDependency` (exit 4,
+with the ``pip install`` that fixes it), which the watch daemon retries after back-off
+rather than quarantining the file.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import re
 import struct
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from emdconvert.errors import EmdConvertError, FormatError, InputError
+from emdconvert.errors import EmdConvertError, FormatError, InputError, MissingDependency
 from emdconvert.lazy import ArrayLike, LazyArray, release
 from emdconvert.model import EMDFile
 from emdconvert.publish import environment_error
@@ -44,11 +51,20 @@ def error_boundary(src: Path, action: str, output: Path | None = None, *,
     except EmdConvertError as exc:
         if exc.path is None:
             exc.path = str(src)  # plugins say what is wrong; the boundary says where
+        # A plugin's bad-input error raised from (or while handling) an ImportError:
+        # the library is missing.  Not its text: that may quote what readers said about
+        # a file they rightly refused (rsciio's list of reader failures).
+        cause = _cause(exc) if isinstance(exc, InputError) else None
+        missing = None if cause is None else missing_dependency(cause, src)
+        if missing is not None:
+            raise missing from exc
         raise
     except MemoryError:
         raise InputError(f"{action}: the data do not fit in memory", path=src) from None
     except OSError as exc:
         problem = environment_error(exc, output) if output is not None else None
+        if problem is None:
+            problem = missing_dependency(exc, src)
         if problem is not None:
             raise problem from exc
         raise FormatError(f"{action}: {_one_line(exc)}", path=src) from exc
@@ -56,12 +72,72 @@ def error_boundary(src: Path, action: str, output: Path | None = None, *,
         # h5py reports some write failures as RuntimeError ("unable to extend file
         # properly, errno = 27, ... 'File too large'"): the machine's problem too.
         problem = environment_error(exc, output) if output is not None else None
+        if problem is None:
+            problem = missing_dependency(exc, src)
         if problem is not None:
             raise problem from exc
         if not (reading or isinstance(exc, _INPUT_FAILURES)):
             raise
         raise FormatError(f"{action}: {type(exc).__name__}: {_one_line(exc)}",
                           path=src) from exc
+
+
+#: What libraries raise instead of an ImportError when an optional codec is missing:
+#: tifffile, for a compression only imagecodecs decodes (LZW, JPEG, PNG, ...), says
+#: "<COMPRESSION.LZW: 5> requires the 'imagecodecs' package" (a ValueError from a
+#: KeyError from an AttributeError on its fallback module).
+_REQUIRES = re.compile(r"requires the '([A-Za-z_][\w.]*)' (?:package|module|library)")
+#: A module's name in an ImportError's text, when the exception does not carry one
+#: (rsciio's Velox reader: "The 'sparse' library was not found").
+_QUOTED = re.compile(r"'([A-Za-z_][\w.]*)'")
+#: Modules whose absence means another package is missing: tifffile, without
+#: imagecodecs, decodes zstd with Python 3.14's ``compression.zstd`` and the rest with
+#: its own ``_imagecodecs``.
+_PROVIDED_BY = {"compression": "imagecodecs", "_imagecodecs": "imagecodecs"}
+
+
+def _cause(exc: BaseException) -> BaseException | None:
+    """``__cause__``, else the ``__context__`` unless suppressed (``from None``)."""
+    if exc.__cause__ is not None:
+        return exc.__cause__
+    return None if exc.__suppress_context__ else exc.__context__
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """*exc*, then what caused it, and so on."""
+    seen: set[int] = set()
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        yield link
+        link = _cause(link)
+
+
+def missing_dependency(exc: BaseException, path: str | Path | None = None
+                       ) -> MissingDependency | None:
+    """The :class:`MissingDependency` behind *exc*, or None when no library is missing.
+
+    An ``ImportError`` anywhere in *exc*'s chain (a ``ModuleNotFoundError``: not
+    installed; any other: installed but not importable, too old or broken), or a
+    library's "requires the 'x' package".
+    """
+    for link in _chain(exc):
+        if isinstance(link, ImportError):
+            name = link.name
+            if name is None:
+                quoted = _QUOTED.search(str(link))
+                name = quoted[1] if quoted else None
+            module = None if name is None else _PROVIDED_BY.get(name.split(".")[0], name)
+            text = _one_line(link)
+            if name is not None and text == f"No module named {name!r}" and module == name:
+                text = ""  # the reason says it already
+            return MissingDependency(module, path=path, detail=text,
+                                     upgrade=not isinstance(link, ModuleNotFoundError))
+        required = _REQUIRES.search(str(link))
+        if required:
+            return MissingDependency(_PROVIDED_BY.get(required[1], required[1]), path=path,
+                                     detail=_one_line(link).strip("'\""))
+    return None
 
 
 def _one_line(exc: BaseException) -> str:

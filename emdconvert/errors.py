@@ -86,6 +86,51 @@ class OutputExistsError(EnvironmentProblem, FileExistsError):
     kind = "exists"
 
 
+#: The distribution ``pip install`` needs for a module emdconvert's readers and writers
+#: import, where the names differ or the module is an optional dependency.
+_DISTRIBUTIONS = {
+    "imagecodecs": "imagecodecs", "hdf5plugin": "hdf5plugin", "rsciio": "rosettasciio",
+    "sparse": "sparse", "zarr": "zarr", "numba": "numba", "skimage": "scikit-image",
+    "tifffile": "tifffile", "ncempy": "ncempy", "h5py": "h5py", "dask": "dask",
+    "numcodecs": "numcodecs", "PIL": "pillow", "yaml": "pyyaml", "sklearn": "scikit-learn",
+    "cv2": "opencv-python",
+}
+
+
+def distribution_for(module: str) -> str:
+    """The ``pip install`` name for importable *module* (``rsciio.zspy`` -> rosettasciio)."""
+    top = module.split(".", 1)[0]
+    return _DISTRIBUTIONS.get(top, top)
+
+
+class MissingDependency(EnvironmentProblem):
+    """A Python package a reader or writer needs is not installed (or not importable).
+
+    The input may well be fine: installing the package fixes it, so this is the
+    machine's problem (exit 4), and the watch daemon retries the file after back-off
+    instead of quarantining it.  *module* is the import name (None when the library did
+    not say which); *detail* what the library said; *upgrade* for a package that is
+    installed but cannot be imported (too old, a broken build).
+    """
+
+    kind = "missing-dependency"
+
+    def __init__(self, module: str | None, *, path: str | Path | None = None,
+                 detail: str = "", upgrade: bool = False) -> None:
+        self.module = module
+        self.distribution = None if module is None else distribution_for(module)
+        said = f" ({detail})" if detail else ""
+        if module is None or self.distribution is None:
+            reason = f"a Python package it needs is not installed{said}"
+        else:
+            package = "" if module == self.distribution else f" (package {self.distribution})"
+            state = "cannot be imported or is too old" if upgrade else "is not installed"
+            command = "pip install --upgrade" if upgrade else "pip install"
+            reason = (f"the Python module {module!r}{package} {state}{said}: "
+                      f"{command} {self.distribution}")
+        super().__init__(reason, path=path)
+
+
 class PolicyError(EmdConvertError, PermissionError):
     """Refused by safety policy: external links, virtual datasets, pickles, budgets."""
 

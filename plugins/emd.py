@@ -27,6 +27,7 @@ from emdconvert.emdwrite import AXIS_ORDER_ATTR, C_ORDER, X_FIRST, append_commen
 from emdconvert.errors import (
     FormatError,
     IncompleteError,
+    MissingDependency,
     PolicyError,
     UnsupportedError,
     ValidationError,
@@ -283,6 +284,38 @@ def read_comments(h5: h5py.File) -> tuple[Comment, ...]:
                  for key, value in group.attrs.items())
 
 
+#: The HDF5 filters hdf5plugin provides (hdf5plugin 7.1's ``FILTERS``), known without
+#: it: a file using one, read where hdf5plugin is missing (or too old to have it), needs
+#: ``pip install hdf5plugin`` (exit 4); a filter no one registers stays refused (exit 5).
+HDF5PLUGIN_FILTERS = {
+    307: "bzip2", 32001: "blosc", 32004: "lz4", 32008: "bitshuffle", 32013: "zfp",
+    32015: "zstd", 32017: "sz", 32018: "fcidecomp", 32024: "sz3", 32026: "blosc2",
+    32028: "sperr", 32033: "htj2k",
+}
+_UNKNOWN_FILTER = re.compile(r"^(.*): unknown filter ([0-9]+)$")
+
+
+def _plugin_filter(problem: str) -> tuple[str, int] | None:
+    """``(dataset, filter id)`` when *problem* is refused_features' "unknown filter" for
+    a filter hdf5plugin provides, else None."""
+    found = _UNKNOWN_FILTER.match(problem)
+    if found is None or int(found[2]) not in HDF5PLUGIN_FILTERS:
+        return None
+    return found[1], int(found[2])
+
+
+def _missing_filter_plugin(problem: str, path: Path) -> MissingDependency:
+    """hdf5plugin is not installed (or cannot be imported, or lacks the filter)."""
+    where, code = _plugin_filter(problem) or ("", 0)
+    detail = f"for HDF5 filter {code} ({HDF5PLUGIN_FILTERS.get(code)}) in {where}"
+    try:
+        import hdf5plugin  # noqa: F401
+    except ImportError as exc:
+        return MissingDependency("hdf5plugin", path=path, detail=detail,
+                                 upgrade=not isinstance(exc, ModuleNotFoundError))
+    return MissingDependency("hdf5plugin", path=path, detail=detail, upgrade=True)
+
+
 class EMDPlugin(BasePlugin):
     """Berkeley EMD v0.2 (read/write); Velox, EMD 1.0, prismatic (read, via rsciio)."""
 
@@ -349,7 +382,10 @@ class EMDPlugin(BasePlugin):
         problems = refused_features(h5)
         if problems:
             h5.close()
-            raise PolicyError(f"refused: {problems[0]}", path=path, kind="hostile-hdf5")
+            hostile = [problem for problem in problems if _plugin_filter(problem) is None]
+            if hostile:
+                raise PolicyError(f"refused: {hostile[0]}", path=path, kind="hostile-hdf5")
+            raise _missing_filter_plugin(problems[0], path)
         return h5
 
     def read(self, path: Path, *, options: Mapping[str, Any] | None = None) -> EMDFile:

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from emdconvert import budget
-from emdconvert.errors import FormatError, PolicyError, UnknownFormatError
+from emdconvert.boundary import missing_dependency
+from emdconvert.errors import FormatError, MissingDependency, PolicyError, UnknownFormatError
 from emdconvert.lazy import nbytes
 from emdconvert.model import EMDFile
 from emdconvert.plugin import BasePlugin, package_version
@@ -163,6 +164,12 @@ class RsciioPlugin(BasePlugin):
         if not specs:
             raise UnknownFormatError(f"rsciio has no reader for {path.suffix!r}", path=path)
         failures = []
+        # A library one reader lacks is the fix only if no other reader looked at the
+        # file and refused it: a damaged .mrc that the MRC reader refuses is bad input,
+        # not "pip install mrcz"; a plain HDF5 file no reader takes, not "pip install
+        # pyUSID".  The failures listed then still name the missing library.
+        missing: MissingDependency | None = None
+        refused = False
         for spec in specs:
             try:
                 reader = importlib.import_module(spec["api"]).file_reader
@@ -171,11 +178,17 @@ class RsciioPlugin(BasePlugin):
                 raise
             except Exception as exc:  # missing optional library or not this reader's file
                 failures.append(f"{spec['name']}: {type(exc).__name__}: {exc}")
+                lacking = missing_dependency(exc, path)
+                missing = missing or lacking
+                refused = refused or lacking is None
                 continue
             # A reader given a file not its own may "succeed" with an empty array (MSA).
             if signals and all(math.prod(s["data"].shape) for s in signals):
                 return signals_to_model(signals, {budget.READ_ATTR: "eager"} if eager else {})
             failures.append(f"{spec['name']}: no data")
+            refused = True
+        if missing is not None and not refused:
+            raise missing
         raise FormatError("rsciio could not read it (" + "; ".join(failures) + ")", path=path)
 
     def library_versions(self) -> dict[str, str]:
