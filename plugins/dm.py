@@ -594,7 +594,7 @@ class SignalLastArray(ArrayLike):
         # One flat byte view of the whole band, sliced per row: no array per row.
         buffer = np.lib.stride_tricks.as_strided(
             band, shape=((channels - 1) * step // itemsize + count,), strides=(itemsize,))
-        flat = memoryview(buffer.view(np.uint8))
+        flat = memoryview(buffer.view(np.uint8))  # type: ignore[arg-type]  # ndarray is a buffer
         if count == self.pixels and step == length:
             channels, length = 1, channels * length
         fd = os.open(raw.path, os.O_RDONLY)
