@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -127,6 +127,56 @@ class ArrayLike:
         return data if dtype is None else data.astype(dtype)
 
 
+def pread_fully(fd: int, view: memoryview, position: int) -> None:
+    """Fill *view* from *fd* at *position*; a short file is an ``EOFError`` (``pread``
+    may return fewer bytes than asked, and 0 only at the end of the file)."""
+    want, done = len(view), 0
+    while done < want:
+        got = os.preadv(fd, [view[done:]], position + done)
+        if got == 0:
+            msg = f"file ends {want - done} bytes before the declared data"
+            raise EOFError(msg)
+        done += got
+
+
+def flat_run(key: Sequence[Any], shape: tuple[int, ...]
+             ) -> tuple[int, int, tuple[int, ...]] | None:
+    """``(first, count, result shape)`` when *key* (one index or slice per axis) selects
+    one C-order run of *shape*'s flat indices, else None.
+
+    That is: whole trailing axes, then one axis cut to a step-1 range, and single
+    positions on every axis before it (``[k, r0:r1, :]`` is one run, for example).  A
+    file-backed array reads such a selection with one ``pread``.
+    """
+    starts, counts, out = [], [], []
+    for k, n in zip(key, shape, strict=True):
+        if isinstance(k, (int, np.integer)):
+            i = int(k) + (n if k < 0 else 0)
+            if not 0 <= i < n:
+                msg = f"index {k} is out of bounds for an axis of size {n}"
+                raise IndexError(msg)
+            starts.append(i)
+            counts.append(1)
+        elif isinstance(k, slice):
+            begin, stop, step = k.indices(n)
+            if step != 1:
+                return None
+            starts.append(begin)
+            counts.append(max(stop - begin, 0))
+            out.append(counts[-1])
+        else:
+            return None
+    cut = next((axis for axis in range(len(counts) - 1, -1, -1)
+                if counts[axis] != shape[axis]), -1)
+    if any(count != 1 for count in counts[:max(cut, 0)]):
+        return None
+    first, stride = 0, 1
+    for begin, n in zip(reversed(starts), reversed(shape), strict=True):
+        first += begin * stride
+        stride *= n
+    return first, math.prod(counts), tuple(out)
+
+
 class RawFileArray(ArrayLike):
     """An uncompressed array stored contiguously in a file, read with ``pread``.
 
@@ -188,38 +238,9 @@ class RawFileArray(ArrayLike):
         return True
 
     def _contiguous_span(self, key: list[Any]) -> tuple[int, tuple[int, ...]] | None:
-        """``(first element, result shape)`` when *key* selects one C-order byte range.
-
-        That is: whole trailing axes, then one axis cut to a step-1 range, and single
-        positions on every axis before it (``[k, r0:r1, :]`` is one range, for example).
-        """
-        starts, counts, shape = [], [], []
-        for k, n in zip(key, self.shape, strict=True):
-            if isinstance(k, (int, np.integer)):
-                i = int(k) + (n if k < 0 else 0)
-                if not 0 <= i < n:
-                    msg = f"index {k} is out of bounds for an axis of size {n}"
-                    raise IndexError(msg)
-                starts.append(i)
-                counts.append(1)
-            elif isinstance(k, slice):
-                begin, stop, step = k.indices(n)
-                if step != 1:
-                    return None
-                starts.append(begin)
-                counts.append(max(stop - begin, 0))
-                shape.append(counts[-1])
-            else:
-                return None
-        cut = next((axis for axis in range(len(counts) - 1, -1, -1)
-                    if counts[axis] != self.shape[axis]), -1)
-        if any(count != 1 for count in counts[:max(cut, 0)]):
-            return None
-        first, stride = 0, 1
-        for begin, n in zip(reversed(starts), reversed(self.shape), strict=True):
-            first += begin * stride
-            stride *= n
-        return first, tuple(shape)
+        """``(first element, result shape)`` when *key* selects one C-order byte range."""
+        run = flat_run(key, self.shape)
+        return None if run is None else (run[0], run[2])
 
     def _pread_into(self, first: int, out: np.ndarray) -> None:
         want = out.nbytes
@@ -229,13 +250,7 @@ class RawFileArray(ArrayLike):
         position = self.offset + first * self.dtype.itemsize
         fd = os.open(self.path, os.O_RDONLY)
         try:
-            done = 0
-            while done < want:
-                got = os.preadv(fd, [view[done:]], position + done)
-                if got == 0:
-                    msg = f"file ends {want - done} bytes before the declared data"
-                    raise EOFError(msg)
-                done += got
+            pread_fully(fd, view, position)
         finally:
             os.close(fd)
 

@@ -38,7 +38,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from emdconvert.errors import FormatError, IncompleteError, UnsupportedError
-from emdconvert.lazy import ArrayLike, Index, RawFileArray, _normalise
+from emdconvert.lazy import ArrayLike, Index, RawFileArray, _normalise, flat_run, pread_fully
 from emdconvert.model import AttrValue, EMDFile
 from emdconvert.plugin import BasePlugin, package_version
 from emdconvert.signals import signal_to_dataset
@@ -368,40 +368,6 @@ SLAB_BYTES = 32 * 1024 * 1024
 SLABS_KEPT = 2
 
 
-def _flat_run(key: Sequence[Any], shape: tuple[int, ...]
-              ) -> tuple[int, int, tuple[int, ...]] | None:
-    """``(first, count, result shape)`` when *key* selects one C-order run of *shape*'s
-    flat indices (whole trailing axes, one axis cut to a step-1 range, single positions
-    before it), else None."""
-    starts, counts, out = [], [], []
-    for k, n in zip(key, shape, strict=True):
-        if isinstance(k, (int, np.integer)):
-            i = int(k) + (n if k < 0 else 0)
-            if not 0 <= i < n:
-                msg = f"index {k} is out of bounds for an axis of size {n}"
-                raise IndexError(msg)
-            starts.append(i)
-            counts.append(1)
-        elif isinstance(k, slice):
-            begin, stop, step = k.indices(n)
-            if step != 1:
-                return None
-            starts.append(begin)
-            counts.append(max(stop - begin, 0))
-            out.append(counts[-1])
-        else:
-            return None
-    cut = next((axis for axis in range(len(counts) - 1, -1, -1)
-                if counts[axis] != shape[axis]), -1)
-    if any(count != 1 for count in counts[:max(cut, 0)]):
-        return None
-    first, stride = 0, 1
-    for begin, n in zip(reversed(starts), reversed(shape), strict=True):
-        first += begin * stride
-        stride *= n
-    return first, math.prod(counts), tuple(out)
-
-
 class SignalLastArray(ArrayLike):
     """A DM spectrum image, stored channel-first, seen with its channel axis last.
 
@@ -477,8 +443,8 @@ class SignalLastArray(ArrayLike):
         selects a C-order run of pixels and a step-1 range of channels, else None."""
         if len(key) != len(self.shape):
             return None
-        pixels = _flat_run(key[:-1], self.shape[:-1])
-        channels = _flat_run(key[-1:], (self.channels,))
+        pixels = flat_run(key[:-1], self.shape[:-1])
+        channels = flat_run(key[-1:], (self.channels,))
         if pixels is None or channels is None:
             return None
         return pixels[0], pixels[1], channels[0], channels[1], (*pixels[2], *channels[2])
@@ -600,15 +566,8 @@ class SignalLastArray(ArrayLike):
         fd = os.open(raw.path, os.O_RDONLY)
         try:
             for k in range(channels):
-                view = flat[k * step:k * step + length]
-                position = raw.offset + ((c0 + k) * self.pixels + first) * itemsize
-                done = 0
-                while done < length:
-                    got = os.preadv(fd, [view[done:]], position + done)
-                    if got == 0:
-                        msg = f"file ends {length - done} bytes before the declared data"
-                        raise EOFError(msg)
-                    done += got
+                pread_fully(fd, flat[k * step:k * step + length],
+                            raw.offset + ((c0 + k) * self.pixels + first) * itemsize)
         finally:
             os.close(fd)
 

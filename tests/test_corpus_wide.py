@@ -12,7 +12,6 @@ and the list stays honest (a file that starts passing fails the run until remove
 from __future__ import annotations
 
 import csv
-import functools
 import importlib
 import json
 import logging
@@ -23,6 +22,7 @@ from typing import Any
 import h5py
 import numpy as np
 import pytest
+from support.units import registry, same_units
 
 import emdconvert
 from emdconvert.errors import EmdConvertError, UnsupportedError
@@ -107,19 +107,6 @@ def expected_array(data: Any) -> np.ndarray:
     if array.dtype.names:
         return np.stack([array[name] for name in array.dtype.names], axis=-1)
     return array
-
-
-def same_units(mine: Any, theirs: Any) -> bool:
-    """Units compared as units (``nm^-1`` is ``1 / nm``), since EMD stores its own spelling."""
-    import pint
-
-    a, b = ("" if u in _UNDEFINED else str(u) for u in (mine, theirs))
-    if a == b:
-        return True
-    try:
-        return bool(_pint().Unit(a) == _pint().Unit(b))
-    except (pint.errors.PintError, ValueError, AttributeError):
-        return False
 
 
 def assert_stored_equal(group: h5py.Group, expected: np.ndarray) -> None:
@@ -244,14 +231,7 @@ def expected_value(value: Any, given: str | None, default: str | None,
     if target is None:
         return value
     source = _TREE_UNITS.get(given or default or "", given or default)
-    return pytest.approx(_pint().Quantity(float(value), source).to(target).magnitude)
-
-
-@functools.cache
-def _pint() -> Any:
-    import pint
-
-    return pint.UnitRegistry()
+    return pytest.approx(registry().Quantity(float(value), source).to(target).magnitude)
 
 
 def assert_key_metadata_readable(theirs: Sequence[dict[str, Any]], h5: h5py.File) -> None:

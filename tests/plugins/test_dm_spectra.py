@@ -18,20 +18,18 @@ covers the axis order of spectrum images).
 
 from __future__ import annotations
 
-import functools
 import logging
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from support.units import UNDEFINED, same_units
 
 import emdconvert
 from emdconvert.lazy import RawFileArray
 from emdconvert.plugins.dm import NativeOrderArray, SignalLastArray
 from emdconvert.testing import corpus_dir, dm_big_endian, dm_patch
-
-UNDEFINED = ("", "None", "<undefined>", "Undefined")
 
 
 def corpus_dm_files() -> list[str]:
@@ -40,22 +38,6 @@ def corpus_dm_files() -> list[str]:
     return sorted(str(path.relative_to(root)) for path in found) or ["<corpus missing>"]
 
 
-@functools.cache
-def _units() -> Any:
-    import pint
-
-    return pint.UnitRegistry()
-
-
-def same_units(mine: Any, theirs: Any) -> bool:
-    """Units compared as units: EMD spells ``um`` as ``µm`` and ``1/nm`` as ``1 / nm``."""
-    a, b = ("" if str(u) in UNDEFINED else str(u) for u in (mine, theirs))
-    if a == b:
-        return True
-    try:
-        return bool(_units().Unit(a) == _units().Unit(b))
-    except Exception:  # not a unit pint knows: only equal spellings match
-        return False
 
 
 def squeezed_reading(source: Path) -> list[Any]:

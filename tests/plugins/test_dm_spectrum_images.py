@@ -20,7 +20,6 @@ view (:class:`~emdconvert.plugins.dm.SignalLastArray`) is checked against
 from __future__ import annotations
 
 import csv
-import functools
 import logging
 import os
 import threading
@@ -29,32 +28,13 @@ from typing import Any
 
 import numpy as np
 import pytest
+from support.units import UNDEFINED, same_units
 
 import emdconvert
 from emdconvert.lazy import RawFileArray
 from emdconvert.plugins import dm
 from emdconvert.plugins.dm import NativeOrderArray, SignalLastArray
 from emdconvert.testing import dm_big_endian
-
-UNDEFINED = ("", "None", "<undefined>", "Undefined")
-
-
-@functools.cache
-def _units() -> Any:
-    import pint
-
-    return pint.UnitRegistry()
-
-
-def same_units(mine: Any, theirs: Any) -> bool:
-    """Units compared as units: EMD spells ``um`` as ``µm``."""
-    a, b = ("" if str(u) in UNDEFINED else str(u) for u in (mine, theirs))
-    if a == b:
-        return True
-    try:
-        return bool(_units().Unit(a) == _units().Unit(b))
-    except Exception:  # not a unit pint knows: only equal spellings match
-        return False
 
 
 def hs_load(path: Path) -> Any:

@@ -1,0 +1,1 @@
+"""Helpers shared by test modules (importable because ``tests/`` holds the conftest)."""
