@@ -41,7 +41,7 @@ ProgressCallback = Callable[[int, int], None]
 def _source_path(path: str | Path, *, follow_symlinks: bool = False) -> Path:
     """The input as a Path: a readable regular file, a folder, or a glob of files.
 
-    Symbolic links are refused unless *follow_symlinks* (reliability.md rule 12: a
+    Symbolic links are refused unless *follow_symlinks* (README, Safety rules R11: a
     link planted in a watched or shared folder can point anywhere), and so is anything
     that is not a regular file or folder: a FIFO would block the reader forever.
     """

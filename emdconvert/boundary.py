@@ -2,7 +2,7 @@
 
 Readers of damaged files raise anything: ``struct.error``, ``KeyError``, DM tag errors,
 ``NotImplementedError``, tifffile errors, ``MemoryError``, ``OSError`` and, from h5py,
-``RuntimeError`` (reliability.md rule 8).  Wrapped here, each becomes an
+``RuntimeError`` (README, Safety rules R7).  Wrapped here, each becomes an
 :class:`~emdconvert.errors.EmdConvertError` with a one-line reason naming the file and
 an exit code, so neither the CLI nor the watch daemon ever shows a traceback for bad
 input.
@@ -42,7 +42,7 @@ def error_boundary(src: Path, action: str, output: Path | None = None, *,
                    reading: bool = False) -> Iterator[None]:
     """Map exceptions from a plugin to an EmdConvertError naming *src*.
 
-    While *reading*, every exception is bad input (reliability.md rule 8: readers of
+    While *reading*, every exception is bad input (README, Safety rules R7: readers of
     damaged files raise anything, TypeError included); while writing, only the
     exception types that input problems cause are, and anything else is a bug (exit 70).
     """

@@ -2,7 +2,7 @@
 
 A header can declare anything: a 14 KB HDF5 file can hold an 8 TB chunked dataset of
 fill values, a 3 MB TIFF a 3.2 GB zlib strip of zeros, a patched DM4 10^12 elements
-(reliability.md E3, E4, E10b).  Lazy readers return such arrays without complaint, and a
+(README, Safety rules R6).  Lazy readers return such arrays without complaint, and a
 writer that created the output from their shape would fill a disk before failing.  So
 after reading (which parses headers only) and before writing, the declared bytes are
 computed with Python ints and compared with three limits: a configurable maximum, a

@@ -2,7 +2,7 @@
 
 Readers of a truncated file often do not fail: rsciio reads a DM4 missing its last
 8 bytes as if it were whole, and tifffile returns 1 frame of a truncated 20-frame
-compressed stack with nothing but a log line (reliability.md F11, E4).  Each format
+compressed stack with nothing but a log line (README, Safety rules R5).  Each format
 plugin knows what its header promises (DM's declared length, NPY's shape, TIFF's page
 list, HDF5's end-of-file address) and checks the file against it in
 ``check_complete``; this module asks the right plugin.

@@ -1,9 +1,9 @@
 """Choosing the plugin for a file: the extension proposes, the content decides.
 
-Order (design.md §4.5): an explicit name wins; otherwise the plugins claiming the
-file's extension are asked in priority order; otherwise every reader is asked, so a
-mislabelled file still converts (with a warning); otherwise a one-line error names the
-file, what was tried and what is installed.
+Order (README, Command line: Detection): an explicit name wins; otherwise the plugins
+claiming the file's extension are asked in priority order; otherwise every reader is
+asked, so a mislabelled file still converts (with a warning); otherwise a one-line error
+names the file, what was tried and what is installed.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Streaming writer for Berkeley EMD v0.2 files, exactly as emd-spec.md §1-§4 says.
+"""Streaming writer for Berkeley EMD v0.2 files, laid out as README's EMD layout says.
 
 The model holds arrays in numpy orientation ``(..., y, x)``; the spec stores them
 transposed (``dim1`` is x).  Writing ``array.T`` through h5py is what makes rsciio's
@@ -53,15 +53,15 @@ def group_names(names: Sequence[str]) -> list[str]:
     """HDF5-safe, unique data-group names of which none is a prefix of another.
 
     rsciio silently stacks groups whose paths are substrings of each other
-    (``img`` / ``img_2``) and fails when their shapes differ (emd-spec.md §8), so every
-    name that is repeated or is a prefix of another gets a ``~k`` suffix.  The numbers
+    (``img`` / ``img_2``) and fails when their shapes differ (README, EMD layout L11), so
+    every name that is repeated or is a prefix of another gets a ``~k`` suffix.  The numbers
     of one name have a fixed width (``~01`` ... ``~10``), so suffixed names are never
     prefixes of each other either, and "~" never survives sanitising, so no other name
     can start with one.  Sorting finds every prefix: the names that start with ``p``
     follow ``p`` directly in sorted order.  O(n log n) for any number of datasets.
     """
     # Names come from file names and metadata: "..", "a/b" and "x\0y" (which HDF5 cuts
-    # to "x") must not become paths or collide (reliability.md E15, S5).
+    # to "x") must not become paths or collide (README, Safety rules R12).
     clean = [re.sub(r"[^A-Za-z0-9_.-]", "_", n).strip(".")[:MAX_NAME] or "dataset"
              for n in names]
     counts = Counter(clean)
@@ -105,7 +105,7 @@ def _bytes(text: str) -> np.bytes_:
 
 
 def write_dim(group: h5py.Group, k: int, dim: Dim) -> None:
-    """``dimK``: a full-length 1-D vector (2-element form on length-1 axes, §7 rule 5)."""
+    """``dimK``: a full-length 1-D vector (2-element form on length-1 axes, README L5)."""
     values = dim.values
     if values.shape[0] == 1:
         values = np.array([dim.offset, dim.offset + dim.scale])
@@ -117,7 +117,7 @@ def write_dim(group: h5py.Group, k: int, dim: Dim) -> None:
 
 
 def append_comments(h5: h5py.File, comments: Iterable[Comment]) -> None:
-    """Add comments as new attributes; never rewrite an existing key (§3)."""
+    """Add comments as new attributes; never rewrite an existing key (README, L10)."""
     group = h5.require_group("comments")
     for comment in comments:
         key, timestamp = comment.key, comment.timestamp
@@ -180,7 +180,7 @@ def copy_extras(target: h5py.Group, extras: Iterable[Passthrough]) -> None:
             copy_attrs(source, existing)
             if isinstance(existing, h5py.Group) and "data" not in existing:
                 # rsciio marks its /signals container a data group; with the data
-                # groups moved to /data it would break rule 2 (a data group holds data).
+                # groups moved to /data it would break rule L2 (a data group holds data).
                 existing.attrs.pop("emd_group_type", None)
             continue
         if target.get(path, getlink=True) is not None:

@@ -15,7 +15,7 @@ class EmdConvertError(Exception):
     """Base class: a failure emdconvert understood and can explain in one line."""
 
     exit_code: int = 70
-    #: A short word for the class of failure (reliability.md rule 9), for logs, the
+    #: A short word for the class of failure (README, Safety rules R8), for logs, the
     #: watch daemon's ledger and quarantine reports; the reason says the details.
     kind: str = "internal"
 

@@ -2,15 +2,15 @@
 
 Crash safety cannot be shown by killing a process after a random sleep alone: the
 interesting points (half the data written, the file verified but not yet published,
-published but the caller not yet told) are milliseconds wide.  reliability.md §5.3 asks
-for a hook tests can aim with; this is it, read once per process.
+published but the caller not yet told) are milliseconds wide.  Tests need a hook they
+can aim with; this is it, read once per process.
 
 ``EMDCONVERT_TEST_FAULT=ACTION@POINT`` where ACTION is
 
 - ``kill``: SIGKILL this process (what a power cut or the OOM killer does to a writer);
 - ``raise``: raise ``OSError(EIO)``, as a failing disk would;
 - ``corrupt``: zero the first data chunk of the file being written, then carry on
-  (what HDF5 leaves where a write never arrived, reliability.md E8),
+  (what HDF5 leaves where a write never arrived, README, Safety rules R3),
 - ``hang`` or ``hang:S``: stop there for an hour (or S seconds), then carry on (a
   reader stuck on a dead share; or a window in which a test changes the source),
 

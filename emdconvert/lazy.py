@@ -50,7 +50,7 @@ def block_shape(shape: tuple[int, ...], itemsize: int,
     Trailing axes are taken whole while they fit; the first axis that does not fit is
     split.  Every block is therefore one contiguous byte range of a C-order source (one
     ``pread``), and whole source frames stay together, which is what makes the
-    transposed EMD layout cheap to write (emd-spec.md §2).
+    transposed EMD layout cheap to write (README, EMD layout L9).
     """
     block = [1] * len(shape)
     size = itemsize
@@ -198,7 +198,7 @@ class RawFileArray(ArrayLike):
         self.fortran_order = fortran_order
         # A header can declare anything (a DM4 patched to 10^12 elements still parses):
         # uncompressed data must fit in the file, checked with Python ints before any
-        # output exists (reliability.md rule 10).
+        # output exists (README, Safety rules R6).
         declared = math.prod(self.shape) * self.dtype.itemsize
         size = os.stat(self.path).st_size
         if self.offset + declared > size:
@@ -266,7 +266,7 @@ class RawFileArray(ArrayLike):
 class TransposedArray(ArrayLike):
     """A lazy transpose: reading ``[key]`` reads the reversed key and transposes it.
 
-    Used for EMD files stored x-first (emd-spec.md §2), so the model always holds the
+    Used for EMD files stored x-first (README, EMD layout L9), so the model always holds the
     numpy orientation ``(..., y, x)`` without reading anything.
     """
 
@@ -289,7 +289,7 @@ def sample_keys(shape: tuple[int, ...], itemsize: int,
     each at most about *max_bytes*.
 
     Used to compare a written file with its source before publishing: a file that
-    "opens fine" after a failed write can hold fill-value zeros (reliability.md E8).
+    "opens fine" after a failed write can hold fill-value zeros (README, Safety rules R3).
     """
     if 0 in shape:
         return []

@@ -210,7 +210,7 @@ class Comment:
 
     @property
     def key(self) -> str:
-        """The attribute name: as read, else ISO-8601 UTC with microseconds (§3)."""
+        """The attribute name: as read, else ISO-8601 UTC with microseconds (README L10)."""
         if self.original_key:
             return self.original_key
         stamp = self.timestamp.astimezone(_dt.timezone.utc)

@@ -1,9 +1,9 @@
 """The plugin contract every importer and exporter implements.
 
 A plugin is a class advertised in the ``emdconvert.plugins`` entry-point group.  Facts
-about the format are class constants, behaviour is methods (design.md §4.3).  Plugin
-modules must import their heavy libraries (h5py, rsciio, tifffile, dask) *inside*
-methods, so that listing formats or sniffing a file costs no imports.
+about the format are class constants, behaviour is methods (README, Writing a format
+plugin).  Plugin modules must import their heavy libraries (h5py, rsciio, tifffile,
+dask) *inside* methods, so that listing formats or sniffing a file costs no imports.
 
 ``sniff`` answers "is this mine?" and never raises; every other failure is an
 :class:`~emdconvert.errors.EmdConvertError`.  ``write`` always gets a temporary path

@@ -1,4 +1,4 @@
-"""Provenance entries for the ``comments`` group (emd-spec.md §3).
+"""Provenance entries for the ``comments`` group (README, EMD layout L10).
 
 Every write appends one entry saying what happened, by what and from what: tool and
 plugin versions, the source's name, size, mtime and SHA-256, and the options used.  The
@@ -88,7 +88,7 @@ class SourceDigest:
         """Wait for the hash and return the source facts.
 
         Raises :class:`~emdconvert.errors.InputError` (kind ``changed``) when a file was
-        replaced, grown or rewritten while it was read (reliability.md rule 7): the
+        replaced, grown or rewritten while it was read (README, Safety rules R13): the
         output would mix old and new data, so it must not be published.  The files are
         looked at on every call, not only the first: the provenance entry asks before
         the output is verified, the publication step asks again just before the rename.

@@ -1,4 +1,4 @@
-"""Atomic publication of an output file (reliability.md rules 4 and 12).
+"""Atomic publication of an output file (README, Safety rules R1-R3).
 
 The writer only ever sees a hidden temporary name in the destination directory
 (``.emdconvert-<16 hex>.part``).  After it returns, the file is checked, fsynced and then
@@ -82,7 +82,7 @@ def check_destination(dst: Path, *, overwrite: bool) -> None:
 class _WritebackStarter:
     """Flushes the file being written every :data:`FLUSH_INTERVAL` seconds, in a thread.
 
-    The output must be fsynced before it is published (reliability.md rule 4).  Left to
+    The output must be fsynced before it is published (README, Safety rules R2).  Left to
     the end, that fsync writes the whole file after the conversion (≈1.7 s for 2 GiB
     here); flushing as the writer goes overlaps the disk with the conversion, so the
     last fsync only has the tail to write, and the page cache never fills with a 50 GB

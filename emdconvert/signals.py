@@ -89,8 +89,8 @@ def rgb_as_channels(signal: Mapping[str, Any]) -> dict[str, Any]:
     The channels keep the fields' own type (uint8 for most images, uint16 for 16-bit
     RGBA), so no value is cut.
 
-    Most readers cannot show HDF5 compound types, so emd-spec.md §4 stores colour as an
-    extra axis; the channel order is kept in ``channel_names``.
+    Most readers cannot show HDF5 compound types, so colour is stored as an extra axis
+    (README, EMD layout L13); the channel order is kept in ``channel_names``.
     """
     data = np.asarray(signal["data"])
     fields = data.dtype.names or ()
@@ -126,7 +126,7 @@ def signal_to_dataset(signal: Mapping[str, Any], default_name: str,
 
 
 def is_text(signal: Mapping[str, Any]) -> bool:
-    """Strings or Python objects, which are not EMD data (emd-spec.md §4)."""
+    """Strings or Python objects, which are not EMD data (README, EMD layout L13)."""
     return np.dtype(signal["data"].dtype).kind in "SUO"
 
 

@@ -39,7 +39,7 @@ def expand(path: Path, suffixes: tuple[str, ...] = ()) -> list[Path]:
 
     A file is itself; a folder is its (non-hidden) files, filtered by *suffixes* when
     given; a glob is its matches.  Symbolic links inside a folder or glob are left out:
-    one planted in an acquisition folder could point anywhere (reliability.md S4).
+    one planted in an acquisition folder could point anywhere (README, Safety rules R11).
     """
     if path.is_file():
         return [path]

@@ -1,8 +1,9 @@
-"""The Berkeley EMD v0.2 rules (emd-spec.md §7, rules 1-8) as a validator.
+"""The Berkeley EMD v0.2 rules (README, EMD layout L1-L8) as a validator.
 
 Used three ways: ``emdconvert validate FILE``, by the publisher on every file we write
-before it is moved into place, and by the test suite on every file it writes.  Rules 9
-and 10 (what rsciio and ncempy read back) are interop tests, not checks on one file.
+before it is moved into place, and by the test suite on every file it writes.  What
+rsciio and ncempy read back is an interop test (``tests/interop/``), not a check on one
+file.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ _DIM = re.compile(r"^dim(\d+)$")
 
 @dataclass(frozen=True)
 class Violation:
-    """One broken rule: its number (emd-spec.md §7), MUST or SHOULD, where and why."""
+    """One broken rule: its number (README, EMD layout L1-L8), MUST or SHOULD, where, why."""
 
     rule: int
     level: str
@@ -102,7 +103,7 @@ def walk_links(h5: h5py.Group, descend: Callable[[h5py.Group], bool] | None = No
 
 
 def foreign_storage(h5: h5py.File) -> list[str]:
-    """Paths of external links, externally stored and virtual datasets (rule 8)."""
+    """Paths of external links, externally stored and virtual datasets (rule L8)."""
     import h5py
 
     problems: list[str] = []
@@ -122,7 +123,7 @@ BUILTIN_FILTERS = frozenset({1, 2, 3, 4, 5, 6})
 
 
 def refused_features(h5: h5py.File) -> list[str]:
-    """What an untrusted input must not use (reliability.md rule 10, S1, S6).
+    """What an untrusted input must not use (README, Safety rules R9).
 
     :func:`foreign_storage` (reads other files), soft links that lead nowhere, and
     filters other than HDF5's own and hdf5plugin's: libhdf5 would otherwise load any

@@ -69,8 +69,8 @@ class _WarningBuffer(logging.Handler):
 def warnings_unless_failed(*, debug: bool) -> Iterator[None]:
     """Print the library's warnings (one line each) only if the block succeeds.
 
-    A failed conversion says exactly one line, the error (reliability.md's "clean
-    failure"): tifffile's complaints about the very damage the error reports would only
+    A failed conversion says exactly one line, the error (README, Safety rules R8):
+    tifffile's complaints about the very damage the error reports would only
     bury it.  With ``--debug`` they are printed either way.
     """
     root = logging.getLogger()

@@ -7,7 +7,7 @@ Shapes understood on reading:
   non-uniform) and every further column becomes its own 1-D dataset on that axis.
 - **Table/image**: numeric rows without a header, read as one 2-D dataset (row, column).
 
-Parsing is strict (reliability.md rule 11, issue 12): a number is plain decimal or
+Parsing is strict (README, Safety rules R10; issue 12): a number is plain decimal or
 scientific notation in ASCII digits, ``[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?`` with
 the chosen decimal mark, optionally padded with spaces or tabs and optionally in double
 quotes, or one of the words ``nan``, ``inf`` and ``infinity`` (any case, optional sign),

@@ -11,7 +11,7 @@ DigitalMicrograph stores channel-first, get their channel axis last, as rsciio's
 ``to_signal1D`` post-process gives them to HyperSpy (:func:`hyperspy_axes`); plain ones
 are then read through :class:`SignalLastArray`, a blockwise transpose of long reads.
 
-Metadata (emd-spec.md §6 and §8): the common Microscope Info / Acquisition / DataBar /
+Metadata (README, Formats, ``dm``): the common Microscope Info / Acquisition / DataBar /
 Session Info / EELS tags become readable attributes of the ``microscope``, ``sample`` and
 ``user`` groups, and the whole original tag tree is kept as JSON on the dataset group.
 RGB(A) images become a trailing ``channel`` axis (``signals.signal_to_dataset``).
@@ -61,7 +61,7 @@ def _number(value: Any) -> float | None:
 
 
 def _string(value: Any) -> AttrValue | None:
-    # DM stores an empty string as an empty list (emd-spec.md §8).
+    # rsciio gives an empty DM string as an empty list.
     if isinstance(value, (list, tuple)) and not value:
         return None
     text = str(value).strip()
@@ -587,7 +587,7 @@ class _Slab:
 
 
 #: (bytes of the length field, allowed excess of the file size over the declared length),
-#: by DM version.  Measured over 144 DM files (reliability.md F11): a DM4 from
+#: by DM version.  Measured over 144 DM files (README, Safety rules R5): a DM4 from
 #: DigitalMicrograph is its declared length + 24 bytes, a DM3 + 16 or + 20; nionswift-io
 #: writes DM4 files of + 20, which rsciio and ncempy read, so that is accepted too.
 _LAYOUTS = {3: (4, (16, 20)), 4: (8, (20, 24))}
@@ -664,7 +664,7 @@ class DMPlugin(BasePlugin):
     def read(self, path: Path, *, options: Mapping[str, Any] | None = None) -> EMDFile:
         from rsciio import exceptions as rsciio_errors
 
-        # What rsciio's tag parser raises on damaged tags (reliability.md E2): a
+        # What rsciio's tag parser raises on damaged tags (README, Safety rules R7): a
         # zero-filled tail gives KeyError('0'), a cut one struct.error.
         dm_errors = (rsciio_errors.ByteOrderError, rsciio_errors.DM3FileVersionError,
                      rsciio_errors.DM3TagError, rsciio_errors.DM3DataTypeError,

@@ -1,11 +1,12 @@
 """Berkeley EMD v0.2 read and write; Velox and EMD 1.0 read through rsciio.
 
-Spec and reader behaviour: ``emd-spec.md`` (shared docs).  Reading is lazy: data come
-back as h5py datasets (wrapped in a lazy transpose for x-first files), so nothing is read
-until a writer pulls blocks.  We tolerate what other writers produce: string version
-attributes and ``/signals/`` groups (rsciio/HyperSpy), 2-element ``[offset, offset+step]``
-and ``(n, 1)`` dim vectors, and C-order files (ncempy, NCEM acquisition).  HDF5 features
-that read other files (external links, external storage, virtual datasets) are refused.
+Layout and reader behaviour: README, EMD layout (L14 for other writers).  Reading is
+lazy: data come back as h5py datasets (wrapped in a lazy transpose for x-first files),
+so nothing is read until a writer pulls blocks.  We tolerate what other writers produce:
+string version attributes and ``/signals/`` groups (rsciio/HyperSpy), 2-element
+``[offset, offset+step]`` and ``(n, 1)`` dim vectors, and C-order files (ncempy, NCEM
+acquisition).  HDF5 features that read other files (external links, external storage,
+virtual datasets) are refused.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def _as_int(value: Any) -> int | None:
 
 
 def flavour(h5: h5py.File) -> str | None:
-    """Which EMD flavour an open HDF5 file is (emd-spec.md §5), or None."""
+    """Which EMD flavour an open HDF5 file is (README, EMD layout L14), or None."""
     group_type = h5.attrs.get("emd_group_type")
     if _text(group_type) == "file" or _as_int(h5.attrs.get("version_major")) == 1:
         return EMD1
@@ -182,7 +183,7 @@ def _group_extras(group: h5py.Group, ndim: int) -> tuple[Passthrough, ...]:
     """What a data group holds besides ``data`` and ``dim1 ... dimN``, to copy verbatim.
 
     The ``data`` dataset's own attributes are added to the written one.  Other ``dimK``
-    (``dim0``, ``dimK`` beyond N) are left out: the validator refuses them (rule 4) and
+    (``dim0``, ``dimK`` beyond N) are left out: the validator refuses them (rule L4) and
     rsciio reads a group with a ``dim0`` as EMD 1.0, transposed differently.
     """
     extras = []
@@ -351,7 +352,7 @@ class EMDPlugin(BasePlugin):
 
         libhdf5 compares the superblock's end-of-file address with the file size
         ("truncated file: eof = ..."), and a writer's lock makes a reader's open fail
-        with EAGAIN while the file is still being written (reliability.md E9).
+        with EAGAIN while the file is still being written (README, Safety rules R5).
         """
         import h5py
 
@@ -471,7 +472,7 @@ class EMDPlugin(BasePlugin):
         """The start, middle and end of every dataset read back equal to the source.
 
         After a failed or interrupted write HDF5 happily returns fill-value zeros for
-        chunks that never arrived (reliability.md E8, T12); comparing a few blocks per
+        chunks that never arrived (README, Safety rules R3); comparing a few blocks per
         dataset catches that at the cost of reading a few MB.
         """
         import h5py

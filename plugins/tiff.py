@@ -115,8 +115,8 @@ def errors_are_fatal() -> Iterator[None]:
 
     tifffile does not raise for a damaged page list: a zlib stack of 20 frames cut in
     half opens as one 256x256 image and the only sign is an ERROR log record
-    ("invalid page offset", "shaped series failed to reshape"; reliability.md E4,
-    rule 9).  Only a page list pointing past the end of the file means truncated (or
+    ("invalid page offset", "shaped series failed to reshape"; README, Safety rules
+    R5).  Only a page list pointing past the end of the file means truncated (or
     still being written); every other error, a circular page list included, is corrupt.
     """
     records = _ErrorRecords()

@@ -5,7 +5,8 @@ for months.  Candidates come from a start-up scan, file events and a periodic re
 scan; a file is converted only once it has stopped changing, is old enough and passes its
 format's completeness check; a SQLite ledger on local disk makes every conversion happen
 once across restarts; conversions run in child processes, so a bad file can only fail
-itself.  The rules are those of ``docs/reliability.md`` §3.  Modules, one job each:
+itself.  The rules are README's Safety rules W1-W7 (and R1-R14 for each conversion).
+Modules, one job each:
 
 ``config`` options and TOML; ``names`` what is a candidate; ``mounts`` inotify or
 polling; ``scan`` and ``events`` where candidates come from; ``stability`` when a file

@@ -1,7 +1,7 @@
 """Daemon options: defaults, a TOML file, command-line overrides, in that order.
 
 Every option can live in the TOML file (a facility keeps one per microscope), and a
-command-line flag given explicitly wins over it.  Defaults follow reliability.md §3:
+command-line flag given explicitly wins over it.  Defaults (README, Safety rules W3):
 a 10 s stability window (≥ 3 x the CIFS attribute cache), polling no more often than
 every 10 s (polling cost grows with the folder), a reconcile scan every 60 s, and a 24 h
 maximum wait before a file that never completes is reported as ``stalled``.

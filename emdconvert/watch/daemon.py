@@ -12,7 +12,7 @@ reports) so a large file never blocks the loop.  Each pass of the loop:
 All ledger writes of a pass are one transaction.  Start-up reconciles first: claims of a
 dead daemon are requeued, orphaned temp files removed; an output already published for
 a requeued file is recognised by its provenance SHA-256 (in the worker) and marked done
-without converting again (rule 14, test T14).
+without converting again (README, Safety rules W5).
 """
 
 from __future__ import annotations
@@ -246,7 +246,7 @@ class Daemon:
         return real.startswith(str(self.out_dir) + os.sep)
 
     def _rescan(self, found_by: str) -> None:
-        """Scan everything; notice a root that went away or was mounted anew (F6).
+        """Scan everything; notice a root that went away or was mounted anew (README W1).
 
         A file the scan no longer sees is never treated as deleted, so a share that drops
         and comes back causes no ledger changes and no re-conversions.

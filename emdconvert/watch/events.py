@@ -1,13 +1,13 @@
 """File events from watchdog, reduced to "look at this path soon".
 
-An event never means "the file is complete" (reliability.md F1-F3): inotify reports a
+An event never means "the file is complete" (README, Safety rules W1): inotify reports a
 rename-writer's final name as ``moved`` while polling reports it as ``created``; a
 writer may close and reopen.  So every created, modified, closed or moved-to path is
 only a hint that goes into a queue, and the stability check decides.  On network mounts
-the polling observer is used (inotify sees nothing there, F4).
+the polling observer is used (inotify sees nothing there).
 
 ``EMDCONVERT_TEST_DROP_EVENTS=1`` discards every event, so tests can prove the reconcile
-scan alone finds files (T6).
+scan alone finds files.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The persistent ledger: one SQLite row per version of a source file, with its state.
 
 SQLite in WAL mode with ``synchronous=FULL`` on local disk (never on the share: WAL does
-not work over a network file system, reliability.md §1.3).  States (rule 14)::
+not work over a network file system; README, Safety rules W5).  States::
 
     seen -> stable -> claimed -> done | alias | failed | stalled
               ^  |      |
@@ -11,7 +11,7 @@ not work over a network file system, reliability.md §1.3).  States (rule 14)::
 A row is one version of one path: (path, size, mtime_ns, sha256).  At most one *open*
 row per path exists (a partial unique index), and a claim is a conditional UPDATE under
 ``BEGIN IMMEDIATE``, so a file is claimed once even if two processes shared a ledger
-(E12).  Outputs are unique too: no two rows can publish to one name.  Writes are batched
+(README W5).  Outputs are unique too: no two rows can publish to one name.  Writes are batched
 into one transaction per pass of the daemon's loop, so a burst of 1000 files costs a few
 hundred fsyncs, not thousands.
 """

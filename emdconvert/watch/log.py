@@ -1,9 +1,10 @@
 """The daemon's log lines: one event per line, as text or JSON (``--log-format``).
 
 A file name is data from whoever writes into the watch folder; a newline or an escape
-sequence in it must not forge a log line or drive the terminal (rule 18).  In text lines
-control characters (and backslashes) in values are escaped as ``\\xNN``; JSON escapes
-them by itself.  Lines go to stderr, which journald or a log file collects.
+sequence in it must not forge a log line or drive the terminal (README, Safety rules
+W7).  In text lines control characters (and backslashes) in values are escaped as
+``\\xNN``; JSON escapes them by itself.  Lines go to stderr, which journald or a log
+file collects.
 """
 
 from __future__ import annotations

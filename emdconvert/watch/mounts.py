@@ -1,9 +1,9 @@
 """Which file system a path lives on, and so which watcher backend can see its changes.
 
 inotify sees nothing that another machine writes to a CIFS, NFS or 9p (WSL) mount, and
-it fails silently (reliability.md F4), so on those file systems the daemon polls.  The
-same test keeps the ledger off network file systems, where SQLite's WAL does not work
-(§1.3).  The file-system type comes from ``/proc/self/mountinfo``: the mount point that
+it fails silently, so on those file systems the daemon polls (README, Safety rules W1).
+The same test keeps the ledger off network file systems, where SQLite's WAL does not
+work (W5).  The file-system type comes from ``/proc/self/mountinfo``: the mount point that
 is the longest prefix of the path's real location.
 """
 

@@ -1,4 +1,4 @@
-"""Which names in the watch folder are candidates (reliability.md rule 2).
+"""Which names in the watch folder are candidates (README, Safety rules W2).
 
 Acquisition software, copy tools, editors and file servers leave temp and housekeeping
 files next to real data: a rename-writer's ``.x.tmp``, a browser's ``.crdownload``, SMB's

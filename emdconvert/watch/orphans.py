@@ -1,11 +1,11 @@
 """Our own temp files left behind by a dead conversion, and removing them safely.
 
 A conversion writes ``<outdir>/.emdconvert-<16 hex>.part`` and renames it into place
-(rule 12).  A killed worker or daemon leaves that temp behind (§2.5).  It is removed
-when no process on this host has it open: a live conversion always holds its temp open
-(the writer, or the writeback thread that flushes it), so another daemon's or worker's
-work in progress is never deleted.  Linux's ``/proc/<pid>/fd`` says which files are
-open.
+(README, Safety rules R1).  A killed worker or daemon leaves that temp behind (W5).  It
+is removed when no process on this host has it open: a live conversion always holds its
+temp open (the writer, or the writeback thread that flushes it), so another daemon's or
+worker's work in progress is never deleted.  Linux's ``/proc/<pid>/fd`` says which files
+are open.
 """
 
 from __future__ import annotations

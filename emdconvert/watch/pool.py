@@ -1,6 +1,6 @@
 """A pool of long-lived worker processes, one task each at a time.
 
-Starting an interpreter with h5py, numpy, tifffile and rsciio costs 0.3-0.5 s (E16), so
+Starting an interpreter with h5py, numpy, tifffile and rsciio costs 0.3-0.5 s, so
 workers live for many tasks and are replaced after ``recycle_after`` of them (a slow
 leak in a C library cannot accumulate).  Each worker has its own pipe and runs one task
 at a time, so when one dies (a segfault, the memory limit) or overruns the time limit,

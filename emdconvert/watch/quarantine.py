@@ -1,11 +1,11 @@
-"""Quarantine: an error report beside the outputs, never a moved source (rule 15).
+"""Quarantine: an error report beside the outputs, never a moved source (README W6).
 
 Raw microscope data cannot be re-acquired, and downstream tools expect it to stay where
-it was written (cryoSPARC, §1.2), so a file that cannot be converted stays exactly where
-it is, untouched.  Quarantine is a ledger state (``failed`` or ``stalled``) plus
-``OUT_DIR/_quarantine/<name>.<hash>.error.json``: what went wrong, the exception, the
-source's stat and SHA-256, the tool version, when, and how to retry.  The report is
-written through a temp name and renamed, like every output.
+it was written (cryoSPARC links raw movies in place), so a file that cannot be converted
+stays exactly where it is, untouched.  Quarantine is a ledger state (``failed`` or
+``stalled``) plus ``OUT_DIR/_quarantine/<name>.<hash>.error.json``: what went wrong, the
+exception, the source's stat and SHA-256, the tool version, when, and how to retry.  The
+report is written through a temp name and renamed, like every output.
 """
 
 from __future__ import annotations

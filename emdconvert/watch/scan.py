@@ -1,7 +1,7 @@
 """The reconcile scan: every candidate under the watch root, by ``os.scandir``.
 
 Events are only hints; they are lost on network mounts, on overflow and while the daemon
-is down (reliability.md F4, F7, F8).  This scan, at start-up and every
+is down (README, Safety rules W1).  This scan, at start-up and every
 ``rescan_interval``, is the source of truth.  It never follows symbolic links (a link
 could point out of the watch root) and skips ignored folders and the output folder.
 """

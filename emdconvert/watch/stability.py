@@ -1,13 +1,13 @@
-"""When a file has stopped changing (reliability.md rule 3).
+"""When a file has stopped changing (README, Safety rules W3).
 
 A file is *stable* once ``lstat`` has given the same (size, mtime_ns, inode, device) for
 at least the stability window and its mtime is at least ``min_age`` old: the rule of
-NiFi, Camel and Spring, and what survives writers that close and reopen (F2).  An mtime
+NiFi, Camel and Spring, and what survives writers that close and reopen.  An mtime
 in the future (the writer's clock is ahead) cannot age, so the window alone decides.  In marker
 mode the producer says when it is done (``X.done`` next to ``X``) and no window is
 needed.  Only metadata is read while waiting, never contents, so waiting on a 50 GB file
 costs nothing.  Every watched file is sampled on its own clock, so many files wait
-concurrently rather than in series (§2.5).
+concurrently rather than in series.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """What a worker process does with one claimed file: check it, convert it, say how it went.
 
 This runs in a child process (see ``pool``): a reader that segfaults, exhausts memory or
-hangs takes only this process down (reliability.md rules 5 and 6).  The conversion is
+hangs takes only this process down (README, Safety rules W4 and R4).  The conversion is
 :func:`emdconvert.api.convert`, the one conversion path; the completeness check is
 :func:`emdconvert.completeness.check_complete`, run here rather than in the daemon so a
 crafted HDF5 header cannot crash the daemon either.  The worker never raises: every
@@ -156,7 +156,7 @@ def run(task: Task) -> Result:
         facts = source_provenance(target)
         if facts is None or (facts.get("size"), facts.get("mtime_ns")) != (
                 task.signature.size, task.signature.mtime_ns):
-            target.unlink()  # it was read while changing: discard, retry later (rule 7)
+            target.unlink()  # it was read while changing: discard, retry later (README R13)
             return Result(task.row_id, "changed", detail="changed while it was converted")
         return Result(task.row_id, "done", sha256=facts.get("sha256"),
                       seconds=time.perf_counter() - start)
