@@ -1,4 +1,5 @@
-"""The conformance suite every format plugin's tests subclass (design.md §4.6).
+"""The conformance suite every format plugin's tests subclass (README, Writing a format
+plugin).
 
 Import it explicitly in a test module (it is not auto-registered as a pytest plugin)::
 
