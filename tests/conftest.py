@@ -12,8 +12,9 @@ os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY",
                       str(Path(__file__).resolve().parents[1] / ".ci" / "cache" / "hypothesis"))
 
 import pytest
+from support.corpus import corpus_dir
 
-from emdconvert.testing import assert_valid_emd, corpus_dir
+from emdconvert.testing import assert_valid_emd
 
 
 @pytest.fixture(scope="session")

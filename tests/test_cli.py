@@ -25,7 +25,7 @@ def run(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProce
 def assert_clean_failure(result: subprocess.CompletedProcess[str], code: int,
                          output: Path, source: Path | None = None,
                          before: tuple[str, int, int] | None = None) -> None:
-    """reliability.md's "clean failure": code, one stderr line, no traceback, no output."""
+    """A clean failure (README, Safety rules R8): code, one stderr line, no traceback, no output."""
     assert result.returncode == code, (result.returncode, result.stderr)
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr

@@ -11,9 +11,10 @@ import csv
 from pathlib import Path
 
 import pytest
+from support.corpus import corpus_dir
 
 import emdconvert
-from emdconvert.testing import assert_valid_emd, corpus_dir, fingerprint
+from emdconvert.testing import assert_valid_emd, fingerprint
 
 
 def manifest() -> list[str]:

@@ -22,11 +22,11 @@ from typing import Any
 import h5py
 import numpy as np
 import pytest
+from support.corpus import corpus_dir
 from support.units import registry, same_units
 
 import emdconvert
 from emdconvert.errors import EmdConvertError, UnsupportedError
-from emdconvert.testing import corpus_dir
 
 WIDE = "wide"
 _UNDEFINED = (None, "", "<undefined>", "Undefined")
@@ -37,7 +37,7 @@ KNOWN = {
 
 #: Files rsciio reads that hold nothing EMD can store: refused cleanly, by the spec.
 NOT_EMD_DATA = {
-    "rs/emd/example_object_dtype_data.emd": "object dtype data are not EMD data (§4)",
+    "rs/emd/example_object_dtype_data.emd": "object dtype data are not EMD data (README L13)",
 }
 
 

@@ -1,10 +1,10 @@
-"""Crash safety and environment faults (reliability.md T8-T13, C1-C4).
+"""Crash safety and environment faults (README, Safety rules R1-R4).
 
 A conversion killed at any moment leaves either nothing at the output path or the
 complete, valid file; a full disk, a read-only or unwritable output directory and a
 failed ``--overwrite`` exit 4 and leave nothing behind (the old file intact).  CI runs as
 root, which ignores permission bits, so real permission errors come from tmpfs mounts
-and from running the CLI as ``nobody`` (reliability.md C4).
+and from running the CLI as ``nobody``.
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ def test_sigkill_at_each_publication_step(stack: tuple[Path, np.ndarray], tmp_pa
 
 def test_corruption_before_publish_is_caught_by_the_read_back(
         stack: tuple[Path, np.ndarray], tmp_path: Path) -> None:
-    """T12: HDF5 returns fill-value zeros for lost chunks; the sampled read-back sees it."""
+    """R3: HDF5 returns fill-value zeros for lost chunks; the sampled read-back sees it."""
     source, _ = stack
     out = tmp_path / "out.emd"
     line = one_error_line(cli(source, out, env={FAULT: "corrupt@before_verify"}), 70)
@@ -129,7 +129,7 @@ def test_a_failed_overwrite_keeps_the_old_file(stack: tuple[Path, np.ndarray],
 
 def test_readers_see_the_old_or_the_new_file_during_an_overwrite(
         stack: tuple[Path, np.ndarray], tmp_path: Path) -> None:
-    """T11(c): os.replace publishes in one step, so a reader never sees a partial file."""
+    """R1: os.replace publishes in one step, so a reader never sees a partial file."""
     source, data = stack
     out = tmp_path / "out.emd"
     np.save(tmp_path / "old.npy", np.ones((128, 4, 4), np.uint16))
@@ -234,7 +234,7 @@ def test_unwritable_output_directory_exits_4_without_privileges(tmp_path: Path) 
 
 @pytest.mark.skipif(not ROOT, reason="bind mounts need root")
 def test_a_read_only_source_converts_the_same(corpus: Path, tmp_path: Path) -> None:
-    """T13: the source is only ever opened for reading, so a ro mount changes nothing."""
+    """R4: the source is only ever opened for reading, so a ro mount changes nothing."""
     frozen = tmp_path / "invalid" / "ro"  # "invalid": corpus EMDs are not all valid v0.2
     frozen.mkdir(parents=True)
     names = ["dm/2D_test-1.dm4", "tiff/imagej_stack.tif", "emd/example_image.emd",

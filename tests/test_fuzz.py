@@ -1,11 +1,12 @@
-"""Property-based fuzzing of every reader, sized for CI (reliability.md T22).
+"""Property-based fuzzing of every reader, sized for CI (README, Bad input, crashes and
+hostile files).
 
 Hypothesis mutates real files (truncates them, flips bytes, inserts and deletes runs,
 overwrites header words with extreme integers) and a long-lived worker process converts
 each mutant under a 1 GiB address-space limit.  The contract: the conversion either
 succeeds with a valid EMD whose shapes match what the reader reported *and whose data
 equal an independent eager reader's* (tifffile, numpy, rsciio, ``numpy.loadtxt``: the
-differential oracle in ``fuzz_worker.py``), or fails with exit code 3 or 5 and leaves
+differential oracle in ``support/fuzz_worker.py``), or fails with exit code 3 or 5 and leaves
 nothing behind.  Any other outcome (a raw exception, exit 70, a signal, a hang past
 10 s, a file converted that the independent reader refuses or reads differently) is a
 bug, and Hypothesis shrinks it to a small example.  Each seed is mutated twice over:
@@ -36,7 +37,8 @@ import tifffile
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-WORKER = Path(__file__).with_name("fuzz_worker.py")
+#: The worker runs as ``python -m support.fuzz_worker`` with ``tests/`` on PYTHONPATH.
+TESTS_DIR = Path(__file__).resolve().parent
 MEMORY_CAP = 1 << 30
 TIMEOUT = 25.0  # above hdf5probe.DEADLINE: a probe that gives up is an answer
 #: Real files of each format the fuzzer starts from (corpus paths).
@@ -89,10 +91,12 @@ class Worker:
         def limit() -> None:
             resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, MEMORY_CAP))
 
+        path = os.pathsep.join(filter(None, [str(TESTS_DIR), os.environ.get("PYTHONPATH")]))
         with open(self.log, "a") as log:
-            return subprocess.Popen([sys.executable, str(WORKER)], stdin=subprocess.PIPE,
-                                    stdout=subprocess.PIPE, stderr=log, text=True,
-                                    preexec_fn=limit)
+            return subprocess.Popen([sys.executable, "-m", "support.fuzz_worker"],
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
+                                    text=True, preexec_fn=limit,
+                                    env={**os.environ, "PYTHONPATH": path})
 
     def convert(self, source: Path, output: Path) -> dict[str, Any]:
         if self.process is None or self.process.poll() is not None:
@@ -193,14 +197,10 @@ def test_every_reader_fails_cleanly_or_converts_correctly(kind: str,
 
 
 def _oracle() -> Any:
-    """The worker module itself (a script, not a package module), for its oracle."""
-    import importlib.util
+    """The worker module itself, for its oracle."""
+    import support.fuzz_worker
 
-    spec = importlib.util.spec_from_file_location("fuzz_worker", WORKER)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return support.fuzz_worker
 
 
 def test_the_oracle_sees_wrong_data_and_refused_sources(tmp_path: Path) -> None:

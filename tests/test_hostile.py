@@ -1,4 +1,4 @@
-"""Budgets, hostile names and links, and sources that change (reliability.md T19-T25).
+"""Budgets, hostile names and links, and sources that change (README, Safety rules R6, R11-R13).
 
 The malformed corpus (test_malformed.py) proves each bad file fails cleanly; this module
 checks the promises around that: a header declaring 10^12 elements fails fast in little
@@ -17,7 +17,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from malformed_corpus import all_cases, build
+from support.malformed_corpus import all_cases, build
 
 import emdconvert
 from emdconvert.errors import InputError, PolicyError

@@ -38,7 +38,7 @@ def test_loading_every_plugin_class_is_light() -> None:
 
 def test_a_dm_conversion_does_not_import_dask(tmp_path: Path) -> None:
     """rsciio's DM module imports dask.array (~0.25 s) at import; our reader avoids it."""
-    from emdconvert.testing import write_dm
+    from support.dm_files import write_dm
 
     write_dm(tmp_path / "s.dm3", np.ones((64, 64), np.float32), 3)
     code = f"import emdconvert\nemdconvert.convert({str(tmp_path / 's.dm3')!r}, " \

@@ -17,12 +17,13 @@ import h5py
 import numpy as np
 import pytest
 import tifffile
+from support.rsciio_oracle import rsciio_emd_arrays
 
 import emdconvert
 from emdconvert.completeness import check_complete
 from emdconvert.errors import EmdConvertError, FormatError, IncompleteError, UsageError
 from emdconvert.model import Dataset, EMDFile
-from emdconvert.testing import fingerprint, rsciio_emd_arrays
+from emdconvert.testing import fingerprint
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -1,9 +1,10 @@
-"""Every case of the malformed-input corpus is a clean failure (reliability.md T17-T25).
+"""Every case of the malformed-input corpus is a clean failure (README, Bad input, crashes
+and hostile files).
 
-"Clean" is reliability.md's definition: the specific exit code; exactly one stderr line,
-``emdconvert: error: <file>: <reason>``; no traceback; nothing at the output path and no
-temp file anywhere; the source's bytes, size and mtime unchanged.  The same input
-through the library raises an :class:`~emdconvert.EmdConvertError` with that exit code.
+"Clean" as README's Safety rules R1, R4 and R8 define it: the specific exit code; exactly
+one stderr line, ``emdconvert: error: <file>: <reason>``; no traceback; nothing at the
+output path and no temp file anywhere; the source's bytes, size and mtime unchanged.  The
+same input through the library raises an :class:`~emdconvert.EmdConvertError` with that exit code.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from malformed_corpus import CANARY_NAME, Case, all_cases, build, canary_path
+from support.malformed_corpus import CANARY_NAME, Case, all_cases, build, canary_path
 
 import emdconvert
 from emdconvert.testing import leftovers

@@ -19,7 +19,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from malformed_corpus import _emd_hostile
+from support.malformed_corpus import _emd_hostile
 
 import emdconvert
 from emdconvert.boundary import missing_dependency

@@ -1,4 +1,4 @@
-"""The validator: each rule of emd-spec.md §7 is detected, and our own files pass."""
+"""The validator: each rule of README's EMD layout (L1-L8) is detected, and our own files pass."""
 
 from __future__ import annotations
 

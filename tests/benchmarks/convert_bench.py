@@ -2,6 +2,7 @@
 
 Run on demand (not part of the test suite)::
 
+    export PYTHONPATH=tests  # from the project root: the support/ helpers
     python tests/benchmarks/convert_bench.py --size quick          # 256 MiB inputs
     python tests/benchmarks/convert_bench.py --size 2g --reps 3    # the targets
     python tests/benchmarks/convert_bench.py --size 8g --tools cp,emdconvert,emdconvert-c
@@ -27,10 +28,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from inputs import FORMATS, ensure_inputs, stack_shape
-from measure import Run, available_memory, median, run_measured, spread, warm
+from support.bench_inputs import FORMATS, ensure_inputs, stack_shape
+from support.bench_measure import Run, available_memory, median, run_measured, spread, warm
 
 SIZES = {"quick": 256 << 20, "2g": 2 << 30, "8g": 8 << 30}
 ANCHORS = Path(__file__).with_name("anchors.py")

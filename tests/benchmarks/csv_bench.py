@@ -2,6 +2,7 @@
 
 Run on demand (not part of the test suite)::
 
+    export PYTHONPATH=tests  # from the project root: the support/ helpers
     python tests/benchmarks/csv_bench.py                 # ~200 MB table, 1 round
     python tests/benchmarks/csv_bench.py --mb 50 --reps 3
 
@@ -9,7 +10,7 @@ The issue's target (issue 12): emdconvert's peak RSS while converting the CSV to
 at most the parsed array plus 200 MB (it used to be ~4.5 GB for 200 MB of text, every
 cell a Python object).  The input is generated under ``--work`` (default: a temp dir,
 never the repository) and reused.  Each tool runs in its own child process, measured by
-:func:`measure.run_measured` (wall time, the child's own ``VmHWM``); rows are medians.
+:func:`support.bench_measure.run_measured` (wall time, the child's own ``VmHWM``); rows are medians.
 numpy and pandas only parse into memory, so their times are a floor for "parse"; ours
 also writes, validates and publishes the EMD file.
 """
@@ -24,10 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).parent))
-
-from measure import Run, median, run_measured, warm
+from support.bench_measure import Run, median, run_measured, warm
 
 COLUMNS = 8
 #: Bytes of one row as generated, on average ("%.9g" normal floats, comma-separated).

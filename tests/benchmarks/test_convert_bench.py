@@ -6,14 +6,10 @@ The real measurements are run on demand: see the module docstring of convert_ben
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
-import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-
 import convert_bench
+import pytest
 
 
 def test_tiny_run_measures_every_tool_and_reports(tmp_path: Path,

@@ -1,12 +1,14 @@
 """Watch-daemon benchmark (on demand): burst throughput, stable-to-published latency, and
-the idle cost of polling a large folder (reliability.md T28 bench variant, T32).
+the idle cost of polling a large folder (README, Watch folder).
 
+    export PYTHONPATH=tests  # from the project root: the support/ helpers
     python tests/benchmarks/watch_bench.py [--files 1000] [--backends inotify,polling]
         [--workers 2] [--idle-files 30000] [--idle-seconds 60] [--json results.json]
 
 *Burst*: the real daemon (``emdconvert watch`` in a subprocess, stability window 1 s)
 watches an empty folder; N small ``.npy`` files (64x64 float32, distinct contents) are
-copied in by rename, 10 % of them written slowly in place, as in test T28.  Throughput
+copied in by rename, 10 % of them written slowly in place, as in
+tests/watch/test_watch_load.py.  Throughput
 is N divided by the time from the burst's start to the last ``done`` row; latency is the
 ledger's ``finished - stable_at`` of each file (the daemon's own clock: from the moment
 the file passed the stability test to its output being published), which in a burst is
@@ -17,7 +19,7 @@ idle daemon afterwards (median of 10).
 ``--poll`` at the default 10 s interval and the default 60 s reconcile scan; CPU is the
 daemon's and its workers' user+system time over the window, as % of one core.
 
-Targets: >= 20 files/s on 2 cores; idle polling < 5 % of a core (T32).
+Targets: >= 20 files/s on 2 cores; idle polling < 5 % of a core.
 """
 
 from __future__ import annotations
@@ -35,10 +37,7 @@ from typing import Any
 
 import numpy as np
 import psutil
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "watch"))
-
-from daemon_harness import DaemonHandle, burst, daemon_args, wait_for
+from support.watch_daemon import DaemonHandle, burst, daemon_args, wait_for
 
 from emdconvert.watch.ledger import Ledger
 from emdconvert.watch.stability import Signature

@@ -13,17 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from support.dm_files import dm_big_endian, dm_patch, dm_tag_values, write_dm
+from support.rsciio_oracle import rsciio_emd_arrays
 
 import emdconvert
 from emdconvert.errors import EmdConvertError
 from emdconvert.lazy import RawFileArray
-from emdconvert.testing import (
-    dm_big_endian,
-    dm_patch,
-    dm_tag_values,
-    rsciio_emd_arrays,
-    write_dm,
-)
 
 DTYPES = ["int8", "int16", "int32", "uint16", "uint32", "float32", "float64", "complex64",
           "complex128"]
@@ -73,7 +68,7 @@ def rsciio_data_only(path: Path) -> list[np.ndarray]:
 
 
 def channels_last(array: np.ndarray) -> np.ndarray:
-    """rsciio's structured RGB(A) as the trailing channel axis emd-spec.md §4 stores."""
+    """rsciio's structured RGB(A) as the trailing channel axis we store (README, EMD layout L13)."""
     if array.dtype.names is None:
         return array
     return np.stack([array[name] for name in array.dtype.names], axis=-1)

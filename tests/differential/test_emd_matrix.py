@@ -18,9 +18,9 @@ from typing import Any
 import h5py
 import numpy as np
 import pytest
+from support.rsciio_oracle import rsciio_emd_arrays
 
 import emdconvert
-from emdconvert.testing import rsciio_emd_arrays
 
 SHAPES = [(7,), (5, 7), (3, 5, 7), (2, 3, 5, 7)]
 DTYPES = ["u1", "i2", "<u2", ">u2", "i4", ">f4", "f8", "c8", ">c16", "?"]

@@ -8,7 +8,7 @@ up to byte order and values through their native-order bytes.
 
 Documented unsupported or special cases:
 
-- 0-D arrays: EMD data need at least one dimension (emd-spec.md), refused with
+- 0-D arrays: EMD data need at least one dimension (README, EMD layout L3), refused with
   ``UnsupportedError``.
 - Zero-length arrays: rsciio and HyperSpy cannot open an EMD dataset with a
   zero-length dimension (``IndexError``), so the EMD writer refuses them with
@@ -23,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from support.rsciio_oracle import rsciio_emd_arrays
 
 import emdconvert
 from emdconvert.errors import EmdConvertError, UnsupportedError
-from emdconvert.testing import rsciio_emd_arrays
 
 DTYPES = ["?", "i1", "u1"] + [f"{order}{kind}{size}" for kind, sizes in
                               (("i", (2, 4, 8)), ("u", (2, 4, 8)), ("f", (2, 4, 8)),

@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 import pytest
 import tifffile
+from support.rsciio_oracle import rsciio_emd_arrays
 
 import emdconvert
 from emdconvert.errors import EmdConvertError
-from emdconvert.testing import rsciio_emd_arrays
 
 #: sample type -> (numpy dtype, BitsPerSample tifffile is asked to pack to, or None)
 SAMPLES: dict[str, tuple[str, int | None]] = {

@@ -8,6 +8,7 @@ raises an :class:`emdconvert.EmdConvertError` with exit code 3 or 5.  Anything e
 a finding; atheris saves the input as ``crash-<hash>`` in the working directory, to be
 minimised and added to the malformed corpus as a regression case.
 
+    export PYTHONPATH=tests  # from the project root: the support/ helpers
     pip install atheris
     python tests/fuzz/atheris_read.py --format dm4 -max_total_time=600 -rss_limit_mb=2048
     python tests/fuzz/atheris_read.py --format tif fuzz-corpus-tif/ -runs=100000
@@ -35,7 +36,7 @@ with atheris.instrument_imports():
     import emdconvert.plugins.npy
     import emdconvert.plugins.tiff
 
-from emdconvert.testing import corpus_dir
+from support.corpus import corpus_dir
 
 SEED_SUFFIXES = {"dm3": ".dm3", "dm4": ".dm4", "tif": ".tif", "npy": ".npy", "npz": ".npz",
                  "csv": ".csv", "emd": ".emd", "ser": ".ser", "mrc": ".mrc"}

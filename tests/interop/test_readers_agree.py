@@ -1,6 +1,6 @@
 """Interop, the truth test: what we write, ncempy and rsciio/HyperSpy read correctly.
 
-emd-spec.md §7 rules 9 and 10: rsciio/HyperSpy must return the source array in numpy
+README, EMD layout L9 and Axis order: rsciio/HyperSpy must return the source array in numpy
 orientation with its scales, offsets and units; ncempy must return the stored array
 (the transpose, for the default x-first layout) with dims in stored order.
 """

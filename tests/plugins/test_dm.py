@@ -47,7 +47,7 @@ def as_loaded(signal: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.mark.corpus
 def test_every_corpus_dm_file_matches_rsciio(corpus: Path, tmp_path: Path) -> None:
-    """Data bit-identical, axes equal to rsciio's (emd-spec.md §7 rule 9, from the source),
+    """Data bit-identical, axes equal to rsciio's (README, Axis order: from the source),
     as ``hs.load`` gives them: a spectrum image (EELS_SI.dm4) with its energy axis last."""
     from rsciio.digitalmicrograph import file_reader
 

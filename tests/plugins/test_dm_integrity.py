@@ -1,7 +1,7 @@
 """DM3/DM4 files whose header or tags disagree with their data never convert "successfully".
 
 Inputs come from nionswift-io's writer and from real corpus files, patched at byte
-offsets found by an independent tag walker (:func:`emdconvert.testing.dm_tag_values`);
+offsets found by an independent tag walker (:func:`support.dm_files.dm_tag_values`);
 what the data should be comes from rsciio's eager reader, never from our own reader.
 """
 
@@ -15,11 +15,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from support.dm_files import dm_big_endian, dm_patch, write_dm
+from support.rsciio_oracle import rsciio_emd_arrays
 
 import emdconvert
 from emdconvert.completeness import check_complete
 from emdconvert.errors import FormatError, IncompleteError, UnsupportedError
-from emdconvert.testing import dm_big_endian, dm_patch, rsciio_emd_arrays, write_dm
 
 Maker = Callable[[Path], Path]
 
@@ -34,7 +35,7 @@ def nion(shape: tuple[int, ...], dtype: str, version: int) -> Maker:
 
 def corpus_file(name: str) -> Maker:
     def make(folder: Path) -> Path:
-        from emdconvert.testing import corpus_dir
+        from support.corpus import corpus_dir
 
         source = corpus_dir() / "dm" / name
         if not source.is_file():

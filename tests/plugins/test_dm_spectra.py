@@ -24,12 +24,13 @@ from typing import Any
 
 import numpy as np
 import pytest
+from support.corpus import corpus_dir
+from support.dm_files import dm_big_endian, dm_patch
 from support.units import UNDEFINED, same_units
 
 import emdconvert
 from emdconvert.lazy import RawFileArray
 from emdconvert.plugins.dm import NativeOrderArray, SignalLastArray
-from emdconvert.testing import corpus_dir, dm_big_endian, dm_patch
 
 
 def corpus_dm_files() -> list[str]:
@@ -51,7 +52,7 @@ def squeezed_reading(source: Path) -> list[Any]:
 
 
 def channels_last(array: np.ndarray) -> np.ndarray:
-    """Structured RGB(A) as the trailing channel axis our EMD stores (emd-spec.md §4)."""
+    """Structured RGB(A) as the trailing channel axis our EMD stores (README, EMD layout L13)."""
     if array.dtype.names is None:
         return array
     return np.stack([array[name] for name in array.dtype.names], axis=-1)

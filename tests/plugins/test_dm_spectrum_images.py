@@ -28,13 +28,13 @@ from typing import Any
 
 import numpy as np
 import pytest
+from support.dm_files import dm_big_endian
 from support.units import UNDEFINED, same_units
 
 import emdconvert
 from emdconvert.lazy import RawFileArray
 from emdconvert.plugins import dm
 from emdconvert.plugins.dm import NativeOrderArray, SignalLastArray
-from emdconvert.testing import dm_big_endian
 
 
 def hs_load(path: Path) -> Any:

@@ -28,9 +28,9 @@ from typing import Any
 import h5py
 import numpy as np
 import pytest
+from support.corpus import corpus_dir
 
 import emdconvert
-from emdconvert.testing import corpus_dir
 
 #: Data-group members and attributes the writer produces from the model (see above).
 _REWRITTEN_GROUP_ATTRS = {"emd_group_type", "units", "emdconvert_axis_order"}
@@ -296,7 +296,7 @@ def test_corpus_berkeley_file_loses_nothing(corpus: Path, tmp_path: Path, name: 
     source = corpus / name
     with h5py.File(source, "r") as h5:
         object_data = any(g["data"].dtype.kind == "O" for g in _data_groups(h5))
-    if object_data:  # example_object_dtype_data.emd: refused, not EMD data (spec §4)
+    if object_data:  # example_object_dtype_data.emd: refused, not EMD data (README, EMD layout L13)
         with pytest.raises(emdconvert.UnsupportedError):
             emdconvert.convert(source, tmp_path / "out.emd")
         return

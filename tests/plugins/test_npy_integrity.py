@@ -18,11 +18,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from support.rsciio_oracle import rsciio_emd_arrays
 
 import emdconvert
 from emdconvert.errors import FormatError
 from emdconvert.lazy import block_indices
-from emdconvert.testing import leftovers, rsciio_emd_arrays
+from emdconvert.testing import leftovers
 
 #: Larger than anything checked when the archive is opened: its CRC is summed while the
 #: writer streams it (12 MiB, three 4 MiB chunks).

@@ -14,10 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
+from support.rsciio_oracle import rsciio_emd_arrays
 
 import emdconvert
 from emdconvert.errors import EmdConvertError, FormatError, IncompleteError
-from emdconvert.testing import leftovers, rsciio_emd_arrays
+from emdconvert.testing import leftovers
 
 #: struct codes of the TIFF integer types an offset, count or size tag may use.
 _TAG_FORMATS = {3: "H", 4: "I", 16: "Q"}

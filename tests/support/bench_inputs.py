@@ -47,14 +47,14 @@ def make_tiff(path: Path, npy: Path) -> None:
 
 
 def make_dm(path: Path, npy: Path, version: int) -> None:
-    from emdconvert.testing import write_dm
+    from support.dm_files import write_dm
 
     write_dm(path, np.load(npy, mmap_mode="r"), version)
 
 
 def make_small_dm3(path: Path) -> None:
     """A ~1 MiB DM3 image (512 x 512 float32), the "small file" case."""
-    from emdconvert.testing import write_dm
+    from support.dm_files import write_dm
 
     image = np.random.default_rng(1).normal(100, 10, (512, 512)).astype(np.float32)
     write_dm(path, image, 3)

@@ -1,7 +1,7 @@
 """A long-lived child that converts the fuzzer's files, one request per line.
 
 Property tests send thousands of mutated files; a fresh interpreter per file would spend
-0.3-0.5 s importing h5py, tifffile and rsciio each time (reliability.md E16).  This
+0.3-0.5 s importing h5py, tifffile and rsciio each time.  This
 worker imports once and runs each conversion exactly as the library does, under the
 address-space limit the parent sets.  A crash (segfault, abort) kills only the worker,
 and the parent reports the file that did it.
@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 
 import emdconvert
-from emdconvert.testing import assert_valid_emd, leftovers, rsciio_emd_arrays
+from emdconvert.testing import assert_valid_emd, leftovers
+from support.rsciio_oracle import rsciio_emd_arrays
 
 
 def independent_arrays(source: Path) -> list[np.ndarray]:

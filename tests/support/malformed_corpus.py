@@ -1,12 +1,13 @@
 """The malformed-input corpus: damaged, hostile and mislabelled files, made on demand.
 
 Every case is a file (or folder, FIFO, link) that emdconvert must refuse cleanly, with
-the exit code and the words its message must contain (reliability.md §4 T17-T25, §5).
+the exit code and the words its message must contain (README, Bad input, crashes and
+hostile files).
 Sources are real files from the shared corpus (truncated, zero-filled, patched) and files
 made here with tifffile, numpy and h5py, so nothing is committed.
 
-Run it as a script to look at the files: ``python tests/malformed_corpus.py OUT_DIR``
-writes every case there and prints a table of them.
+Run it to look at the files: ``PYTHONPATH=tests python -m support.malformed_corpus OUT_DIR``
+(from the project root) writes every case there and prints a table of them.
 """
 
 from __future__ import annotations
@@ -83,7 +84,7 @@ def _random(size: int, prefix: bytes = b"") -> Callable[[Path, Path], None]:
 
 
 def _dm4_dims(value: int) -> Callable[[Path, Path], None]:
-    """2D_test-1.dm4 with its image ``Dimensions`` patched (reliability.md §5.1)."""
+    """2D_test-1.dm4 with its image ``Dimensions`` patched (README, Safety rules R5)."""
     def make(path: Path, corpus: Path) -> None:
         data = bytearray(_bytes_of(corpus, "dm/2D_test-1.dm4"))
         i = data.index(b"Dimensions", data.index(b"Dimensions") + 1)
@@ -252,7 +253,7 @@ def _emd_hostile(kind: str) -> Callable[[Path, Path], None]:
 
 
 def _emd_sparse_bomb(path: Path, corpus: Path) -> None:
-    """8 TB declared, one chunk stored (reliability.md E10b); 2-element dim vectors."""
+    """8 TB declared, one chunk stored (README, Safety rules R6); 2-element dim vectors."""
     with h5py.File(path, "w") as h5:
         group = _emd_frame(h5, "bomb")
         data = group.create_dataset("data", shape=(10**6, 10**6), dtype="f8",
@@ -440,10 +441,10 @@ def build(case: Case, directory: Path, corpus: Path) -> Path:
 
 
 def main(argv: list[str]) -> int:
-    from emdconvert.testing import corpus_dir
+    from support.corpus import corpus_dir
 
     if len(argv) != 1:
-        sys.stderr.write("usage: python tests/malformed_corpus.py OUT_DIR\n")
+        sys.stderr.write("usage: PYTHONPATH=tests python -m support.malformed_corpus OUT_DIR\n")
         return 2
     out = Path(argv[0])
     for case in all_cases():

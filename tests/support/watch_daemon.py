@@ -26,7 +26,7 @@ import pytest
 from emdconvert.watch.ledger import Ledger, Row
 from emdconvert.watch.names import QUARANTINE_DIR
 
-#: The short windows of reliability.md §4 (S = 0.3 s, poll 0.2 s, rescan 1 s).
+#: Short windows for tests (S = 0.3 s, poll 0.2 s, rescan 1 s; defaults: README, Safety rules W3).
 FAST = {"stability": 0.3, "min_age": 0.3, "poll_interval": 0.2, "rescan_interval": 1.0,
         "workers": 2, "shutdown_grace": 5.0}
 
@@ -160,7 +160,7 @@ def slow_write(path: Path, data: bytes, chunks: int, pause: float, *,
     """Write *data* to *path* in *chunks* with *pause* between them; returns the end time.
 
     With *reopen_at* (a fraction), the writer closes after that much and reopens in
-    append mode after *pause* (reliability.md F2).
+    append mode after *pause* (a writer that closes and reopens its file).
     """
     if reopen_at is not None:
         cut = int(len(data) * reopen_at)
@@ -202,7 +202,7 @@ def _npy_bytes(value: int) -> bytes:
 
 def burst(in_dir: Path, count: int, slow_every: int = 10) -> None:
     """*count* small .npy files: most copied in by rename, every *slow_every*-th written
-    slowly in place (reliability.md T28)."""
+    slowly in place (the burst of tests/watch/test_watch_load.py)."""
     staging = in_dir.parent / "staging"
     staging.mkdir()
     slow = []

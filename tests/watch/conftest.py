@@ -1,4 +1,4 @@
-"""The ``daemon_factory`` fixture: the real daemon in a subprocess (see daemon_harness).
+"""The ``daemon_factory`` fixture: the real daemon in a subprocess (see support/watch_daemon.py).
 
 Every daemon test runs once per watcher backend: ``backend`` is parametrised over
 inotify and polling.
@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from daemon_harness import DaemonHandle, daemon_args
+from support.watch_daemon import DaemonHandle, daemon_args
 
 
 @pytest.fixture(params=["inotify", "polling"])

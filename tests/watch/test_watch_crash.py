@@ -1,4 +1,7 @@
-"""A daemon killed mid-burst, again and again, still converges on the clean result (T30)."""
+"""A daemon killed mid-burst, again and again, still converges on the clean result.
+
+README, Safety rules W5.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
-from daemon_harness import DaemonHandle, burst, in_thread, wait_for
+from support.watch_daemon import DaemonHandle, burst, in_thread, wait_for
 
 from emdconvert.api import read
 from emdconvert.publish import TEMP_PREFIX, TEMP_SUFFIX
@@ -69,4 +72,4 @@ def test_t30_sigkill_mid_burst_then_restart_converges(
     assert sorted(daemon.out_dir.rglob(f"{TEMP_PREFIX}*{TEMP_SUFFIX}")) == []
     assert daemon.reports() == []
     assert any(" requeued " in run.log() for run in runs)  # the kills did hit claims
-    print(f"T30 ({backend}): {KILLS} kills, {killed_at}/{FILES} done before the last start")
+    print(f"kill loop ({backend}): {KILLS} kills, {killed_at}/{FILES} done before the last start")

@@ -1,4 +1,4 @@
-"""Only finished files are converted (reliability.md T1-T4, T6, T7b), on both backends."""
+"""Only finished files are converted (README, Safety rules W1, W3), on both backends."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from daemon_harness import FAST, DaemonHandle, in_thread, mount_tmpfs, slow_write, wait_for
+from support.watch_daemon import FAST, DaemonHandle, in_thread, mount_tmpfs, slow_write, wait_for
 
 from emdconvert.api import read
 from emdconvert.testing import fingerprint
@@ -40,7 +40,7 @@ def _assert_converted_once(daemon: DaemonHandle, name: str, original: Path,
 
 def test_t1_slow_writer_converted_once_after_it_finishes(daemon_factory, corpus: Path
                                                          ) -> None:
-    daemon = daemon_factory(stability=0.5, min_age=0.5)  # T1 as specified: S = 0.5 s
+    daemon = daemon_factory(stability=0.5, min_age=0.5)  # a 0.5 s stability window
     data = (corpus / DM4).read_bytes()
     end = slow_write(daemon.in_dir / "scan.dm4", data, chunks=8, pause=0.3)
     _assert_converted_once(daemon, "scan.dm4", corpus / DM4, end, 0.5)
@@ -160,7 +160,7 @@ def test_t7b_watch_root_unmounted_and_remounted_changes_nothing(daemon_factory,
         subprocess.run(["umount", "-l", str(in_dir)], capture_output=True)
 
 
-@pytest.mark.parametrize("backend", ["inotify"])  # the backends differ in T1-T7, not here
+@pytest.mark.parametrize("backend", ["inotify"])  # the backends differ in detection, not here
 def test_marker_mode_in_sub_folders(daemon_factory) -> None:
     daemon = daemon_factory(recursive=True, marker=".done")
     sub = daemon.in_dir / "2026-05" / "session1"

@@ -1,5 +1,5 @@
 """A crashing, hanging or starved conversion fails only its file; the machine's problems
-are retried, not quarantined (reliability.md rules 5, 6, 15; T9/T10 for the daemon).
+are retried, not quarantined (README, Safety rules W4, W6).
 
 The worker pool does not depend on the event backend, so these run on inotify only.
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import psutil
 import pytest
-from daemon_harness import DaemonHandle, daemon_args, mount_tmpfs, wait_for
+from support.watch_daemon import DaemonHandle, daemon_args, mount_tmpfs, wait_for
 
 from emdconvert.testing import leftovers
 

@@ -1,4 +1,4 @@
-"""Bursts and two daemons: every file converted exactly once (T28, T29)."""
+"""Bursts and two daemons: every file converted exactly once (README, Safety rules W5)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from daemon_harness import DaemonHandle, burst, wait_for
+from support.watch_daemon import DaemonHandle, burst, wait_for
 
 from emdconvert.testing import leftovers
 
@@ -35,7 +35,7 @@ def test_t28_burst_of_1000_files_converted_exactly_once(daemon_factory) -> None:
     assert {p.stem for p in outputs} == {Path(r.path).stem for r in rows}
     assert daemon.reports() == [] and leftovers(daemon.out_dir) == []
     assert rss < 500 * 2**20
-    print(f"T28: 1000 files in {seconds:.1f} s = {1000 / seconds:.1f} files/s, "
+    print(f"burst: 1000 files in {seconds:.1f} s = {1000 / seconds:.1f} files/s, "
           f"daemon RSS {rss / 2**20:.0f} MB")
 
 

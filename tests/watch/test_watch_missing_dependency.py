@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from daemon_harness import wait_for
+from support.watch_daemon import wait_for
 
 _SITECUSTOMIZE = """
 import os, sys

@@ -18,9 +18,10 @@ from pathlib import Path
 import numpy as np
 import psutil
 import pytest
-from daemon_harness import run_cli, wait_for
+from support.rsciio_oracle import rsciio_emd_arrays
+from support.watch_daemon import run_cli, wait_for
 
-from emdconvert.testing import fingerprint, leftovers, rsciio_emd_arrays
+from emdconvert.testing import fingerprint, leftovers
 from emdconvert.watch.ledger import FINAL, LEDGER_NAME
 
 inotify_only = pytest.mark.parametrize("backend", ["inotify"])

@@ -1,4 +1,7 @@
-"""Bad files are quarantined without touching them; copies and re-acquisitions (T15, T16)."""
+"""Bad files are quarantined without touching them; copies and re-acquisitions.
+
+README, Safety rules W6.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from daemon_harness import run_cli, wait_for
+from support.watch_daemon import run_cli, wait_for
 
 from emdconvert.testing import fingerprint
 
@@ -68,7 +71,7 @@ def test_t16_quarantine_leaves_source_untouched_and_retries_only_on_change(
     assert daemon.stop() == 0
 
 
-@pytest.mark.parametrize("backend", ["inotify"])  # the backends differ in T1-T7, not here
+@pytest.mark.parametrize("backend", ["inotify"])  # the backends differ in detection, not here
 def test_t15_copies_are_aliases_and_reacquisition_gets_a_new_version(
         daemon_factory, corpus: Path) -> None:
     daemon = daemon_factory()

@@ -1,4 +1,4 @@
-"""Restarts, crashes and shutdown keep every file converted exactly once (T5, T14, T33)."""
+"""Restarts, crashes and shutdown keep every file converted exactly once (README, W5)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from daemon_harness import wait_for
+from support.watch_daemon import wait_for
 
 from emdconvert.publish import temp_name
 from emdconvert.testing import leftovers

@@ -10,7 +10,7 @@ import time
 from pathlib import Path, PurePath
 
 import pytest
-from daemon_harness import run_cli
+from support.watch_daemon import run_cli
 
 from emdconvert.errors import UsageError
 from emdconvert.watch.config import WatchConfig, load_config
