@@ -23,6 +23,7 @@ import h5py
 import numpy as np
 import pytest
 from support.corpus import corpus_dir
+from support.rsciio_oracle import as_loaded
 from support.units import registry, same_units
 
 import emdconvert
@@ -61,18 +62,6 @@ def rsciio_eager(fmt: str, source: Path) -> list[dict[str, Any]]:
     as ``hs.load`` gives it (:func:`as_loaded`)."""
     signals = importlib.import_module(f"rsciio.{fmt}").file_reader(str(source), lazy=False)
     return [as_loaded(signal) for signal in signals]
-
-
-def as_loaded(signal: dict[str, Any]) -> dict[str, Any]:
-    """*signal* after the ``post_process`` steps ``hs.load`` applies: DM spectra are
-    squeezed to 1-D, DM spectrum images get their signal axis last."""
-    if not signal.get("post_process"):
-        return signal
-    from hyperspy.io import dict2signal
-
-    loaded = dict2signal(signal, lazy=False)
-    axes = [axis.get_axis_dictionary() for axis in loaded.axes_manager._axes]
-    return {**signal, "data": loaded.data, "axes": axes}
 
 
 def _title(signal: Mapping[str, Any]) -> str:

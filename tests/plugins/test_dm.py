@@ -6,10 +6,10 @@ import json
 import logging
 import shutil
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
+from support.rsciio_oracle import as_loaded
 
 import emdconvert
 from emdconvert.plugins.dm import MICROSCOPE_RULES, map_tags
@@ -33,16 +33,6 @@ class TestDMContract(ReaderContract):
             shutil.copyfile(corpus / "dm" / name, target)
             out.append(target)
         return out
-
-
-def as_loaded(signal: dict[str, Any]) -> dict[str, Any]:
-    """rsciio's signal after the ``post_process`` steps ``hs.load`` applies to it (a
-    spectrum image's ``to_signal1D``, then ``squeeze``): its data and axes in array order."""
-    from hyperspy.io import dict2signal
-
-    loaded = dict2signal(signal, lazy=False)
-    axes = [axis.get_axis_dictionary() for axis in loaded.axes_manager._axes]
-    return {**signal, "data": loaded.data, "axes": axes}
 
 
 @pytest.mark.corpus

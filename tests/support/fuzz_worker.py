@@ -28,7 +28,7 @@ import numpy as np
 
 import emdconvert
 from emdconvert.testing import assert_valid_emd, leftovers
-from support.rsciio_oracle import rsciio_emd_arrays
+from support.rsciio_oracle import as_loaded, rsciio_emd_arrays
 
 
 def independent_arrays(source: Path) -> list[np.ndarray]:
@@ -60,8 +60,8 @@ def independent_arrays(source: Path) -> list[np.ndarray]:
 
     reader = {".dm3": digitalmicrograph, ".dm4": digitalmicrograph, ".emd": emd,
               ".ser": tia, ".mrc": mrc}[suffix]
-    return [np.asarray(signal["data"]) for signal in reader.file_reader(str(source),
-                                                                        lazy=False)]
+    return [np.asarray(as_loaded(signal)["data"])
+            for signal in reader.file_reader(str(source), lazy=False)]
 
 
 def _is_number(cell: str) -> bool:
