@@ -33,6 +33,7 @@ from emdconvert.model import EMDFile
 from emdconvert.plugin import FormatPlugin
 from emdconvert.provenance import SourceDigest, SourceFacts, conversion_comment
 from emdconvert.publish import atomic_output, check_destination
+from emdconvert.registry import PluginSpec, spec_label
 from emdconvert.sources import as_path, expand, is_pattern, read_set
 
 #: Called as ``progress(done_bytes, total_bytes)`` while data are copied.
@@ -102,17 +103,19 @@ def _read_model(reader: FormatPlugin, source: Path, options: Mapping[str, Any],
     return model
 
 
-def read(path: str | Path, *, plugin: str | None = None,
+def read(path: str | Path, *, plugin: PluginSpec | None = None,
          options: Mapping[str, Any] | None = None, max_bytes: int | None = None,
          max_ratio: float | None = DEFAULT_MAX_RATIO,
          follow_symlinks: bool = False) -> EMDFile:
     """Read any supported file into the canonical model (data stay lazy).
 
-    ``plugin`` forces a format by name (as ``--from`` does); otherwise the extension
-    proposes and the file's content decides.  ``options`` are format-specific (e.g.
-    ``{"delimiter": ";", "decimal": ","}`` for CSV).  A truncated file, or one whose
-    header declares more than ``max_bytes`` or more than ``max_ratio`` times its own
-    size, fails here, when it is opened, not when its data are first read.
+    ``plugin`` forces a format (as ``--from`` does): an installed plugin's name,
+    ``"module:Class"``, or a plugin class or instance that need not be installed;
+    otherwise the extension proposes and the file's content decides.  ``options`` are
+    format-specific (e.g. ``{"delimiter": ";", "decimal": ","}`` for CSV).  A truncated
+    file, or one whose header declares more than ``max_bytes`` or more than
+    ``max_ratio`` times its own size, fails here, when it is opened, not when its data
+    are first read.
     """
     src = _source_path(path, follow_symlinks=follow_symlinks)
     reader = choose_reader(src, plugin)
@@ -127,7 +130,7 @@ def refuse_compression(writer: FormatPlugin, compression: str | None, target: Pa
     """
     if compression in (None, "", "none"):
         return
-    allowed = getattr(writer, "compressions", ())  # third-party plugins may predate it
+    allowed = writer.compressions
     if compression.partition(":")[0] not in allowed:
         honoured = f"takes only {', '.join(allowed)}" if allowed else "cannot be compressed"
         raise UsageError(f"--compression {compression}: the {writer.name} format {honoured}",
@@ -161,10 +164,10 @@ def _write_with(writer: FormatPlugin, model: EMDFile, dst: Path, *, overwrite: b
     with atomic_output(dst, overwrite=overwrite, check=check) as tmp:
         with error_boundary(src or dst, f"cannot convert to {writer.name}", dst):
             writer.write(model, tmp, options=options)
-        if provenance is not None and getattr(writer, "keeps_provenance", False):
+        if provenance is not None and writer.keeps_provenance:
             comment = provenance()
             with error_boundary(dst, "cannot record provenance", dst):
-                writer.append_comment(tmp, comment)  # type: ignore[attr-defined]
+                writer.append_comment(tmp, comment)
     return dst
 
 
@@ -196,10 +199,11 @@ def _write_options(dst: Path, model: EMDFile, compression: str | None, axis_orde
 
 def write(model: EMDFile, path: str | Path, *, overwrite: bool = False,
           compression: str | None = None, axis_order: str = "x-first",
-          threads: int | None = None, plugin: str | None = None,
+          threads: int | None = None, plugin: PluginSpec | None = None,
           progress: ProgressCallback | None = None,
           options: Mapping[str, Any] | None = None) -> Path:
-    """Write *model* to *path* atomically (format from the extension or ``plugin``).
+    """Write *model* to *path* atomically (format from the extension or ``plugin``: a
+    name, ``"module:Class"``, a plugin class or an instance, as for :func:`read`).
 
     ``compression`` is ``None``, ``"gzip[:level]"`` (readable everywhere),
     ``"zstd[:level]"`` or ``"bitshuffle-lz4"`` (readers need hdf5plugin);
@@ -225,7 +229,8 @@ def write(model: EMDFile, path: str | Path, *, overwrite: bool = False,
 
 
 def convert(src: str | Path, dst: str | Path, *, overwrite: bool = False,
-            source_plugin: str | None = None, target_plugin: str | None = None,
+            source_plugin: PluginSpec | None = None,
+            target_plugin: PluginSpec | None = None,
             compression: str | None = None, axis_order: str = "x-first",
             threads: int | None = None, progress: ProgressCallback | None = None,
             options: Mapping[str, Any] | None = None, max_bytes: int | None = None,
@@ -235,8 +240,10 @@ def convert(src: str | Path, dst: str | Path, *, overwrite: bool = False,
 
     The source is only ever opened for reading.  Its SHA-256 is computed while the data
     stream and recorded, with tool and plugin versions and the options, in the output's
-    provenance log.  ``options`` go to both the reader and the writer (format-specific,
-    e.g. CSV ``delimiter``/``decimal``).  Before anything is written the source must be
+    provenance log.  ``source_plugin``/``target_plugin`` force the formats (``--from``/
+    ``--to``), each a name, ``"module:Class"``, a plugin class or an instance.
+    ``options`` go to both the reader and the writer (format-specific, e.g. CSV
+    ``delimiter``/``decimal``).  Before anything is written the source must be
     complete (as long as its header declares) and within the budgets: ``max_bytes``
     declared bytes at most (default: no limit), at most ``max_ratio`` declared bytes per
     source byte above 1 GiB (a decompression bomb; ``None`` disables), and no more than
@@ -258,7 +265,8 @@ def convert(src: str | Path, dst: str | Path, *, overwrite: bool = False,
     write_options = _write_options(target, model, compression, axis_order, threads,
                                    progress, options)
     recorded = {"compression": compression, "axis_order": axis_order,
-                "source_plugin": source_plugin, "target_plugin": target_plugin,
+                "source_plugin": spec_label(source_plugin),
+                "target_plugin": spec_label(target_plugin),
                 **(options or {})}
 
     def provenance() -> Any:

@@ -99,10 +99,11 @@ def convert(
         "--scheduler", help="Batch mode: run each file as a task on this Dask "
                             "distributed scheduler (e.g. tcp://head:8786); paths must "
                             "be visible to its workers.")] = None,
-    from_: Annotated[str | None, typer.Option("--from", help="Force the input format "
-                                              "(see 'emdconvert formats').")] = None,
-    to: Annotated[str | None, typer.Option("--to", help="Force the output format.")
-                  ] = None,
+    from_: Annotated[str | None, typer.Option("--from", help="Force the input format: a "
+                                              "name (see 'emdconvert formats') or "
+                                              "module:Class, a plugin to import.")] = None,
+    to: Annotated[str | None, typer.Option("--to", help="Force the output format: a name "
+                                           "or module:Class.")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing "
                                             "output (atomically).")] = False,
     compression: Annotated[str | None, typer.Option(
@@ -132,6 +133,8 @@ def convert(
     from emdconvert.budget import DEFAULT_MAX_RATIO, parse_size
 
     options = guarded(debug, None, lambda: parse_options(option or []))
+    guarded(debug, None, lambda: check_plugin_option("--from", from_))
+    guarded(debug, None, lambda: check_plugin_option("--to", to))
     limit = guarded(debug, None, lambda: None if max_bytes is None else parse_size(max_bytes))
     settings: dict[str, Any] = {"overwrite": overwrite, "source_plugin": from_,
                                 "target_plugin": to, "compression": compression,
@@ -165,7 +168,7 @@ def run_batch(inputs: list[Path], out_dir: Path, settings: dict[str, Any], *,
         raise fail(f"{out_dir}: output folder does not exist", 4)
     target_plugin = settings["target_plugin"]
     suffix = ".emd" if target_plugin is None else guarded(
-        debug, None, lambda: default_registry().get(target_plugin).extensions[0])
+        debug, None, lambda: default_registry().resolve(target_plugin).extensions[0])
     pairs = guarded(debug, None, lambda: plan(inputs, out_dir, recursive=recursive,
                                               suffix=suffix))
     if not pairs:
@@ -185,6 +188,20 @@ def run_batch(inputs: list[Path], out_dir: Path, settings: dict[str, Any], *,
 
         Console().print(outcomes_table(outcomes))
     raise typer.Exit(exit_code(outcomes))
+
+
+def check_plugin_option(flag: str, spec: str | None) -> None:
+    """Import, instantiate and validate a ``module:Class`` given to *flag* now, so a bad
+    one is a usage error (exit 2) naming it before any input is looked at.  A plain name
+    is looked up when the format is chosen, as before."""
+    if spec is None or ":" not in spec:
+        return
+    from emdconvert.registry import default_registry
+
+    try:
+        default_registry().resolve(spec)
+    except EmdConvertError as exc:
+        raise UsageError(f"{flag}: {exc.reason}") from None
 
 
 def parse_options(pairs: list[str]) -> dict[str, str]:
@@ -225,7 +242,8 @@ def validate(
 @app.command()
 def info(
     file: Annotated[Path, typer.Argument(help="Any readable file.")],
-    from_: Annotated[str | None, typer.Option("--from", help="Force the format.")] = None,
+    from_: Annotated[str | None, typer.Option("--from", help="Force the format: a name "
+                                              "or module:Class.")] = None,
     debug: Debug = False,
 ) -> None:
     """Show a file as emdconvert sees it: datasets, dims, metadata, comments."""
@@ -234,6 +252,7 @@ def info(
     from emdconvert.api import read
     from emdconvert.report import model_tree
 
+    guarded(debug, None, lambda: check_plugin_option("--from", from_))
     model = guarded(debug, file, lambda: read(file, plugin=from_))
     Console().print(model_tree(file.name, model))
 

@@ -19,29 +19,28 @@ from pathlib import Path
 from emdconvert.boundary import error_boundary
 from emdconvert.detect import choose_reader
 from emdconvert.plugin import FormatPlugin
+from emdconvert.registry import PluginSpec
 from emdconvert.sources import expand
 
 
 def check_with(reader: FormatPlugin, path: Path) -> None:
     """Run *reader*'s completeness check on *path* (every file of a folder or glob).
 
-    Plugins without a ``check_complete`` method (it is optional for third parties)
-    pass; anything a check raises becomes an emdconvert error naming the file.
+    Every plugin has the method (:class:`~emdconvert.plugin.BasePlugin`'s checks
+    nothing); anything a check raises becomes an emdconvert error naming the file.
     """
-    check = getattr(reader, "check_complete", None)
-    if check is None:
-        return
     for file in expand(path):
         with error_boundary(file, f"cannot read as {reader.name}", reading=True):
-            check(file)
+            reader.check_complete(file)
 
 
-def check_complete(path: str | Path, *, plugin: str | None = None) -> None:
+def check_complete(path: str | Path, *, plugin: PluginSpec | None = None) -> None:
     """Raise :class:`~emdconvert.errors.IncompleteError` if *path* is shorter than its
     header declares, :class:`~emdconvert.errors.FormatError` for other damage the header
     shows, :class:`~emdconvert.errors.UnknownFormatError` if no plugin reads it.
 
     Only headers are read, so this is cheap enough to run on every candidate file.
+    ``plugin`` forces the format: a name, ``module:Class``, a class or an instance.
     """
     source = Path(path)
     check_with(choose_reader(source, plugin), source)

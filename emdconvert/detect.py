@@ -1,9 +1,10 @@
 """Choosing the plugin for a file: the extension proposes, the content decides.
 
-Order (README, Command line: Detection): an explicit name wins; otherwise the plugins
-claiming the file's extension are asked in priority order; otherwise every reader is
-asked, so a mislabelled file still converts (with a warning); otherwise a one-line error
-names the file, what was tried and what is installed.
+Order (README, Command line: Detection): an explicit plugin (a name, ``module:Class``,
+a class or an instance) wins; otherwise the plugins claiming the file's extension are
+asked in priority order; otherwise every reader is asked, so a mislabelled file still
+converts (with a warning); otherwise a one-line error names the file, what was tried
+and what is installed.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from emdconvert.errors import InputError, UnknownFormatError
 from emdconvert.plugin import HEAD_BYTES, FormatPlugin
-from emdconvert.registry import Registry, default_registry
+from emdconvert.registry import PluginSpec, Registry, default_registry
 from emdconvert.sources import FOLDER_FORMATS, expand
 
 log = logging.getLogger(__name__)
@@ -46,21 +47,22 @@ def _safe_sniff(plugin: FormatPlugin, path: Path, head: bytes) -> bool:
         return False
 
 
-def _named(registry: Registry, name: str, path: Path, ability: str) -> FormatPlugin:
-    """The plugin the user named (``--from``/``--to``), if it can *ability* ("read"...)."""
-    plugin = registry.get(name)
-    if not getattr(plugin, f"can_{ability}"):
-        verb = "read" if ability == "read" else "written"
-        raise UnknownFormatError(f"the {name} format cannot be {verb}", path=path)
+def _named(registry: Registry, spec: PluginSpec, path: Path, reading: bool) -> FormatPlugin:
+    """The plugin the user named (``--from``/``--to``), if it can read (or write)."""
+    plugin = registry.resolve(spec)
+    if not (plugin.can_read if reading else plugin.can_write):
+        verb = "read" if reading else "written"
+        raise UnknownFormatError(f"the {plugin.name} format cannot be {verb}", path=path)
     return plugin
 
 
-def choose_reader(path: Path, name: str | None = None,
+def choose_reader(path: Path, plugin: PluginSpec | None = None,
                   registry: Registry | None = None) -> FormatPlugin:
-    """The plugin that will read *path* (``name`` forces one, like ``--from``)."""
+    """The plugin that will read *path*; *plugin* (a name, ``module:Class``, a class or
+    an instance) forces one, like ``--from``."""
     registry = registry or default_registry()
-    if name is not None:
-        return _named(registry, name, path, "read")
+    if plugin is not None:
+        return _named(registry, plugin, path, reading=True)
     readers = registry.readers()
     if path.is_dir() and suffix_of(path) in FOLDER_FORMATS:
         return _choose_folder_format_reader(path, readers)
@@ -100,7 +102,7 @@ def _choose_folder_format_reader(path: Path, readers: list[FormatPlugin]) -> For
 
 def _choose_stack_reader(path: Path, readers: list[FormatPlugin]) -> FormatPlugin:
     """A folder or glob: one of the plugins that read a sequence of files as a stack."""
-    stackers = [p for p in readers if getattr(p, "reads_stacks", False)]
+    stackers = [p for p in readers if p.reads_stacks]
     files = expand(path)
     if not files:
         raise InputError("no files here to convert", path=path)
@@ -114,12 +116,12 @@ def _choose_stack_reader(path: Path, readers: list[FormatPlugin]) -> FormatPlugi
     raise UnknownFormatError(msg, path=path)
 
 
-def choose_writer(path: Path, name: str | None = None,
+def choose_writer(path: Path, plugin: PluginSpec | None = None,
                   registry: Registry | None = None) -> FormatPlugin:
-    """The plugin that will write *path* (``name`` forces one, like ``--to``)."""
+    """The plugin that will write *path*; *plugin* forces one, like ``--to``."""
     registry = registry or default_registry()
-    if name is not None:
-        return _named(registry, name, path, "write")
+    if plugin is not None:
+        return _named(registry, plugin, path, reading=False)
     suffix = suffix_of(path)
     for plugin in registry.writers():
         if suffix in plugin.extensions:

@@ -6,12 +6,18 @@ Import it explicitly in a test module (it is not auto-registered as a pytest plu
     from emdconvert.testing import ReaderContract, WriterContract
 
     class TestMyFormat(ReaderContract, WriterContract):
-        plugin_name = "myfmt"
+        plugin_name = "myfmt"          # an installed plugin, by its entry-point name
         suffix = ".myf"
 
         @pytest.fixture
         def sample_paths(self, tmp_path):
             return [make_sample(tmp_path / "a.myf")]
+
+A plugin that is not installed (no entry point yet) is tested the same way: set
+``plugin_class = MyFormatPlugin`` instead of ``plugin_name``, or override the ``plugin``
+fixture to return an instance.  The suite then hands that very plugin to
+:func:`emdconvert.read`, :func:`~emdconvert.write` and :func:`~emdconvert.convert`
+(their ``plugin=`` arguments) instead of letting detection find it.
 
 A reader contract checks metadata, import cost, sniffing, header-only inspection,
 laziness, clean failures on damaged input and that the source is never modified.  A
@@ -36,9 +42,9 @@ import pytest
 import emdconvert
 from emdconvert.errors import EmdConvertError
 from emdconvert.model import Dataset, Dim, EMDFile
-from emdconvert.plugin import FormatPlugin
+from emdconvert.plugin import FormatPlugin, validate_plugin
 from emdconvert.publish import TEMP_PREFIX
-from emdconvert.registry import default_registry
+from emdconvert.registry import PluginSpec, default_registry, instantiate
 
 #: Modules a plugin module must not import at import time.
 HEAVY_MODULES = ("h5py", "rsciio", "tifffile", "dask", "hyperspy", "ncempy")
@@ -80,17 +86,37 @@ class FailingArray:
         return np.zeros(self.shape, self.dtype)[key]
 
 
+def _installed(plugin: FormatPlugin) -> bool:
+    """Is *plugin* the very one the default registry has under its name?"""
+    return default_registry().plugins.get(plugin.name) is plugin
+
+
+def forced(plugin: FormatPlugin) -> PluginSpec:
+    """What to pass as ``plugin=`` to force *plugin*: its name when it is installed (as
+    ``--from`` would), else the plugin itself."""
+    return plugin.name if _installed(plugin) else plugin
+
+
 class PluginContract:
-    """Checks that hold for every plugin, reader or writer."""
+    """Checks that hold for every plugin, reader or writer.
+
+    Name the plugin by ``plugin_name`` (installed), or give ``plugin_class`` (need not
+    be installed), or override the ``plugin`` fixture to return an instance.
+    """
 
     plugin_name: ClassVar[str] = ""
+    plugin_class: ClassVar[type[Any] | None] = None
 
     @pytest.fixture
     def plugin(self) -> FormatPlugin:
+        if self.plugin_class is not None:
+            return instantiate(self.plugin_class, "")
         return default_registry().get(self.plugin_name)
 
     def test_metadata_well_formed(self, plugin: FormatPlugin) -> None:
-        assert plugin.name == self.plugin_name
+        validate_plugin(plugin)  # the whole contract, well typed
+        if self.plugin_name:
+            assert plugin.name == self.plugin_name
         assert plugin.description and "\n" not in plugin.description
         assert plugin.extensions, "a plugin needs at least one extension"
         for ext in plugin.extensions:
@@ -109,8 +135,10 @@ class PluginContract:
         module = type(plugin).__module__
         code = (f"import sys, {module}; "
                 f"print(','.join(m for m in {HEAVY_MODULES!r} if m in sys.modules))")
+        # This process's path, so that a plugin module that is not installed imports too.
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                             check=True).stdout.strip()
+                             check=True, env=env).stdout.strip()
         assert out == "", f"importing {module} imported {out}"
 
 
@@ -156,7 +184,7 @@ class ReaderContract(PluginContract):
 
     def test_read_gives_valid_lazy_model(self, plugin: FormatPlugin,
                                          sample_paths: list[Path]) -> None:
-        lazy = getattr(plugin, "lazy_reads", True)
+        lazy = plugin.lazy_reads
         for path in sample_paths:
             model = plugin.read(path)
             assert isinstance(model, EMDFile)
@@ -166,8 +194,8 @@ class ReaderContract(PluginContract):
                     isinstance(dataset.data, np.memmap), \
                     f"{path.name}: {dataset.name} was read into memory"
 
-    def test_damaged_input_fails_cleanly(self, sample_paths: list[Path],
-                                         tmp_path: Path) -> None:
+    def test_damaged_input_fails_cleanly(self, plugin: FormatPlugin,
+                                         sample_paths: list[Path], tmp_path: Path) -> None:
         source = sample_paths[0]
         if not source.is_file():
             pytest.skip("sample is a folder")
@@ -182,7 +210,7 @@ class ReaderContract(PluginContract):
             path.write_bytes(data)
             out = tmp_path / "invalid" / f"{name}.out.emd"
             try:
-                emdconvert.convert(path, out, source_plugin=self.plugin_name)
+                emdconvert.convert(path, out, source_plugin=forced(plugin))
             except EmdConvertError as exc:
                 assert "\n" not in str(exc)
                 assert not out.exists()
@@ -191,13 +219,14 @@ class ReaderContract(PluginContract):
                 assert_valid_emd(out)
             assert not leftovers(path.parent)
 
-    def test_source_untouched(self, sample_paths: list[Path], tmp_path: Path) -> None:
+    def test_source_untouched(self, plugin: FormatPlugin, sample_paths: list[Path],
+                              tmp_path: Path) -> None:
         for path in sample_paths:
             if not path.is_file():
                 continue
             before = fingerprint(path)
             emdconvert.convert(path, tmp_path / f"{path.stem}.emd",
-                               source_plugin=self.plugin_name)
+                               source_plugin=forced(plugin))
             assert fingerprint(path) == before
 
 
@@ -213,20 +242,22 @@ class WriterContract(PluginContract):
                 Dim.uniform("x", "nm", 4, 1.0, 0.5))
         return EMDFile((Dataset("sample", data, dims),))
 
-    def test_roundtrip_data(self, roundtrip_model: EMDFile, tmp_path: Path) -> None:
+    def test_roundtrip_data(self, plugin: FormatPlugin, roundtrip_model: EMDFile,
+                            tmp_path: Path) -> None:
         path = tmp_path / f"out{self.suffix}"
-        emdconvert.write(roundtrip_model, path, plugin=self.plugin_name)
-        back = emdconvert.read(path)
+        emdconvert.write(roundtrip_model, path, plugin=forced(plugin))
+        # An installed plugin must be found by detection; one that is not, is named.
+        back = emdconvert.read(path, plugin=None if _installed(plugin) else plugin)
         for want, got in zip(roundtrip_model.datasets, back.datasets, strict=True):
             np.testing.assert_array_equal(np.asarray(got.data[...]),
                                           np.asarray(want.data))
             assert got.dtype == want.dtype
 
-    def test_failed_write_leaves_nothing(self, tmp_path: Path) -> None:
+    def test_failed_write_leaves_nothing(self, plugin: FormatPlugin, tmp_path: Path) -> None:
         model = EMDFile((Dataset("bad", FailingArray((200, 256, 256))),))
         path = tmp_path / f"fail{self.suffix}"
         with pytest.raises(EmdConvertError):
-            emdconvert.write(model, path, plugin=self.plugin_name)
+            emdconvert.write(model, path, plugin=forced(plugin))
         assert not path.exists()
         assert not leftovers(tmp_path)
         assert os.listdir(tmp_path) == []

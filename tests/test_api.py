@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import emdconvert
-from emdconvert import Dim, EMDFile, OutputExistsError
+from emdconvert import Dim, EMDFile, OutputExistsError, UsageError
 from emdconvert.testing import FailingArray, leftovers
 
 
@@ -44,6 +44,24 @@ def test_provenance_records_source_hash_versions_and_options(tmp_path: Path) -> 
     assert entry["reader"]["plugin"] == "npy" and "numpy" in entry["reader"]
     assert entry["writer"]["plugin"] == "emd" and "h5py" in entry["writer"]
     assert entry["options"]["compression"] == "gzip:6"
+
+
+def test_plugins_given_as_objects_are_recorded_and_their_declared_defaults_used(
+        tmp_path: Path) -> None:
+    from emdconvert.plugins.emd import EMDPlugin
+    from emdconvert.plugins.npy import NPYPlugin
+
+    np.save(tmp_path / "s.npy", np.arange(10, dtype=np.int8))
+    emdconvert.convert(tmp_path / "s.npy", tmp_path / "s.emd", source_plugin=NPYPlugin,
+                       target_plugin=EMDPlugin())
+    entry = json.loads(emdconvert.read(tmp_path / "s.emd").comments[-1].message)
+    assert entry["options"]["source_plugin"] == "emdconvert.plugins.npy:NPYPlugin"
+    assert entry["options"]["target_plugin"] == "emdconvert.plugins.emd:EMDPlugin"
+    # NPYPlugin declares no compressions (BasePlugin's default): refused before a read.
+    with pytest.raises(UsageError, match="the npy format cannot be compressed"):
+        emdconvert.convert(tmp_path / "s.emd", tmp_path / "o.npy", target_plugin=NPYPlugin,
+                           compression="gzip")
+    assert not (tmp_path / "o.npy").exists()
 
 
 @pytest.mark.parametrize("spec", ["gzip", "gzip:1", "gzip:9"])

@@ -5,9 +5,11 @@ Runs the real console script in a subprocess, so what is tested is what a shell 
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import h5py
@@ -17,9 +19,11 @@ import pytest
 from emdconvert.testing import fingerprint, leftovers
 
 
-def run(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run(*args: str | Path, cwd: Path | None = None,
+        env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "emdconvert", *map(str, args)],
-                          capture_output=True, text=True, cwd=cwd, timeout=120)
+                          capture_output=True, text=True, cwd=cwd, timeout=120,
+                          env=None if env is None else {**os.environ, **env})
 
 
 def assert_clean_failure(result: subprocess.CompletedProcess[str], code: int,
@@ -168,3 +172,81 @@ def test_overwrite_replaces_and_a_failed_overwrite_keeps_the_old_file(
     assert result.returncode == 3
     assert fingerprint(out) == kept
     assert not leftovers(tmp_path)
+
+
+# A plugin module nobody installed: a line of integers per row, after a "TXT2D" line.
+ROWS_PLUGIN = textwrap.dedent('''
+    import numpy as np
+
+    from emdconvert.errors import FormatError
+    from emdconvert.model import EMDFile
+    from emdconvert.plugin import BasePlugin
+
+    class RowsPlugin(BasePlugin):
+        name = "rows"
+        description = "integer rows as text"
+        extensions = (".rows",)
+        magic = ((0, b"TXT2D\\n"),)
+        can_read = True
+        can_write = True
+        lazy_reads = False
+
+        def read(self, path, *, options=None):
+            head, *rows = path.read_text().splitlines()
+            try:
+                array = np.array([[int(v) for v in row.split()] for row in rows], np.int64)
+            except ValueError as exc:
+                raise FormatError(f"bad row: {exc}", path=path) from None
+            return EMDFile.from_array(array)
+
+        def write(self, model, path, *, options=None):
+            data = np.asarray(model.datasets[0].data[...])
+            path.write_text("TXT2D\\n" + "".join(" ".join(map(str, r)) + "\\n" for r in data))
+
+    class NotAPlugin:
+        name = "nope"
+''')
+
+
+@pytest.fixture
+def rows_module(tmp_path: Path) -> dict[str, str]:
+    """``rows_fmt`` importable by a subprocess (PYTHONPATH), installed nowhere."""
+    (tmp_path / "mods").mkdir()
+    (tmp_path / "mods" / "rows_fmt.py").write_text(ROWS_PLUGIN)
+    return {"PYTHONPATH": str(tmp_path / "mods")}
+
+
+def test_from_and_to_take_module_class(rows_module: dict[str, str], tmp_path: Path) -> None:
+    source = tmp_path / "in.rows"
+    source.write_text("TXT2D\n1 2 3\n4 5 6\n")
+    out = tmp_path / "out.emd"
+    result = run(source, out, "--from", "rows_fmt:RowsPlugin", env=rows_module)
+    assert result.returncode == 0, result.stderr
+    with h5py.File(out) as h5:
+        assert "rows_fmt:RowsPlugin" in " ".join(map(str, h5["comments"].attrs.values()))
+    info = run("info", source, "--from", "rows_fmt:RowsPlugin", env=rows_module)
+    assert info.returncode == 0 and "2 x 3  int64" in info.stdout, info.stdout + info.stderr
+    back = tmp_path / "back.txt"  # no extension any plugin claims: --to decides
+    result = run(out, back, "--to", "rows_fmt:RowsPlugin", env=rows_module)
+    assert result.returncode == 0, result.stderr
+    assert back.read_text() == source.read_text()
+    batch = tmp_path / "batch"
+    batch.mkdir()
+    result = run(out, "--out-dir", batch, "--to", "rows_fmt:RowsPlugin", "-q", env=rows_module)
+    assert result.returncode == 0, result.stderr
+    assert (batch / "out.rows").read_text() == source.read_text()
+
+
+@pytest.mark.parametrize(("flag", "spec", "reason"), [
+    ("--from", "no_such_module_xyz:Plugin", "cannot import no_such_module_xyz"),
+    ("--from", "rows_fmt:Missing", "rows_fmt has no Missing"),
+    ("--to", "rows_fmt:NotAPlugin", "is malformed: missing description"),
+    ("--to", "os:sep", "sep is not a class"),
+])
+def test_bad_module_class_spec_exits_2_naming_it(npy: Path, tmp_path: Path, flag: str,
+                                                 spec: str, reason: str,
+                                                 rows_module: dict[str, str]) -> None:
+    out = tmp_path / "bad.emd"
+    result = run(npy, out, flag, spec, env=rows_module)
+    assert_clean_failure(result, 2, out)
+    assert spec in result.stderr and reason in result.stderr and flag in result.stderr
