@@ -8,12 +8,16 @@ once across restarts; conversions run in child processes, so a bad file can only
 itself.  The rules are README's Safety rules W1-W7 (and R1-R14 for each conversion).
 Modules, one job each:
 
-``config`` options and TOML; ``names`` what is a candidate; ``mounts`` inotify or
-polling; ``scan`` and ``events`` where candidates come from; ``stability`` when a file
-is finished; ``ledger`` the persistent states; ``pool`` and ``worker`` the child
-processes; ``orphans`` temp-file cleanup; ``quarantine`` error reports; ``lock`` the
-single-instance lock; ``log`` log lines; ``status`` the ``--status`` tables; ``daemon``
-the loop that ties them together; ``command`` the ``emdconvert watch`` command.
+``config`` options and TOML; ``environment`` the start-up checks; ``names`` what is a
+candidate and what its output is called; ``mounts`` inotify or polling; ``scan`` and
+``events`` where candidates come from, ``intake`` feeding them to the daemon;
+``stability`` when a file is finished; ``outcomes`` the ``Outcome`` and ``State`` enums;
+``ledger`` the persistent states; ``catalog`` the daemon's view of them and its queue;
+``transitions`` what a result does to a row (pure); ``hashjobs`` SHA-256s off the loop;
+``pool`` and ``worker`` the child processes; ``orphans`` temp-file cleanup;
+``quarantine`` error reports; ``lock`` the single-instance lock; ``log`` log lines;
+``status`` the ``--status`` tables; ``daemon`` the loop that drives them; ``command``
+the ``emdconvert watch`` command.
 """
 
 from __future__ import annotations

@@ -28,14 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from emdconvert.errors import EnvironmentProblem
+from emdconvert.watch.outcomes import CLAIMABLE, FINAL, QUARANTINED, STATES, State, sql_list
 from emdconvert.watch.stability import Signature
 
-STATES = ("seen", "incomplete", "stable", "claimed", "retry", "done", "alias", "failed",
-          "stalled")
-#: States a row never leaves unless its file changes (or ``--retry`` asks).
-FINAL = ("done", "alias", "failed", "stalled")
-#: Rows in these states may be claimed.
-CLAIMABLE = ("stable", "retry")
+__all__ = ["CLAIMABLE", "FINAL", "LEDGER_NAME", "STATES", "Ledger", "Row"]
 
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS files (
@@ -46,7 +42,7 @@ CREATE TABLE IF NOT EXISTS files (
     ino INTEGER,
     dev INTEGER,
     sha256 TEXT,
-    state TEXT NOT NULL CHECK (state IN ({", ".join(f"'{s}'" for s in STATES)})),
+    state TEXT NOT NULL CHECK (state IN {sql_list(STATES)}),
     version INTEGER NOT NULL DEFAULT 1,
     output TEXT,
     alias_of INTEGER REFERENCES files(id),
@@ -64,7 +60,7 @@ CREATE TABLE IF NOT EXISTS files (
     updated REAL NOT NULL
 );
 CREATE UNIQUE INDEX IF NOT EXISTS one_open_row_per_path ON files(path)
-    WHERE state NOT IN ({", ".join(f"'{s}'" for s in FINAL)});
+    WHERE state NOT IN {sql_list(FINAL)};
 CREATE UNIQUE INDEX IF NOT EXISTS one_row_per_output ON files(output)
     WHERE output IS NOT NULL;
 CREATE INDEX IF NOT EXISTS files_by_state ON files(state);
@@ -88,7 +84,7 @@ class Row:
     ino: int | None
     dev: int | None
     sha256: str | None
-    state: str
+    state: State
     version: int
     output: str | None
     alias_of: int | None
@@ -102,6 +98,10 @@ class Row:
     started: float | None
     finished: float | None
     retry_at: float | None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.state, State):  # as stored: the plain word
+            object.__setattr__(self, "state", State(self.state))
 
 
 LEDGER_NAME = "ledger.sqlite3"
@@ -191,18 +191,19 @@ class Ledger:
         return {row.path: row for row in self._rows(
             "WHERE id IN (SELECT MAX(id) FROM files GROUP BY path)")}
 
-    def in_state(self, *states: str) -> list[Row]:
+    def in_state(self, *states: State) -> list[Row]:
         marks = ", ".join("?" * len(states))
-        return self._rows(f"WHERE state IN ({marks}) ORDER BY id", states)
+        return self._rows(f"WHERE state IN ({marks}) ORDER BY id",
+                          [state.value for state in states])
 
     def due_retries(self, now: float) -> list[Row]:
-        return self._rows("WHERE state = 'retry' AND COALESCE(retry_at, 0) <= ? "
-                          "ORDER BY id", (now,))
+        return self._rows(f"WHERE state = '{State.RETRY.value}' AND COALESCE(retry_at, 0) "
+                          "<= ? ORDER BY id", (now,))
 
     def done_hashes(self, size: int) -> dict[str, int]:
         """sha256 -> row id of converted files of exactly *size* bytes (de-duplication)."""
-        query = ("SELECT sha256, id FROM files WHERE state = 'done' AND size = ? "
-                 "AND sha256 IS NOT NULL")
+        query = (f"SELECT sha256, id FROM files WHERE state = '{State.DONE.value}' "
+                 "AND size = ? AND sha256 IS NOT NULL")
         return dict(self._db.execute(query, (size,)).fetchall())
 
     def next_version(self, path: str) -> int:
@@ -219,7 +220,7 @@ class Ledger:
         return dict(self._db.execute(query).fetchall())
 
     def recent_failures(self, limit: int = 10) -> list[Row]:
-        return self._rows("WHERE state IN ('failed', 'stalled', 'retry') "
+        return self._rows(f"WHERE state IN {sql_list((*QUARANTINED, State.RETRY))} "
                           "ORDER BY updated DESC LIMIT ?", (limit,))
 
     # -- writing -------------------------------------------------------------------
@@ -228,17 +229,19 @@ class Ledger:
         now = time.time()
         cursor = self._db.execute(
             "INSERT INTO files (path, size, mtime_ns, ino, dev, state, found_by, first_seen, "
-            "updated) VALUES (?, ?, ?, ?, ?, 'seen', ?, ?, ?) ON CONFLICT DO NOTHING",
+            "updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             (path, signature.size, signature.mtime_ns, signature.ino, signature.dev,
-             found_by, now, now))
+             State.SEEN.value, found_by, now, now))
         if cursor.rowcount:
             return int(cursor.lastrowid)  # type: ignore[arg-type]
-        query = f"SELECT id FROM files WHERE path = ? AND state NOT IN {FINAL!r}"
+        query = f"SELECT id FROM files WHERE path = ? AND state NOT IN {sql_list(FINAL)}"
         return int(self._db.execute(query, (path,)).fetchone()[0])
 
     def update(self, row_id: int, **values: Any) -> None:
         """Set columns of one row (``state=`` and any others), stamping ``updated``."""
         values["updated"] = time.time()
+        if isinstance(values.get("state"), State):
+            values["state"] = values["state"].value  # stored as the plain word
         columns = ", ".join(f"{name} = ?" for name in values)
         self._db.execute(f"UPDATE files SET {columns} WHERE id = ?", (*values.values(), row_id))
 
@@ -250,8 +253,9 @@ class Ledger:
         """Claim a ``stable``/``retry`` row for this process: True exactly once."""
         now = time.time()
         cursor = self._db.execute(
-            f"UPDATE files SET state = 'claimed', pid = ?, host = ?, started = ?, "
-            f"version = ?, updated = ? WHERE id = ? AND state IN {CLAIMABLE!r}",
+            f"UPDATE files SET state = '{State.CLAIMED.value}', pid = ?, host = ?, "
+            f"started = ?, version = ?, updated = ? WHERE id = ? "
+            f"AND state IN {sql_list(CLAIMABLE)}",
             (os.getpid(), os.uname().nodename, now, version, now, row_id))
         return cursor.rowcount == 1
 
@@ -261,7 +265,8 @@ class Ledger:
     def request_retry(self, path: str) -> int:
         """``--retry``: make the newest failed or stalled row of *path* due again."""
         cursor = self._db.execute(
-            "UPDATE files SET state = 'retry', retry_at = 0, updated = ? WHERE id = "
-            "(SELECT MAX(id) FROM files WHERE path = ?) AND state IN ('failed', 'stalled')",
+            f"UPDATE files SET state = '{State.RETRY.value}', retry_at = 0, updated = ? "
+            f"WHERE id = (SELECT MAX(id) FROM files WHERE path = ?) "
+            f"AND state IN {sql_list(QUARANTINED)}",
             (time.time(), path))
         return cursor.rowcount

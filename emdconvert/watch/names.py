@@ -57,3 +57,10 @@ class NameFilter:
             return None
         data = relative.with_name(relative.name[: -len(self.marker)])
         return data if self.candidate(data) else None
+
+
+def output_name(relative: str, version: int, suffix: str = ".emd") -> str:
+    """``sub/a.dm4`` -> ``sub/a.emd``; a re-acquisition (version 2, ...) -> ``sub/a.v2.emd``."""
+    path = PurePath(relative)
+    stem = path.stem if version == 1 else f"{path.stem}.v{version}"
+    return str(path.with_name(stem + suffix))

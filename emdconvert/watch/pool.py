@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from emdconvert.watch import orphans
+from emdconvert.watch.outcomes import Outcome
 from emdconvert.watch.worker import READY, Result, Task, serve
 
 
@@ -126,7 +127,7 @@ class WorkerPool:
         how = (f"killed by signal {signal.Signals(-code).name}" if code is not None and
                code < 0 else f"exited with code {code}")
         orphans.sweep(Path(task.target).parent, recursive=False)
-        return Result(task.row_id, "crashed", kind="crash", exit_code=70,
+        return Result(task.row_id, Outcome.CRASHED, kind="crash", exit_code=70,
                       exception_class="WorkerCrash",
                       detail=f"the conversion process {how} (segfault or memory limit)")
 
@@ -138,8 +139,8 @@ class WorkerPool:
                 task = slot.task
                 self._kill(slot)
                 self._replace(slot, retire=False)
-                results.append(Result(task.row_id, "timeout", kind="timeout", exit_code=70,
-                                      exception_class="TimeoutError",
+                results.append(Result(task.row_id, Outcome.TIMEOUT, kind="timeout",
+                                      exit_code=70, exception_class="TimeoutError",
                                       detail=f"no result within the time limit of "
                                              f"{self.time_limit:g} s"))
         return results
@@ -184,7 +185,8 @@ class WorkerPool:
             results += self.collect(min(0.1, max(0.0, deadline - time.monotonic())))
         for slot in list(self._slots):  # idle ones too: no need to wait for their imports
             if slot.task is not None:
-                results.append(Result(slot.task.row_id, "interrupted", detail="stopped"))
+                results.append(Result(slot.task.row_id, Outcome.INTERRUPTED,
+                                      detail="stopped"))
             self._kill(slot)
             slot.conn.close()
         for process in self._retired:
