@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from emdconvert.errors import EmdConvertError, IncompleteError, OutputExistsError
+from emdconvert.watch.outcomes import Outcome
 from emdconvert.watch.stability import Signature
 
 _PR_SET_PDEATHSIG = 1
@@ -41,13 +42,8 @@ class Task:
     options: dict[str, Any] = field(default_factory=dict)
 
 
-#: Result outcomes: ``done`` (published now), ``published`` (an identical output was
-#: already there: a crash before the ledger commit, or a second daemon), ``name-taken``
-#: (a different file's output has the name), ``changed`` (the source changed or went
-#: away), ``incomplete``, ``failed`` (bad input or a bug), ``environment`` (disk full,
-#: read-only, ...), and from the pool: ``crashed``, ``timeout``, ``interrupted``.
-OUTCOMES = ("done", "published", "name-taken", "changed", "incomplete", "failed",
-            "environment", "crashed", "timeout", "interrupted")
+#: Result outcomes (see :class:`~emdconvert.watch.outcomes.Outcome`).
+OUTCOMES = tuple(Outcome)
 
 
 @dataclass(frozen=True)
@@ -55,7 +51,7 @@ class Result:
     """How one task went."""
 
     row_id: int
-    outcome: str
+    outcome: Outcome
     sha256: str | None = None
     kind: str | None = None
     exit_code: int = 0
@@ -118,8 +114,8 @@ def _failure(task: Task, exc: EmdConvertError, start: float) -> Result:
     """
     detail = " ".join(str(exc).split())
     if exc.kind == "changed" or _changed_since(task):
-        return Result(task.row_id, "changed", detail=detail)
-    outcome = "environment" if exc.exit_code == 4 else "failed"
+        return Result(task.row_id, Outcome.CHANGED, detail=detail)
+    outcome = Outcome.ENVIRONMENT if exc.exit_code == 4 else Outcome.FAILED
     return Result(task.row_id, outcome, kind=exc.kind, exit_code=exc.exit_code,
                   exception_class=_class_name(exc), detail=detail,
                   seconds=time.perf_counter() - start)
@@ -129,8 +125,8 @@ def _existing_output(task: Task, start: float) -> Result:
     """The target exists: ours for this very content (published), or another file's."""
     facts = source_provenance(Path(task.target))
     digest = sha256_of(task.source)
-    outcome = "published" if facts is not None and facts.get("sha256") == digest else \
-        "name-taken"
+    outcome = Outcome.PUBLISHED if facts is not None and facts.get("sha256") == digest \
+        else Outcome.NAME_TAKEN
     return Result(task.row_id, outcome, sha256=digest, seconds=time.perf_counter() - start)
 
 
@@ -144,7 +140,8 @@ def run(task: Task) -> Result:
     try:
         info = os.lstat(task.source)
         if Signature.of(info) != task.signature:
-            return Result(task.row_id, "changed", detail="changed since it was stable")
+            return Result(task.row_id, Outcome.CHANGED,
+                          detail="changed since it was stable")
         check_complete(task.source)
         if target.exists():
             return _existing_output(task, start)
@@ -157,18 +154,20 @@ def run(task: Task) -> Result:
         if facts is None or (facts.get("size"), facts.get("mtime_ns")) != (
                 task.signature.size, task.signature.mtime_ns):
             target.unlink()  # it was read while changing: discard, retry later (README R13)
-            return Result(task.row_id, "changed", detail="changed while it was converted")
-        return Result(task.row_id, "done", sha256=facts.get("sha256"),
+            return Result(task.row_id, Outcome.CHANGED,
+                          detail="changed while it was converted")
+        return Result(task.row_id, Outcome.DONE, sha256=facts.get("sha256"),
                       seconds=time.perf_counter() - start)
     except FileNotFoundError:
-        return Result(task.row_id, "changed", detail="the file went away")
+        return Result(task.row_id, Outcome.CHANGED, detail="the file went away")
     except IncompleteError as exc:
-        return Result(task.row_id, "incomplete", kind=exc.kind, exit_code=exc.exit_code,
-                      exception_class=_class_name(exc), detail=" ".join(str(exc).split()))
+        return Result(task.row_id, Outcome.INCOMPLETE, kind=exc.kind,
+                      exit_code=exc.exit_code, exception_class=_class_name(exc),
+                      detail=" ".join(str(exc).split()))
     except EmdConvertError as exc:
         return _failure(task, exc, start)
     except Exception as exc:  # a bug: reported for this file, the daemon carries on
-        return Result(task.row_id, "failed", kind="internal", exit_code=70,
+        return Result(task.row_id, Outcome.FAILED, kind="internal", exit_code=70,
                       exception_class=_class_name(exc),
                       detail=f"internal error: {type(exc).__name__}: {exc}",
                       seconds=time.perf_counter() - start)
