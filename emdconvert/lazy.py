@@ -92,8 +92,12 @@ def iter_blocks(array: LazyArray, max_bytes: int = DEFAULT_BLOCK_BYTES,
         yield index, np.asarray(array[index])
 
 
-def _normalise(key: Any, shape: tuple[int, ...]) -> tuple[list[Any], list[int]]:
-    """Expand *key* to one entry per axis; return it and the axes that stay."""
+def expand_index(key: Any, shape: tuple[int, ...]) -> tuple[list[Any], list[int]]:
+    """Expand *key* to one entry per axis; return it and the axes that stay.
+
+    Public because every file-backed array (here, in the npy, tiff and dm plugins)
+    turns numpy indexing into file reads the same way.
+    """
     if not isinstance(key, tuple):
         key = (key,)
     if any(k is Ellipsis for k in key):
@@ -211,10 +215,10 @@ class RawFileArray(ArrayLike):
     def __getitem__(self, key: Any) -> np.ndarray:
         if self.fortran_order:
             # A Fortran-order array is the C-order array of the reversed shape, transposed.
-            key_list, _ = _normalise(key, self.shape)
+            key_list, _ = expand_index(key, self.shape)
             flipped = RawFileArray(self.path, self.offset, self.shape[::-1], self.dtype)
             return np.asarray(flipped[tuple(reversed(key_list))]).T
-        key_list, _ = _normalise(key, self.shape)
+        key_list, _ = expand_index(key, self.shape)
         span = self._contiguous_span(key_list)
         if span is None:
             return self._via_map(key_list)
@@ -279,7 +283,7 @@ class TransposedArray(ArrayLike):
         return f"TransposedArray({self.base!r})"
 
     def __getitem__(self, key: Any) -> np.ndarray:
-        key_list, _ = _normalise(key, self.shape)
+        key_list, _ = expand_index(key, self.shape)
         return np.asarray(self.base[tuple(reversed(key_list))]).T
 
 

@@ -38,7 +38,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from emdconvert.errors import FormatError, IncompleteError, UnsupportedError
-from emdconvert.lazy import ArrayLike, Index, RawFileArray, _normalise, flat_run, pread_fully
+from emdconvert.lazy import ArrayLike, Index, RawFileArray, expand_index, flat_run, pread_fully
 from emdconvert.model import AttrValue, EMDFile
 from emdconvert.plugin import BasePlugin, package_version
 from emdconvert.signals import signal_to_dataset
@@ -418,7 +418,7 @@ class SignalLastArray(ArrayLike):
             self._spare.clear()
 
     def __getitem__(self, key: Any) -> np.ndarray:
-        key_list, _ = _normalise(key, self.shape)
+        key_list, _ = expand_index(key, self.shape)
         run = None if self._raw.fortran_order else self._run(key_list)
         if run is None:
             values = np.asarray(self.base[(key_list[-1], *key_list[:-1])])

@@ -33,7 +33,7 @@ from emdconvert.lazy import (
     ArrayLike,
     LazyArray,
     RawFileArray,
-    _normalise,
+    expand_index,
     iter_blocks,
 )
 from emdconvert.model import Dataset, EMDFile
@@ -172,7 +172,7 @@ class StoredMember(RawFileArray):
         if self._verdict is True:
             return
         span = None if self.fortran_order else self._contiguous_span(
-            _normalise(key, self.shape)[0])
+            expand_index(key, self.shape)[0])
         with self._lock:
             if self._verdict is None:
                 if span is None or not self._take(span[0] * self.dtype.itemsize,

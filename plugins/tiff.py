@@ -306,9 +306,9 @@ def _check_segments(page: Any, kind: str, counts: np.ndarray, needed: np.ndarray
 
 def _split_key(key: Any, shape: tuple[int, ...], lead: int) -> tuple[list[Any], tuple[Any, ...]]:
     """Normalise *key* and split it into per-axis leading keys and the in-page rest."""
-    from emdconvert.lazy import _normalise
+    from emdconvert.lazy import expand_index
 
-    keys, _ = _normalise(key, shape)
+    keys, _ = expand_index(key, shape)
     return keys[:lead], tuple(keys[lead:])
 
 
