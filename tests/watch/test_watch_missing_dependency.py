@@ -34,8 +34,10 @@ def test_a_missing_codec_backs_off_and_converts_once_installed(
     flag = tmp_path / "imagecodecs-missing"
     flag.touch()
     path = os.pathsep.join(filter(None, [str(hide), os.environ.get("PYTHONPATH")]))
-    daemon = daemon_factory(workers=1, recycle_after=1, backoff_initial=0.3,
-                            backoff_max=0.6,
+    # Back-off long enough that the row sits in "retry" between attempts (with 0.3 s
+    # the third attempt could already hold it, "claimed", when it is looked at).
+    daemon = daemon_factory(workers=1, recycle_after=1, backoff_initial=1.5,
+                            backoff_max=1.5,
                             env={"PYTHONPATH": path, "EMDCONVERT_TEST_HIDE_FLAG": str(flag)})
     staged = tmp_path / "a.tif"  # LZW: tifffile decodes it only through imagecodecs
     tifffile.imwrite(staged, np.arange(64 * 48, dtype=np.uint16).reshape(64, 48),
@@ -46,7 +48,7 @@ def test_a_missing_codec_backs_off_and_converts_once_installed(
              or "quarantined path=a.tif" in daemon.log(),
              what="two backed-off attempts")
     assert "quarantined" not in daemon.log(), daemon.log()[-3000:]
-    assert daemon.states() == {"a.tif": "retry"}
+    daemon.wait_states({"a.tif": "retry"}, timeout=5)  # the log line precedes the row
     assert daemon.reports() == [] and daemon.outputs() == []
     (row,) = daemon.rows("a.tif")
     assert row.kind == "missing-dependency"
