@@ -16,6 +16,7 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 from emdconvert.api import convert, read, write
+from emdconvert.emd.stream import StreamWriter
 from emdconvert.errors import (
     EmdConvertError,
     EnvironmentProblem,
@@ -29,7 +30,6 @@ from emdconvert.errors import (
     UsageError,
 )
 from emdconvert.model import Comment, Dataset, Dim, EMDFile
-from emdconvert.stream import StreamWriter
 
 try:
     __version__ = version("emdconvert")

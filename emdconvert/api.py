@@ -27,11 +27,11 @@ from emdconvert.budget import (
 )
 from emdconvert.completeness import check_with
 from emdconvert.detect import choose_reader, choose_writer
+from emdconvert.emd.provenance import SourceDigest, SourceFacts, conversion_comment
 from emdconvert.errors import EmdConvertError, InputError, PolicyError, UsageError
 from emdconvert.lazy import nbytes
 from emdconvert.model import EMDFile
 from emdconvert.plugin import FormatPlugin
-from emdconvert.provenance import SourceDigest, SourceFacts, conversion_comment
 from emdconvert.publish import atomic_output, check_destination
 from emdconvert.registry import PluginSpec, spec_label
 from emdconvert.sources import as_path, expand, is_pattern, read_set

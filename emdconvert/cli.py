@@ -221,8 +221,8 @@ def validate(
     debug: Debug = False,
 ) -> None:
     """Check files against the EMD v0.2 rules; exit 0 only if all pass."""
-    from emdconvert.spec import MUST
-    from emdconvert.spec import validate as check
+    from emdconvert.emd.spec import MUST
+    from emdconvert.emd.spec import validate as check
 
     failed = False
     for path in files:

@@ -64,7 +64,7 @@ def reached(point: str, path: Path | None = None) -> None:
 def _zero_first_chunk(path: Path) -> None:
     import h5py
 
-    from emdconvert.spec import emd_groups
+    from emdconvert.emd.spec import emd_groups
 
     with h5py.File(path, "r+") as h5:
         data = emd_groups(h5)[0]["data"]

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from emdconvert.emd.provenance import parse_comment
 from emdconvert.model import METADATA_GROUPS, EMDFile, describe
-from emdconvert.provenance import parse_comment
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

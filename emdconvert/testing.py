@@ -52,7 +52,7 @@ HEAVY_MODULES = ("h5py", "rsciio", "tifffile", "dask", "hyperspy", "ncempy")
 
 def assert_valid_emd(path: str | Path) -> None:
     """Fail with every broken MUST rule when *path* is not a compliant EMD v0.2 file."""
-    from emdconvert.spec import errors, validate
+    from emdconvert.emd.spec import errors, validate
 
     broken = errors(validate(path))
     assert not broken, f"{path} is not valid EMD v0.2:\n" + "\n".join(map(str, broken))

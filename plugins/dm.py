@@ -453,7 +453,7 @@ class SignalLastArray(ArrayLike):
               out: np.ndarray) -> None:
         """*out* (C-contiguous) = pixels ``first:first+count`` x channels
         ``c0:c0+channels`` of the ``(pixels, E)`` view."""
-        from emdconvert.blockcopy import transpose_2d
+        from emdconvert.emd.blockcopy import transpose_2d
 
         if not count or not channels:
             return

@@ -354,7 +354,7 @@ class NPYPlugin(BasePlugin):
             _stream_npy(model.datasets[0], handle, progress)
 
     def _write_npz(self, model: EMDFile, path: Path, progress: Any) -> None:
-        from emdconvert.emdwrite import group_names
+        from emdconvert.emd.writer import group_names
 
         names = group_names([d.name for d in model.datasets])
         with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:

@@ -652,7 +652,7 @@ class TIFFPlugin(BasePlugin):
               options: Mapping[str, Any] | None = None) -> None:
         import tifffile
 
-        from emdconvert.compression import parse as parse_compression
+        from emdconvert.emd.compression import parse as parse_compression
 
         if len(model.datasets) != 1:
             raise UnsupportedError(f"a TIFF holds one image stack but the input has "

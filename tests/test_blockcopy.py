@@ -9,7 +9,7 @@ import h5py
 import numpy as np
 import pytest
 
-from emdconvert.blockcopy import (
+from emdconvert.emd.blockcopy import (
     copy_into,
     raw_bytes,
     source_chunk,
@@ -17,7 +17,7 @@ from emdconvert.blockcopy import (
     transposed,
     use_simd_transpose,
 )
-from emdconvert.compression import parse as parse_compression
+from emdconvert.emd.compression import parse as parse_compression
 from emdconvert.lazy import RawFileArray
 
 

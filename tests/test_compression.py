@@ -14,7 +14,7 @@ import pytest
 
 import emdconvert
 from emdconvert import EMDFile
-from emdconvert.compression import Compression, parse
+from emdconvert.emd.compression import Compression, parse
 from emdconvert.errors import UsageError
 
 # Reads a dataset in a process that never imported hdf5plugin: what a plain reader sees.

@@ -268,7 +268,7 @@ def test_velox_spectrum_streams_are_decoded_once(corpus: Path, tmp_path: Path) -
     """rsciio's lazy Velox reader decodes the spectrum stream again for every block
     pulled (170 s for this 6.7 MB file, against 1.6 s for its eager read): within the
     memory budget the file is read eagerly, and the output says so."""
-    from emdconvert.plugins.emd import velox_stream_bytes
+    from emdconvert.emd.reader import velox_stream_bytes
 
     source = corpus / WIDE / "rs" / "emd" / "unzipped" / "example_velox_EELS_EDS.emd"
     with h5py.File(source, "r") as h5:

@@ -286,7 +286,7 @@ def test_metadata_that_sends_libhdf5_into_a_loop_is_refused_in_bounded_time(
     deadline refuses it; the process itself never reads the poisoned attribute."""
     import time
 
-    from emdconvert import hdf5probe
+    from emdconvert.emd import hdf5probe
 
     data = (corpus / "emd" / "example_image.emd").read_bytes()
     source = tmp_path / "invalid" / "loop.emd"
@@ -301,7 +301,7 @@ def test_metadata_that_sends_libhdf5_into_a_loop_is_refused_in_bounded_time(
 
 
 def test_the_probe_passes_healthy_files_once(tmp_path: Path, corpus: Path) -> None:
-    from emdconvert import hdf5probe
+    from emdconvert.emd import hdf5probe
 
     out = emdconvert.convert(corpus / "emd" / "example_image.emd", tmp_path / "out.emd")
     np.testing.assert_array_equal(rsciio_emd_arrays(out)[0],

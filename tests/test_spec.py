@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import emdconvert
-from emdconvert.spec import MUST, SHOULD, errors, validate
+from emdconvert.emd.spec import MUST, SHOULD, errors, validate
 
 
 def good_file(path: Path) -> Path:

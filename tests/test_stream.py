@@ -16,9 +16,9 @@ import pytest
 
 import emdconvert
 from emdconvert import Dim, StreamWriter, UsageError
-from emdconvert.provenance import parse_comment
-from emdconvert.spec import errors, validate
-from emdconvert.stream import live_path_for
+from emdconvert.emd.provenance import parse_comment
+from emdconvert.emd.spec import errors, validate
+from emdconvert.emd.stream import live_path_for
 
 SHAPE = (12, 10)  # (y, x)
 

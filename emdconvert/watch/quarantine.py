@@ -18,7 +18,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from emdconvert.provenance import tool_version
+from emdconvert.emd.provenance import tool_version
 from emdconvert.publish import temp_name
 from emdconvert.watch.names import QUARANTINE_DIR
 from emdconvert.watch.worker import Result

@@ -75,8 +75,7 @@ def source_provenance(output: Path) -> dict[str, Any] | None:
     """The ``source`` facts of *output*'s newest emdconvert conversion entry, if any."""
     import h5py
 
-    from emdconvert.plugins.emd import read_comments
-    from emdconvert.provenance import parse_comment
+    from emdconvert.emd.provenance import parse_comment, read_comments
 
     try:
         with h5py.File(output, "r") as h5:

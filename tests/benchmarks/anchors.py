@@ -35,7 +35,7 @@ def read_all(path: Path) -> np.ndarray:
 def h5py_plain(src: Path, dst: Path, gzip: bool = False) -> None:
     import h5py
 
-    from emdconvert.blockcopy import source_chunk
+    from emdconvert.emd.blockcopy import source_chunk
 
     data = read_all(src)
     with h5py.File(dst, "w") as h5:

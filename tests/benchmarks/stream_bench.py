@@ -32,7 +32,7 @@ import h5py
 import numpy as np
 
 from emdconvert import StreamWriter
-from emdconvert.stream import QUEUE_BYTES
+from emdconvert.emd.stream import QUEUE_BYTES
 
 SHAPE = (512, 512)
 

@@ -40,7 +40,7 @@ _DIM_ATTRS = {"name", "units"}
 # --- comparing two files ------------------------------------------------------------
 
 def _data_groups(h5: h5py.File) -> list[h5py.Group]:
-    from emdconvert.plugins.emd import data_groups
+    from emdconvert.emd.groups import data_groups
 
     return data_groups(h5)
 

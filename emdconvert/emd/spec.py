@@ -131,7 +131,7 @@ def refused_features(h5: h5py.File) -> list[str]:
     """
     import h5py
 
-    from emdconvert.compression import known_plugin_filters
+    from emdconvert.emd.compression import known_plugin_filters
 
     problems = foreign_storage(h5)
     for path, link, obj in walk_links(h5):

@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from emdconvert.blockcopy import Buffer
-from emdconvert.compression import Compression
-from emdconvert.emdwrite import (
+from emdconvert.emd.blockcopy import Buffer
+from emdconvert.emd.compression import Compression
+from emdconvert.emd.stream_layout import StreamLayout, grown
+from emdconvert.emd.writer import (
     AXIS_ORDER_ATTR,
     append_comments,
     group_names,
@@ -25,7 +26,6 @@ from emdconvert.emdwrite import (
     write_dim,
 )
 from emdconvert.model import METADATA_GROUPS, Comment, Dim, EMDFile
-from emdconvert.stream_layout import StreamLayout, grown
 from emdconvert.units import to_emd
 
 if TYPE_CHECKING:

@@ -4,7 +4,7 @@ A stream is a grid of *positions* (a frame series: one growing axis; a 4D-STEM s
 ``(scan_y, scan_x)``) with one frame at each.  In numpy orientation the data are
 ``(*positions, *frame_shape)``; the first position axis is the one that grows (frames of
 a series, rows of a scan), so it is the only resizable one.  Stored x-first (the spec's
-layout, as :mod:`emdconvert.emdwrite` writes it) the whole array is transposed, so the
+layout, as :mod:`emdconvert.emd.writer` writes it) the whole array is transposed, so the
 growing axis is the *last* stored axis and each chunk is the transpose of one frame (or
 of one run of rows of a frame larger than the 4 MiB chunk limit): chunks never straddle
 frames, and a live reader sees whole frames.
@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from emdconvert.blockcopy import source_chunk
-from emdconvert.emdwrite import AXIS_ORDERS, X_FIRST
+from emdconvert.emd.blockcopy import source_chunk
+from emdconvert.emd.writer import AXIS_ORDERS, X_FIRST
 from emdconvert.errors import UsageError
 from emdconvert.lazy import Index, block_indices
 from emdconvert.model import Dim, default_dims

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from emdconvert.blockcopy import (
+from emdconvert.emd.blockcopy import (
     WINDOW,
     Buffer,
     ChunkEncoder,
@@ -41,8 +41,11 @@ from emdconvert.blockcopy import (
     transposed,
     use_simd_transpose,
 )
-from emdconvert.compression import parse as parse_compression
-from emdconvert.emdwrite import X_FIRST
+from emdconvert.emd.compression import parse as parse_compression
+from emdconvert.emd.provenance import conversion_comment
+from emdconvert.emd.stream_file import StreamFile
+from emdconvert.emd.stream_layout import StreamLayout
+from emdconvert.emd.writer import X_FIRST
 from emdconvert.errors import (
     EmdConvertError,
     OutputExistsError,
@@ -52,10 +55,7 @@ from emdconvert.errors import (
 )
 from emdconvert.model import AttrValue, Dataset, Dim, EMDFile
 from emdconvert.plugin import package_version
-from emdconvert.provenance import conversion_comment
 from emdconvert.publish import TEMP_PREFIX, atomic_output, check_destination, temp_name
-from emdconvert.stream_file import StreamFile
-from emdconvert.stream_layout import StreamLayout
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ def live_path_for(path: str | Path) -> Path:
 
 
 def _check(path: Path, dst: Path) -> None:
-    from emdconvert.spec import errors, validate
+    from emdconvert.emd.spec import errors, validate
 
     broken = errors(validate(path))
     if broken:

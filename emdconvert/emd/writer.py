@@ -4,7 +4,7 @@ The model holds arrays in numpy orientation ``(..., y, x)``; the spec stores the
 transposed (``dim1`` is x).  Writing ``array.T`` through h5py is what makes rsciio's
 writer take 41 s for 2 GiB, so this writer instead stores the data chunked, each chunk
 the transpose of one contiguous run of source rows, copied chunk by chunk by
-:mod:`emdconvert.blockcopy` with a few 4 MiB chunks in flight whatever the input size.
+:mod:`emdconvert.emd.blockcopy` with a few 4 MiB chunks in flight whatever the input size.
 
 ``axis_order="c"`` stores numpy C order instead (ncempy's and EMD 1.0's convention); the
 layout used is recorded on every data group as ``emdconvert_axis_order`` so our reader
@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from emdconvert.blockcopy import copy_into, default_threads, raw_bytes, source_chunk
-from emdconvert.compression import parse as parse_compression
+from emdconvert.emd.blockcopy import copy_into, default_threads, raw_bytes, source_chunk
+from emdconvert.emd.compression import parse as parse_compression
 from emdconvert.errors import UnsupportedError, UsageError
 from emdconvert.model import (
     METADATA_GROUPS,

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from emdconvert.errors import UsageError
+from emdconvert.errors import MissingDependency, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -111,3 +113,35 @@ def known_plugin_filters() -> frozenset[int]:
     except ImportError:
         return frozenset()
     return frozenset(int(code) for code in hdf5plugin.FILTERS.values())
+
+
+#: The HDF5 filters hdf5plugin provides (hdf5plugin 7.1's ``FILTERS``), known without
+#: it: a file using one, read where hdf5plugin is missing (or too old to have it), needs
+#: ``pip install hdf5plugin`` (exit 4); a filter no one registers stays refused (exit 5).
+HDF5PLUGIN_FILTERS = {
+    307: "bzip2", 32001: "blosc", 32004: "lz4", 32008: "bitshuffle", 32013: "zfp",
+    32015: "zstd", 32017: "sz", 32018: "fcidecomp", 32024: "sz3", 32026: "blosc2",
+    32028: "sperr", 32033: "htj2k",
+}
+_UNKNOWN_FILTER = re.compile(r"^(.*): unknown filter ([0-9]+)$")
+
+
+def plugin_filter(problem: str) -> tuple[str, int] | None:
+    """``(dataset, filter id)`` when *problem* is refused_features' "unknown filter" for
+    a filter hdf5plugin provides, else None."""
+    found = _UNKNOWN_FILTER.match(problem)
+    if found is None or int(found[2]) not in HDF5PLUGIN_FILTERS:
+        return None
+    return found[1], int(found[2])
+
+
+def missing_filter_plugin(problem: str, path: Path) -> MissingDependency:
+    """hdf5plugin is not installed (or cannot be imported, or lacks the filter)."""
+    where, code = plugin_filter(problem) or ("", 0)
+    detail = f"for HDF5 filter {code} ({HDF5PLUGIN_FILTERS.get(code)}) in {where}"
+    try:
+        import hdf5plugin  # noqa: F401
+    except ImportError as exc:
+        return MissingDependency("hdf5plugin", path=path, detail=detail,
+                                 upgrade=not isinstance(exc, ModuleNotFoundError))
+    return MissingDependency("hdf5plugin", path=path, detail=detail, upgrade=True)

@@ -122,7 +122,7 @@ def _wait(pid: int, deadline: float) -> int | None:
 def _read_metadata(h5: Any) -> None:
     import h5py
 
-    from emdconvert.spec import walk_links
+    from emdconvert.emd.spec import walk_links
 
     _attributes(h5)
     for _, _, obj in walk_links(h5):

@@ -11,6 +11,7 @@ with the copy.
 
 from __future__ import annotations
 
+import datetime as _dt
 import hashlib
 import json
 import os
@@ -18,11 +19,15 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from emdconvert.emd.groups import text
 from emdconvert.errors import InputError
 from emdconvert.model import Comment
 from emdconvert.sources import expand
+
+if TYPE_CHECKING:
+    import h5py
 
 _CHUNK = 4 * 1024 * 1024
 
@@ -140,3 +145,33 @@ def parse_comment(message: str) -> dict[str, Any] | None:
     except ValueError:
         return None
     return value if isinstance(value, dict) else None
+
+
+def _parse_timestamp(key: str) -> _dt.datetime:
+    """A comment key as a time (the formats emdconvert, ncempy and rsciio write)."""
+    for fmt in ("%Y-%m-%dT%H:%M:%S.%fZ", "%Y-%m-%d %H:%M:%S (UTC)", "%Y-%m-%dT%H:%M:%SZ"):
+        try:
+            return _dt.datetime.strptime(key, fmt).replace(tzinfo=_dt.timezone.utc)
+        except ValueError:
+            continue
+    return _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+
+
+def read_comments(h5: h5py.File) -> tuple[Comment, ...]:
+    """The ``comments`` log, each entry keeping its original key."""
+    group = h5.get("comments")
+    if group is None:
+        return ()
+    return tuple(Comment(_parse_timestamp(key), text(value), original_key=key,
+                         original_value=value)
+                 for key, value in group.attrs.items())
+
+
+def append_comment(path: Path, comment: Comment) -> None:
+    """Append *comment* to the ``comments`` log of the EMD file at *path*."""
+    import h5py
+
+    from emdconvert.emd.writer import append_comments
+
+    with h5py.File(path, "r+") as h5:
+        append_comments(h5, [comment])
