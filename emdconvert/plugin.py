@@ -70,6 +70,8 @@ class FormatPlugin(Protocol):
     reads_stacks: ClassVar[bool]
     lazy_reads: ClassVar[bool]
     compressions: ClassVar[tuple[str, ...]]
+    read_options: ClassVar[tuple[str, ...]]
+    write_options: ClassVar[tuple[str, ...]]
     keeps_provenance: ClassVar[bool]
 
     def sniff(self, path: Path, head: bytes) -> bool: ...
@@ -114,6 +116,14 @@ class BasePlugin:
     #: so a format without compression never writes an uncompressed file silently.
     #: List a name only if ``write`` applies it (``options["compression"]``).
     compressions: ClassVar[tuple[str, ...]] = ()
+    #: Format options (``--option KEY=VALUE``, ``options={...}``) ``read`` understands.
+    #: A key that neither the reader nor the writer of a conversion declares is refused
+    #: (exit 2) before the input is read, so a typo is never silently ignored.
+    read_options: ClassVar[tuple[str, ...]] = ()
+    #: Options ``write`` honours: ``"axis_order"`` and ``"threads"`` (the conversion
+    #: options besides compression) and its format-option keys.  Asking a writer for a
+    #: non-default axis order or a thread count it does not declare is refused (exit 2).
+    write_options: ClassVar[tuple[str, ...]] = ()
     #: The format stores the core's provenance log: set True together with overriding
     #: :meth:`append_comment`, which the core then calls on every file it writes.
     keeps_provenance: ClassVar[bool] = False
@@ -192,7 +202,8 @@ class BasePlugin:
 _FACTS: dict[str, type] = {
     "name": str, "description": str, "extensions": tuple, "magic": tuple,
     "priority": int, "can_read": bool, "can_write": bool, "reads_stacks": bool,
-    "lazy_reads": bool, "compressions": tuple, "keeps_provenance": bool,
+    "lazy_reads": bool, "compressions": tuple, "read_options": tuple,
+    "write_options": tuple, "keeps_provenance": bool,
 }
 #: The methods of the contract.
 _METHODS = ("sniff", "inspect", "read", "write", "check_complete", "verify",
@@ -228,9 +239,9 @@ def validate_plugin(plugin: object, origin: str = "") -> FormatPlugin:
         wrong += [f"extensions must be strings, not {ext!r}"
                   for ext in plugin.extensions  # type: ignore[attr-defined]
                   if not isinstance(ext, str)]
-        wrong += [f"compressions must be strings, not {name!r}"
-                  for name in plugin.compressions  # type: ignore[attr-defined]
-                  if not isinstance(name, str)]
+        wrong += [f"{member} must be strings, not {name!r}"
+                  for member in ("compressions", "read_options", "write_options")
+                  for name in getattr(plugin, member) if not isinstance(name, str)]
     if wrong:
         raise PluginError(f"plugin {label}{where} is malformed: {'; '.join(wrong)}")
     return cast(FormatPlugin, plugin)

@@ -35,6 +35,7 @@ class EMDPlugin(BasePlugin):
     #: The core appends its provenance entry through :meth:`append_comment`.
     keeps_provenance: ClassVar[bool] = True
     compressions: ClassVar[tuple[str, ...]] = ("gzip", "zstd", "bitshuffle-lz4")
+    write_options: ClassVar[tuple[str, ...]] = ("axis_order", "threads")
 
     def sniff(self, path: Path, head: bytes) -> bool:
         if not super().sniff(path, head):
