@@ -1,4 +1,4 @@
-"""``emdconvert watch``: the command-line face of the daemon (registered by ``cli.py``).
+"""``emdconvert watch``: the command-line face of the daemon (registered by ``cli.app``).
 
 Every flag defaults to "not given" (None) so that the TOML file given with ``--config``
 can set it; a flag given on the command line wins.  Errors go through the CLI's one-line
@@ -13,7 +13,8 @@ from typing import Annotated, Any
 
 import typer
 
-from emdconvert.cli_options import AllowHighRatio, MaxBytes
+from emdconvert.cli.boundary import guarded
+from emdconvert.cli.options import AllowHighRatio, MaxBytes
 
 
 def watch(
@@ -106,8 +107,6 @@ def watch(
                      ] = False,
 ) -> None:
     """Watch a folder and convert every finished file once (a long-running daemon)."""
-    from emdconvert.cli import guarded
-
     overrides: dict[str, Any] = {
         "in_dir": in_dir, "out_dir": out, "recursive": recursive, "state_dir": state_dir,
         "backend": "polling" if poll else backend, "poll_interval": poll_interval,

@@ -1,6 +1,6 @@
 """Command-line interface: ``emdconvert IN OUT`` and its sub-commands.
 
-The only module that prints or exits.  Every failure is one line on stderr,
+With its package siblings, the only code that prints or exits.  Every failure is one line on stderr,
 ``emdconvert: error: <file>: <reason>``, and an exit code: 0 ok, 2 usage, 3 bad or
 unsupported input, 4 environment (output exists, no space, permission), 5 refused by
 safety policy, 70 internal error.  No traceback unless ``--debug``.
@@ -8,21 +8,17 @@ safety policy, 70 internal error.  No traceback unless ``--debug``.
 
 from __future__ import annotations
 
-import os
 import sys
-import traceback
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
 
-from emdconvert.cli_options import AllowHighRatio, MaxBytes
-from emdconvert.errors import EmdConvertError, UsageError
-from emdconvert.terminal import progress_bar, warnings_unless_failed
-
-T = TypeVar("T")
+from emdconvert.cli.boundary import Debug, fail, guarded
+from emdconvert.cli.options import AllowHighRatio, MaxBytes, check_plugin_option, parse_options
+from emdconvert.cli.terminal import progress_bar, warnings_unless_failed
+from emdconvert.cli.watch import watch
 
 AXIS_ORDER_HELP = (
     "Storage layout. 'x-first' (default) is the EMD spec's: dim1 is x, the array is "
@@ -52,37 +48,6 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
 )
-
-Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")]
-
-
-def fail(message: str, code: int) -> typer.Exit:
-    """Print one error line and return the Exit to raise."""
-    text = " ".join(message.split())
-    sys.stderr.write(f"emdconvert: error: {text}\n")
-    sys.stderr.flush()
-    return typer.Exit(code)
-
-
-def guarded(debug: bool, subject: Path | None, action: Callable[[], T]) -> T:
-    """Run *action* behind the CLI's error boundary."""
-    debug = debug or os.environ.get("EMDCONVERT_DEBUG") == "1"
-    try:
-        return action()
-    except EmdConvertError as exc:
-        if debug:
-            traceback.print_exc()
-        text = str(exc) if exc.path is not None or subject is None else f"{subject}: {exc}"
-        raise fail(text, exc.exit_code) from None
-    except KeyboardInterrupt:
-        raise fail("interrupted", 130) from None
-    except Exception as exc:
-        if debug:
-            traceback.print_exc()
-        where = f"{subject}: " if subject is not None else ""
-        raise fail(f"{where}internal error: {type(exc).__name__}: {exc} "
-                   "(rerun with --debug for a traceback)", 70) from None
-
 
 @app.command()
 def convert(
@@ -161,8 +126,8 @@ def run_batch(inputs: list[Path], out_dir: Path, settings: dict[str, Any], *,
               scheduler: str | None = None) -> None:
     """Batch mode: every input into *out_dir*; a table at the end; failures -> exit code."""
     from emdconvert.batch import convert_many, exit_code, plan
+    from emdconvert.cli.report import outcomes_table
     from emdconvert.registry import default_registry
-    from emdconvert.report import outcomes_table
 
     if not out_dir.is_dir():
         raise fail(f"{out_dir}: output folder does not exist", 4)
@@ -188,31 +153,6 @@ def run_batch(inputs: list[Path], out_dir: Path, settings: dict[str, Any], *,
 
         Console().print(outcomes_table(outcomes))
     raise typer.Exit(exit_code(outcomes))
-
-
-def check_plugin_option(flag: str, spec: str | None) -> None:
-    """Import, instantiate and validate a ``module:Class`` given to *flag* now, so a bad
-    one is a usage error (exit 2) naming it before any input is looked at.  A plain name
-    is looked up when the format is chosen, as before."""
-    if spec is None or ":" not in spec:
-        return
-    from emdconvert.registry import default_registry
-
-    try:
-        default_registry().resolve(spec)
-    except EmdConvertError as exc:
-        raise UsageError(f"{flag}: {exc.reason}") from None
-
-
-def parse_options(pairs: list[str]) -> dict[str, str]:
-    """``["delimiter=;", ...]`` -> ``{"delimiter": ";"}``; a pair without ``=`` is misuse."""
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise UsageError(f"--option takes KEY=VALUE, got {pair!r}")
-        out[key.strip()] = value
-    return out
 
 
 @app.command()
@@ -250,7 +190,7 @@ def info(
     from rich.console import Console
 
     from emdconvert.api import read
-    from emdconvert.report import model_tree
+    from emdconvert.cli.report import model_tree
 
     guarded(debug, None, lambda: check_plugin_option("--from", from_))
     model = guarded(debug, file, lambda: read(file, plugin=from_))
@@ -262,17 +202,14 @@ def formats(debug: Debug = False) -> None:
     """List installed format plugins."""
     from rich.console import Console
 
+    from emdconvert.cli.report import formats_table
     from emdconvert.registry import default_registry
-    from emdconvert.report import formats_table
 
     table = guarded(debug, None, lambda: formats_table(default_registry()))
     Console().print(table)
 
 
-# The watch-folder daemon; its command and implementation live in emdconvert.watch.
-from emdconvert.watch.command import watch as _watch  # noqa: E402
-
-app.command(name="watch")(_watch)
+app.command(name="watch")(watch)
 
 
 def version_callback(value: bool) -> None:

@@ -1,0 +1,46 @@
+"""Command-line options that ``convert`` and ``watch`` share, defined once.
+
+The size budgets mean the same in a one-off conversion and in the daemon, so both
+commands take the same flags with the same help (a daemon user reads the same words).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from emdconvert.errors import EmdConvertError, UsageError
+
+MaxBytes = Annotated[str | None, typer.Option(
+    "--max-bytes", help="Refuse inputs whose headers declare more data than this "
+                        "(e.g. 500M, 64G, 2T) [default: no limit].",
+    show_default=False)]
+AllowHighRatio = Annotated[bool, typer.Option(
+    "--allow-high-ratio", help="Convert inputs declaring over 1000x their file size "
+                               "(refused by default as decompression bombs).")]
+
+
+def check_plugin_option(flag: str, spec: str | None) -> None:
+    """Import, instantiate and validate a ``module:Class`` given to *flag* now, so a bad
+    one is a usage error (exit 2) naming it before any input is looked at.  A plain name
+    is looked up when the format is chosen, as before."""
+    if spec is None or ":" not in spec:
+        return
+    from emdconvert.registry import default_registry
+
+    try:
+        default_registry().resolve(spec)
+    except EmdConvertError as exc:
+        raise UsageError(f"{flag}: {exc.reason}") from None
+
+
+def parse_options(pairs: list[str]) -> dict[str, str]:
+    """``["delimiter=;", ...]`` -> ``{"delimiter": ";"}``; a pair without ``=`` is misuse."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--option takes KEY=VALUE, got {pair!r}")
+        out[key.strip()] = value
+    return out
