@@ -12,7 +12,7 @@ import pytest
 from support.rsciio_oracle import as_loaded
 
 import emdconvert
-from emdconvert.plugins.dm import MICROSCOPE_RULES, map_tags
+from emdconvert.plugins.dm.metadata import MICROSCOPE_RULES, map_tags
 from emdconvert.testing import ReaderContract, assert_valid_emd
 
 

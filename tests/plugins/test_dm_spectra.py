@@ -30,7 +30,7 @@ from support.units import UNDEFINED, same_units
 
 import emdconvert
 from emdconvert.lazy import RawFileArray
-from emdconvert.plugins.dm import NativeOrderArray, SignalLastArray
+from emdconvert.plugins.dm.arrays import NativeOrderArray, SignalLastArray
 
 
 def corpus_dm_files() -> list[str]:

@@ -13,7 +13,7 @@ spectrum images (found through its MANIFEST.tsv files) and files nionswift-io wr
 2-D scan of spectra, a line of spectra (which nionswift-io stores as a 3-D spectrum
 image of one row), 4D-STEM (a 2-D scan of 2-D patterns, which HyperSpy leaves as it is)
 and a 4-D image tagged as a spectrum image (which HyperSpy transposes).  The streaming
-view (:class:`~emdconvert.plugins.dm.SignalLastArray`) is checked against
+view (:class:`~emdconvert.plugins.dm.arrays.SignalLastArray`) is checked against
 ``np.moveaxis`` and for the long reads it promises.
 """
 
@@ -33,8 +33,8 @@ from support.units import UNDEFINED, same_units
 
 import emdconvert
 from emdconvert.lazy import RawFileArray
-from emdconvert.plugins import dm
-from emdconvert.plugins.dm import NativeOrderArray, SignalLastArray
+from emdconvert.plugins.dm import arrays
+from emdconvert.plugins.dm.arrays import NativeOrderArray, SignalLastArray
 
 
 def hs_load(path: Path) -> Any:
@@ -236,7 +236,7 @@ def test_signal_last_view_reads_long_runs_in_bounded_memory(
     HyperSpy's data; blocks read from several threads at once come out right."""
     source = write_nion(tmp_path / "si.dm4", (16, 32, 64), 2, 1, 4)
     slab_bytes = 64 * 4 * 64  # 64 pixels of 64 float32 channels: 8 slabs
-    monkeypatch.setattr(dm, "SLAB_BYTES", slab_bytes)
+    monkeypatch.setattr(arrays, "SLAB_BYTES", slab_bytes)
     view = emdconvert.read(source).datasets[0].data
     assert isinstance(view, SignalLastArray) and view.slab_pixels == 64
     reads: list[int] = []
@@ -265,7 +265,7 @@ def test_signal_last_view_reads_long_runs_in_bounded_memory(
                 out = np.empty((1, 32, 64), np.float32)
                 assert view.read_into((slice(y, y + 1), slice(0, 32), slice(0, 64)), out)
                 np.testing.assert_array_equal(out, expected[y:y + 1])
-                assert len(view._slabs) <= max(dm.SLABS_KEPT, len(threads))
+                assert len(view._slabs) <= max(arrays.SLABS_KEPT, len(threads))
         except BaseException as exc:  # reported by the main thread
             errors.append(exc)
 
@@ -275,4 +275,4 @@ def test_signal_last_view_reads_long_runs_in_bounded_memory(
     for thread in threads:
         thread.join()
     assert not errors, errors
-    assert len(view._slabs) <= dm.SLABS_KEPT and len(view._spare) <= 1
+    assert len(view._slabs) <= arrays.SLABS_KEPT and len(view._spare) <= 1
