@@ -10,7 +10,7 @@ import pytest
 import emdconvert
 from emdconvert.errors import FormatError, UnsupportedError, UsageError
 from emdconvert.model import Dataset, Dim, EMDFile
-from emdconvert.plugins.csv_ import split_header
+from emdconvert.plugins.csv_.grammar import split_header
 from emdconvert.testing import ReaderContract, WriterContract
 
 SPECTRUM = "energy [eV],counts,background (counts)\n100.0,5,1.5\n100.5,7,1.25\n101.0,9,1e-3\n"

@@ -19,8 +19,8 @@ import pytest
 
 import emdconvert
 from emdconvert.errors import FormatError, UsageError
-from emdconvert.plugins import csv_
-from emdconvert.plugins.csv_ import parse_table
+from emdconvert.plugins.csv_ import scan
+from emdconvert.plugins.csv_.parse import parse_table
 
 
 @pytest.mark.parametrize(("cell", "decimal"), [
@@ -140,7 +140,7 @@ def test_block_size_does_not_change_what_is_read(tmp_path: Path,
                                                 block: int) -> None:
     """BOM, CRLF, blank and whitespace-only lines, quotes, no final newline, and a column
     that turns out to hold floats only after its first block: cut anywhere, read alike."""
-    monkeypatch.setattr(csv_, "_BLOCK_BYTES", block)
+    monkeypatch.setattr(scan, "_BLOCK_BYTES", block)
     src = tmp_path / "s.csv"
     src.write_text(SPECTRUM, encoding="utf-8", newline="")
     model = emdconvert.read(src, options={"decimal": ","})
@@ -154,7 +154,7 @@ def test_block_size_does_not_change_what_is_read(tmp_path: Path,
 @pytest.mark.parametrize("block", [16, 4 * 1024 * 1024])
 def test_bad_cell_far_into_the_file_is_named_by_its_line(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: int) -> None:
-    monkeypatch.setattr(csv_, "_BLOCK_BYTES", block)
+    monkeypatch.setattr(scan, "_BLOCK_BYTES", block)
     lines = [f"{i},{i * 0.5}" for i in range(30_000)]
     lines[2] = ""
     lines[25_000] = "25000,1_0"
