@@ -186,10 +186,10 @@ def test_byte_mutants_convert_only_when_numpy_reads_the_same(
     """~60 mutants per file: whenever emdconvert succeeds, numpy (after zipfile's CRC
     check, for archives) reads the same arrays from the mutant.  ``npz_lazy`` checks
     even small stored members the way large ones are (CRC summed as the writer reads)."""
-    from emdconvert.plugins import npy
+    from emdconvert.plugins.npy import npz
 
     if kind == "npz_lazy":
-        monkeypatch.setattr(npy, "_EAGER_CRC_BYTES", 0)
+        monkeypatch.setattr(npz, "_EAGER_CRC_BYTES", 0)
     source = _sources()[kind.replace("_lazy", "")]
     suffix = ".npy" if kind == "npy" else ".npz"
     wrong = []

@@ -113,10 +113,10 @@ def test_blocks_read_out_of_order_and_twice_are_still_checked(
         held: int | None) -> None:
     """Reverse order, a block read twice; with ``held=0`` nothing out of order can be held
     back, so the check falls back to a separate pass over the member."""
-    from emdconvert.plugins import npy
+    from emdconvert.plugins.npy import members
 
     if held is not None:
-        monkeypatch.setattr(npy, "_HELD_BYTES", held)
+        monkeypatch.setattr(members, "_HELD_BYTES", held)
     src = tmp_path / "o.npz"
     np.savez(src, data=BIG)
     if damaged:
