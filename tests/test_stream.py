@@ -79,6 +79,8 @@ def test_one_frame_gets_the_two_element_dim(tmp_path: Path) -> None:
 
 
 def test_provenance_entry_and_metadata(tmp_path: Path) -> None:
+    import h5py
+
     with StreamWriter(tmp_path / "m.emd", SHAPE, "uint16", dims=dims(),
                       microscope={"voltage_V": 300e3}, sample={"sample_name": "Si"},
                       user={"operator_name": "A. User"}) as writer:
@@ -89,6 +91,9 @@ def test_provenance_entry_and_metadata(tmp_path: Path) -> None:
     entry = parse_comment(comment.message)
     assert entry is not None and entry["tool"].startswith("emdconvert ")
     assert entry["reader"]["plugin"] == "stream"
+    # The stream writer names itself and the libraries that wrote the file.
+    assert entry["writer"]["plugin"] == "emd-stream"
+    assert entry["writer"]["h5py"] == h5py.__version__
     assert entry["options"]["frame_shape"] == list(SHAPE)
     assert not errors(validate(tmp_path / "m.emd"))
 

@@ -13,7 +13,11 @@ This is the hot loop of every EMD write, so it is built for throughput in bounde
   HDF5's selection machinery; for gzip they are deflated in worker threads (zlib releases
   the GIL) into the same standard zlib stream HDF5's own filter writes.
 - **Bounded pipeline.**  A small thread pool prepares the next few chunks while the main
-  thread writes, with at most :data:`WINDOW` chunks in flight.
+  thread writes, with at most :data:`WINDOW` chunks in flight (:class:`Pipeline`).
+
+The stream writer (:mod:`emdconvert.emd.stream`) stages, encodes and writes its chunks
+with the same :class:`BufferPool`, :func:`to_stored`, :class:`ChunkWriter` and
+:class:`Pipeline`.
 """
 
 from __future__ import annotations
@@ -140,38 +144,136 @@ def transposed(block: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     return out
 
 
-class _Prepared:
-    """One chunk ready to write: where it goes, its array, and its bytes on disk."""
+def to_stored(values: np.ndarray, out: np.ndarray | None, *,
+              transpose: bool) -> np.ndarray:
+    """A source block as it is stored: its transpose (x-first) or itself, C-contiguous.
 
-    __slots__ = ("array", "buffer", "nbytes", "payload", "selection")
+    Written into *out* when given (a copy, so the caller's buffer is free afterwards);
+    without *out* a C-contiguous block is used as it is.
+    """
+    if transpose:
+        return transposed(values, out)
+    if out is None:
+        return np.ascontiguousarray(values)
+    if out is not values:
+        np.copyto(out, values)
+    return out
 
-    def __init__(self, selection: Index, array: np.ndarray, payload: Buffer | None,
-                 nbytes: int, buffer: np.ndarray | None) -> None:
-        self.selection = selection
-        self.array = array
-        self.payload = payload
-        self.nbytes = nbytes
-        self.buffer = buffer  # a pooled buffer to give back once written
 
+class BufferPool:
+    """Reusable chunk arrays of one shape: fresh 4 MiB arrays cost a page fault per 4 KiB.
 
-class _BufferPool:
-    """Reusable arrays of one shape: fresh 4 MiB arrays cost a page fault per 4 KiB.
-
-    There are never more chunks alive than the pipeline window plus the one being
-    written, so a pool of that size never makes a worker wait for long.
+    A buffer is taken when a chunk is staged and given back once it is written, so the
+    pool grows to the chunks in flight (a pipeline window, a stream's queue) and no more.
     """
 
-    def __init__(self, shape: tuple[int, ...], dtype: np.dtype[Any], size: int) -> None:
+    def __init__(self, shape: tuple[int, ...], dtype: np.dtype[Any]) -> None:
         self.shape = shape
+        self.dtype = dtype
         self._free: queue.SimpleQueue[np.ndarray] = queue.SimpleQueue()
-        for _ in range(size):
-            self._free.put(np.empty(shape, dtype))
 
     def take(self) -> np.ndarray:
-        return self._free.get()
+        try:
+            return self._free.get_nowait()
+        except queue.Empty:
+            return np.empty(self.shape, self.dtype)
 
     def give(self, buffer: np.ndarray) -> None:
         self._free.put(buffer)
+
+
+class Chunk:
+    """One chunk ready to write: its stored offset, its array, and its bytes on disk."""
+
+    __slots__ = ("array", "buffer", "offset", "payload")
+
+    def __init__(self, offset: tuple[int, ...], array: np.ndarray, payload: Buffer | None,
+                 buffer: np.ndarray | None) -> None:
+        self.offset = offset
+        self.array = array
+        self.payload = payload
+        self.buffer = buffer  # a pooled buffer to give back once written
+
+
+class ChunkWriter:
+    """The one way a chunk reaches a dataset, for the batch copier and the stream alike.
+
+    A whole chunk of a chunked dataset is turned into its stored bytes by *encode*
+    (:data:`raw_bytes`, or a compressor that writes the dataset's own filter's stream)
+    and written with ``H5Dwrite_chunk``, its filter mask 0 (every filter applied);
+    partial edge chunks, contiguous datasets and ``encode=None`` (HDF5 filter plugins,
+    whose bytes only the plugin makes) go through h5py's selection and filter pipeline.
+    """
+
+    def __init__(self, target: h5py.Dataset, encode: ChunkEncoder | None,
+                 pool: BufferPool | None = None) -> None:
+        self.target = target
+        self.encode = encode
+        self.pool = pool
+        self.chunk_shape = None if target.chunks is None else tuple(target.chunks)
+
+    @property
+    def compresses(self) -> bool:
+        """True when whole chunks are worth encoding in a worker thread."""
+        return self.encode is not None and self.encode is not raw_bytes and \
+            self.chunk_shape is not None
+
+    def prepare(self, offset: tuple[int, ...], array: np.ndarray,
+                buffer: np.ndarray | None = None) -> Chunk:
+        """Encode *array* (stored at *offset*; held in the pooled *buffer*, if any)."""
+        payload = None
+        if self.encode is not None and array.shape == self.chunk_shape:
+            payload = self.encode(array)
+        if payload is not None and payload is not array and buffer is not None and \
+                self.pool is not None:
+            self.pool.give(buffer)  # the encoded copy is what gets written
+            buffer = None
+        return Chunk(offset, array, payload, buffer)
+
+    def write(self, chunk: Chunk) -> None:
+        if chunk.payload is not None:
+            self.target.id.write_direct_chunk(chunk.offset, chunk.payload, 0)
+        else:
+            self.target[tuple(slice(o, o + n) for o, n in zip(
+                chunk.offset, chunk.array.shape, strict=True))] = chunk.array
+        if chunk.buffer is not None and self.pool is not None:
+            self.pool.give(chunk.buffer)
+
+
+class Pipeline:
+    """Chunks prepared in worker threads and written in order by the calling thread.
+
+    At most :data:`WINDOW` chunks are in flight: :meth:`submit` writes the oldest once
+    the window is full.  Leaving the ``with`` block cancels what was not written.
+    """
+
+    def __init__(self, write: Callable[[Chunk], None], threads: int, name: str) -> None:
+        self._write = write
+        self._pending: deque[Future[Chunk]] = deque()
+        self._pool = ThreadPoolExecutor(max_workers=max(1, threads),
+                                        thread_name_prefix=name)
+
+    def submit(self, prepare: Callable[..., Chunk], *args: Any) -> None:
+        self._pending.append(self._pool.submit(prepare, *args))
+        if len(self._pending) >= WINDOW:
+            self._write(self._pending.popleft().result())
+
+    def drain(self) -> None:
+        """Write every chunk submitted so far."""
+        while self._pending:
+            self._write(self._pending.popleft().result())
+
+    def close(self) -> None:
+        for future in self._pending:
+            future.cancel()
+        self._pending.clear()
+        self._pool.shutdown()
+
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def copy_into(source: LazyArray, target: h5py.Dataset, block: tuple[int, ...], *,
@@ -179,14 +281,12 @@ def copy_into(source: LazyArray, target: h5py.Dataset, block: tuple[int, ...], *
               progress: ProgressCallback | None = None) -> None:
     """Copy *source* into *target* (its transpose when *transpose*) chunk by chunk.
 
-    *block* is the source block of one stored chunk (:func:`source_chunk`).  Whole
-    chunks are turned into their stored bytes by *encode* in the worker threads and
-    written directly; with ``encode=None`` (HDF5 filter plugins), and for partial edge
-    chunks, h5py writes the array through the dataset's own filters.  Sources with a
-    ``read_into(index, out)`` method (:class:`~emdconvert.lazy.RawFileArray`) are read
-    into reused buffers.  Reads run in the pool only for sources that say they allow
-    concurrent reads (``concurrent_reads = True``); others are read under a lock, in
-    order.
+    *block* is the source block of one stored chunk (:func:`source_chunk`).  Chunks are
+    read, staged and encoded in the worker threads and written by :class:`ChunkWriter`.
+    Sources with a ``read_into(index, out)`` method
+    (:class:`~emdconvert.lazy.RawFileArray`) are read into reused buffers.  Reads run in
+    the pool only for sources that say they allow concurrent reads
+    (``concurrent_reads = True``); others are read under a lock, in order.
     """
     shape = tuple(int(n) for n in source.shape)
     dtype = np.dtype(source.dtype)
@@ -197,11 +297,9 @@ def copy_into(source: LazyArray, target: h5py.Dataset, block: tuple[int, ...], *
         else threading.Lock())
     read_into = getattr(source, "read_into", None)
     scratch = threading.local()  # per-thread read buffer, transposed out of at once
-    workers = max(1, threads)
     # One stored block: a whole chunk when chunked, a contiguous run otherwise.
-    stored_block = block[::-1] if transpose else block
-    chunks = _BufferPool(stored_block, dtype, WINDOW + 1)
-    direct = target.chunks is not None and tuple(target.chunks) == stored_block
+    pool = BufferPool(block[::-1] if transpose else block, dtype)
+    writer = ChunkWriter(target, encode, pool)
 
     def read(index: Index, into: np.ndarray | None) -> np.ndarray:
         if into is not None and read_into is not None and read_into(index, into):
@@ -214,46 +312,26 @@ def copy_into(source: LazyArray, target: h5py.Dataset, block: tuple[int, ...], *
             raise UnsupportedError(msg)
         return values
 
-    def prepare(index: Index) -> _Prepared:
+    def prepare(index: Index) -> Chunk:
         expected = tuple(s.stop - s.start for s in index)
-        whole = expected == block
-        pooled = chunks.take() if whole else None
+        pooled = pool.take() if expected == block else None
         if transpose:
             buffer = getattr(scratch, "buffer", None)
             if buffer is None or buffer.shape != expected:
-                buffer = scratch.buffer = np.empty(expected, dtype) if whole else None
-            values = read(index, buffer)
-            array = transposed(values, pooled)
-        else:
-            array = np.ascontiguousarray(read(index, pooled))
-        payload = encode(array) if direct and whole and encode is not None else None
-        if payload is not None and payload is not array and pooled is not None:
-            chunks.give(pooled)  # the compressed copy is what gets written
-            pooled = None
-        return _Prepared(index[::-1] if transpose else index, array, payload,
-                         array.nbytes, pooled)
+                buffer = scratch.buffer = np.empty(expected, dtype) if pooled is not None \
+                    else None
+            array = to_stored(read(index, buffer), pooled, transpose=True)
+        else:  # read straight into the pooled buffer when the source can
+            array = to_stored(read(index, pooled), None, transpose=False)
+        offset = tuple(s.start for s in (index[::-1] if transpose else index))
+        return writer.prepare(offset, array, pooled)
 
-    def write(item: _Prepared) -> None:
-        if item.payload is not None:
-            offset = tuple(s.start for s in item.selection)
-            target.id.write_direct_chunk(offset, item.payload)
-        else:
-            target[item.selection] = item.array
-        if item.buffer is not None:
-            chunks.give(item.buffer)
+    def write(chunk: Chunk) -> None:
+        writer.write(chunk)
         if progress is not None:
-            progress(item.nbytes)
+            progress(chunk.array.nbytes)
 
-    with ThreadPoolExecutor(max_workers=workers,
-                            thread_name_prefix="emdconvert-copy") as pool:
-        pending: deque[Future[_Prepared]] = deque()
-        try:
-            for index in block_indices(shape, block):
-                pending.append(pool.submit(prepare, index))
-                if len(pending) >= WINDOW:
-                    write(pending.popleft().result())
-            while pending:
-                write(pending.popleft().result())
-        finally:
-            for future in pending:
-                future.cancel()
+    with Pipeline(write, threads, "emdconvert-copy") as pipeline:
+        for index in block_indices(shape, block):
+            pipeline.submit(prepare, index)
+        pipeline.drain()

@@ -4,9 +4,12 @@ Acquisition code calls :meth:`StreamWriter.append` once per frame (or block of f
 the number of frames need not be known.  ``append`` transposes the frame to the spec's
 x-first layout into a pooled chunk buffer and queues it; a writer thread extends the
 dataset and writes each chunk with a direct chunk write (compressed first in a small
-worker pool, with ``compression``).  The producer waits only when the queue is full
-(back-pressure), never for the disk.  A failure in the writer thread is raised by the
-next ``append`` or by ``close``.
+worker pool, with ``compression``).  Skeleton, chunk pipeline, check and provenance
+entry are the batch writer's (:mod:`emdconvert.emd.writer`, :mod:`~.blockcopy`,
+:func:`emdconvert.emd.verify.check_spec`, ``conversion_comment`` naming the writer
+``emd-stream``).  The producer waits only when the queue is full (back-pressure), never
+for the disk.  A failure in the writer thread is raised by the next ``append`` or by
+``close``.
 
 The file is written under a hidden name in the destination folder and published by
 :func:`emdconvert.publish.atomic_output` on ``close`` (validated, fsynced, moved into
@@ -23,28 +26,20 @@ import logging
 import os
 import queue
 import threading
-from collections import deque
 from collections.abc import Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import numpy as np
 
-from emdconvert.emd.blockcopy import (
-    WINDOW,
-    Buffer,
-    ChunkEncoder,
-    default_threads,
-    raw_bytes,
-    transposed,
-    use_simd_transpose,
-)
+from emdconvert.emd.blockcopy import Pipeline, default_threads, to_stored, use_simd_transpose
+from emdconvert.emd.compression import Compression
 from emdconvert.emd.compression import parse as parse_compression
 from emdconvert.emd.provenance import conversion_comment
 from emdconvert.emd.stream_file import StreamFile
 from emdconvert.emd.stream_layout import StreamLayout
+from emdconvert.emd.verify import check_spec
 from emdconvert.emd.writer import X_FIRST
 from emdconvert.errors import (
     EmdConvertError,
@@ -59,9 +54,14 @@ from emdconvert.publish import TEMP_PREFIX, atomic_output, check_destination, te
 
 log = logging.getLogger(__name__)
 
+#: A staged chunk: its stored array, and the pooled buffer holding it (None for edges).
+Staged = tuple[np.ndarray, np.ndarray | None]
+
 #: Frames the queue holds by default: as many as fit in this many bytes (at least 2).
 QUEUE_BYTES = 64 * 1024 * 1024
 _STOP = None
+#: The writer named in a stream's provenance entry (the batch writer's is "emd").
+WRITER = "emd-stream"
 
 
 def live_path_for(path: str | Path) -> Path:
@@ -70,12 +70,14 @@ def live_path_for(path: str | Path) -> Path:
     return dst.parent / f"{TEMP_PREFIX}{dst.name}.live"
 
 
-def _check(path: Path, dst: Path) -> None:
-    from emdconvert.emd.spec import errors, validate
-
-    broken = errors(validate(path))
-    if broken:
-        raise ValidationError(f"streamed file breaks {broken[0]}", path=dst)
+def writer_libraries(choice: Compression | None) -> dict[str, str]:
+    """The libraries that write a stream: h5py, and what its compression takes."""
+    libraries = {"h5py": package_version("h5py")}
+    if choice is not None and choice.needs_plugin:
+        libraries["hdf5plugin"] = package_version("hdf5plugin")
+    elif choice is not None:
+        libraries["zlib-ng"] = package_version("zlib-ng")  # the chunks' deflate
+    return libraries
 
 
 class StreamWriter:
@@ -117,49 +119,42 @@ class StreamWriter:
         self.live = live
         self.layout = layout = StreamLayout.create(frame_shape, dtype, scan_shape, axis_order)
         dims = layout.check_dims(dims) if dims is not None else layout.default_dims()
-        try:
-            placeholder = np.broadcast_to(np.zeros((), layout.dtype),
-                                          layout.shape(dims[0].size))
-            model = EMDFile((Dataset(name, placeholder, dims),), microscope or {},
-                            sample or {}, user or {})
-        except UnsupportedError as exc:
-            raise UsageError(exc.reason) from None
         choice = parse_compression(compression)
-        check_destination(self.path, overwrite=overwrite)
-        self.work_path = live_path_for(self.path) if live else temp_name(self.path.parent)
         options = {"frame_shape": list(layout.frame_shape), "dtype": str(layout.dtype),
                    "scan_shape": None if scan_shape is None else list(layout.positions),
                    "compression": compression, "axis_order": axis_order, "live": live}
-        comment = conversion_comment(reader="stream", reader_libraries={}, writer="emd",
-                                     writer_libraries={"h5py": package_version("h5py")},
+        comment = conversion_comment(reader="stream", reader_libraries={}, writer=WRITER,
+                                     writer_libraries=writer_libraries(choice),
                                      source=None, options=options)
+        growing = dims[0]  # one step of it: the file grows it from its offset and step
+        first = Dim(growing.name, growing.units, growing.values[:1], growing.scale,
+                    growing.attrs)
         try:
-            self._file = StreamFile(self.work_path, layout, model, name, choice, comment,
-                                    live=live)
+            placeholder = np.broadcast_to(np.zeros((), layout.dtype), layout.shape(1))
+            model = EMDFile((Dataset(name, placeholder, (first, *dims[1:])),),
+                            microscope or {}, sample or {}, user or {}, (comment,))
+        except UnsupportedError as exc:
+            raise UsageError(exc.reason) from None
+        check_destination(self.path, overwrite=overwrite)
+        self.work_path = live_path_for(self.path) if live else temp_name(self.path.parent)
+        try:
+            self._file = StreamFile(self.work_path, layout, model, choice, live=live)
         except FileExistsError:
             raise OutputExistsError(f"{self.work_path.name} exists: a live stream to this "
                                     "output is running, or a crashed one left it (recover "
                                     "or delete it)", path=self.path) from None
-        # None (plugin filters): chunks go through h5py's filter pipeline instead.
-        self._encode: ChunkEncoder | None = (raw_bytes if choice is None
-                                             else choice.chunk_encoder())
         capacity = queue_size or max(2, QUEUE_BYTES // layout.frame_bytes)
         self._capacity = capacity
         self._slots = threading.Semaphore(capacity)
-        self._queue: queue.Queue[tuple[int, list[np.ndarray]] | None] = queue.Queue()
-        # Chunk buffers go round: staged by append, freed once written.
-        self._chunks: queue.SimpleQueue[np.ndarray] = queue.SimpleQueue()
+        self._queue: queue.Queue[tuple[int, list[Staged]] | None] = queue.Queue()
         self._pieces = [piece for piece, _ in layout.pieces(0)]
         if layout.transpose:
             use_simd_transpose()  # a stream is many frames: worth OpenCV's import
-        block = layout.piece_block
-        self._chunk_shape = block[::-1] if layout.transpose else block
         self._lock = threading.Lock()
         self._count = 0
         self._error: BaseException | None = None
         self._closed = False
-        self._pool = ThreadPoolExecutor(max_workers=threads or default_threads(),
-                                        thread_name_prefix="emdconvert-stream")
+        self._threads = threads or default_threads()
         self._thread = threading.Thread(target=self._run, name="emdconvert-stream-writer",
                                         daemon=True)
         self._thread.start()
@@ -212,8 +207,8 @@ class StreamWriter:
             self._queue.put((self._count, staged))
             self._count += 1
 
-    def _stage(self, values: np.ndarray) -> np.ndarray:
-        """The chunk one piece of a frame becomes, in a pooled buffer.
+    def _stage(self, values: np.ndarray) -> Staged:
+        """The stored chunk one piece of a frame becomes, in a pooled buffer if whole.
 
         Done in ``append`` because the caller's buffer must be free when it returns
         anyway: transposing straight from it (x-first) touches the frame once instead of
@@ -221,17 +216,14 @@ class StreamWriter:
         so the writer thread writes the previous frame meanwhile.
         """
         layout = self.layout
-        buffer = None
-        if values.shape == layout.piece_block:
-            with contextlib.suppress(queue.Empty):
-                buffer = self._chunks.get_nowait()
-        if buffer is None:
-            shape = values.shape[::-1] if layout.transpose else values.shape
-            buffer = np.empty(shape, layout.dtype)
-        if layout.transpose:
-            return transposed(values, buffer)
-        np.copyto(buffer, values)
-        return buffer
+        pool = self._file.chunks.pool
+        whole = pool is not None and values.shape == layout.piece_block
+        buffer = pool.take() if pool is not None and whole else None
+        out = buffer if buffer is not None else np.empty(
+            layout.stored((1,) * len(layout.positions) + values.shape), layout.dtype)
+        piece = out.reshape(values.shape[::-1] if layout.transpose else values.shape)
+        to_stored(values, piece, transpose=layout.transpose)
+        return out, buffer
 
     def _raise_if_failed(self) -> None:
         if self._error is not None:
@@ -244,58 +236,35 @@ class StreamWriter:
     # -- writer thread -------------------------------------------------------------
 
     def _run(self) -> None:
-        pending: deque[tuple[tuple[int, ...], np.ndarray, Future[Buffer] | None]] = deque()
-        finished = False
+        chunks = self._file.chunks
         try:
-            while not finished:
-                batch: list[tuple[int, list[np.ndarray]]] = []
-                item = self._queue.get()
-                with contextlib.suppress(queue.Empty):
-                    while item is not _STOP:
-                        batch.append(item)
-                        item = self._queue.get_nowait()
-                finished = item is _STOP
-                if not batch:
-                    continue
-                self._file.grow(self.layout.rows_for(batch[-1][0] + 1))
-                for index, staged in batch:
-                    for (_, offset), chunk in zip(self.layout.pieces(index), staged,
-                                                  strict=True):
-                        self._submit(pending, offset, chunk)
-                while pending:
-                    self._write(*pending.popleft())
-                self._slots.release(len(batch))
-                if self.live:
-                    self._file.flush()
+            with Pipeline(chunks.write, self._threads, "emdconvert-stream") as pipeline:
+                finished = False
+                while not finished:
+                    batch: list[tuple[int, list[Staged]]] = []
+                    item = self._queue.get()
+                    with contextlib.suppress(queue.Empty):
+                        while item is not _STOP:
+                            batch.append(item)
+                            item = self._queue.get_nowait()
+                    finished = item is _STOP
+                    if not batch:
+                        continue
+                    self._file.grow(self.layout.rows_for(batch[-1][0] + 1))
+                    for index, staged in batch:
+                        for (_, offset), (array, buffer) in zip(
+                                self.layout.pieces(index), staged, strict=True):
+                            if chunks.compresses and buffer is not None:
+                                pipeline.submit(chunks.prepare, offset, array, buffer)
+                            else:  # uncompressed (or an edge): no worker needed
+                                chunks.write(chunks.prepare(offset, array, buffer))
+                    pipeline.drain()
+                    self._slots.release(len(batch))
+                    if self.live:
+                        self._file.flush()
         except BaseException as exc:  # reported to the producer by append() / close()
             self._error = exc
-            for _, _, future in pending:
-                if future is not None:
-                    future.cancel()
             self._slots.release(self._capacity)  # wake blocked producers: they fail
-
-    def _submit(self, pending: deque[tuple[tuple[int, ...], np.ndarray,
-                                           Future[Buffer] | None]],
-                offset: tuple[int, ...], chunk: np.ndarray) -> None:
-        """Write *chunk* now (uncompressed), or once a worker has compressed it."""
-        if self._encode is raw_bytes or self._encode is None or \
-                chunk.shape != self._chunk_shape:
-            self._write(offset, chunk, None)
-            return
-        pending.append((offset, chunk, self._pool.submit(self._encode, chunk)))
-        if len(pending) >= WINDOW:
-            self._write(*pending.popleft())
-
-    def _write(self, offset: tuple[int, ...], chunk: np.ndarray,
-               future: Future[Buffer] | None) -> None:
-        whole = chunk.shape == self._chunk_shape
-        payload = future.result() if future is not None else \
-            chunk if whole and self._encode is raw_bytes else None
-        piece = chunk.shape[::-1] if self.layout.transpose else chunk.shape
-        full = chunk.reshape(self.layout.stored((1,) * len(self.layout.positions) + piece))
-        self._file.write(offset, payload, full)
-        if whole:
-            self._chunks.put(chunk)
 
     # -- closing -------------------------------------------------------------------
 
@@ -304,7 +273,6 @@ class StreamWriter:
             self._closed = True
         self._queue.put(_STOP)
         self._thread.join()
-        self._pool.shutdown()
         self._file.close()
 
     def abort(self) -> None:
@@ -344,7 +312,7 @@ class StreamWriter:
         it into place; the work file goes only once the output exists."""
         try:
             with atomic_output(self.path, overwrite=self.overwrite,
-                               check=lambda tmp: _check(tmp, self.path)) as tmp:
+                               check=self._check) as tmp:
                 try:
                     os.link(self.work_path, tmp)
                 except OSError:  # no hard links here: move it (lost if publishing fails)
@@ -355,6 +323,26 @@ class StreamWriter:
             raise
         with contextlib.suppress(FileNotFoundError):
             self.work_path.unlink()
+
+    def _check(self, tmp: Path) -> None:
+        """The check every conversion passes (the spec's MUST rules), and the data have
+        the shape and dtype the frames appended make."""
+        import h5py
+
+        from emdconvert.emd.reader import dataset_infos
+
+        try:
+            check_spec(tmp, what="streamed file")
+            with h5py.File(tmp, "r") as h5:
+                found = [(d.shape, d.dtype) for d in dataset_infos(h5)]
+        except EmdConvertError as exc:
+            exc.path = str(self.path)  # never name the temp file the user will not see
+            raise
+        layout = self.layout
+        wanted = [(layout.shape(layout.rows_for(self._count)), layout.dtype)]
+        if found != wanted:
+            raise ValidationError(f"streamed file failed verification: wrote {found}, "
+                                  f"expected {wanted}", path=self.path)
 
     def __enter__(self) -> StreamWriter:
         return self

@@ -1,42 +1,41 @@
-"""The HDF5 side of a stream: an EMD v0.2 skeleton whose data and growing dim extend.
+"""The HDF5 side of a stream: an EMD v0.2 file whose data and growing dim extend.
 
-Every object (root attributes, metadata groups, the data group with its dims, the
-provenance entry) is created when the stream opens, because an HDF5 file in SWMR mode
-may only extend and write existing datasets afterwards.  What changes while frames
-arrive is the extent of ``data`` and of the growing axis's dim vector, so the file is a
-complete EMD file at every flush: a live reader sees calibrated axes, and so does
-anyone recovering the file a crashed live stream left behind.
+The skeleton (root attributes, the data group and its dims, the metadata groups, the
+provenance entry) is the batch writer's own (:func:`~emdconvert.emd.writer.start_file`
+and the functions after it), created when the stream opens, because an HDF5 file in
+SWMR mode may only extend and write existing datasets afterwards.  What is stream's own
+is the resizable ``data`` and growing axis's dim vector, so the file is a complete EMD
+file at every flush: a live reader sees calibrated axes, and so does anyone recovering
+the file a crashed live stream left behind.  Chunks are written by the batch copier's
+:class:`~emdconvert.emd.blockcopy.ChunkWriter`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-import numpy as np
-
-from emdconvert.emd.blockcopy import Buffer
+from emdconvert.emd.blockcopy import BufferPool, ChunkWriter, raw_bytes
 from emdconvert.emd.compression import Compression
 from emdconvert.emd.stream_layout import StreamLayout, grown
 from emdconvert.emd.writer import (
-    AXIS_ORDER_ATTR,
-    append_comments,
+    finish_file,
     group_names,
-    write_attrs,
-    write_dim,
+    start_data_group,
+    start_file,
+    write_dims,
 )
-from emdconvert.model import METADATA_GROUPS, Comment, Dim, EMDFile
-from emdconvert.units import to_emd
-
-if TYPE_CHECKING:
-    import h5py
+from emdconvert.model import Dim, EMDFile
 
 
 class StreamFile:
-    """An open EMD file being streamed into; used by the writer thread only."""
+    """An open EMD file being streamed into; used by the writer thread only.
 
-    def __init__(self, path: Path, layout: StreamLayout, model: EMDFile, name: str,
-                 compression: Compression | None, comment: Comment, *, live: bool) -> None:
+    *model* holds the one dataset with one step of the growing axis, whose Dim gives
+    its name, units, offset and step.
+    """
+
+    def __init__(self, path: Path, layout: StreamLayout, model: EMDFile,
+                 compression: Compression | None, *, live: bool) -> None:
         import h5py
 
         self.layout = layout
@@ -45,40 +44,24 @@ class StreamFile:
         # "x": never clobber (a second live stream to the same output, a crash's leftover).
         self.h5 = h5py.File(path, "x", libver="latest" if live else None)
         try:
-            self.data, self.dim = self._skeleton(model, name, compression)
-            append_comments(self.h5, [comment])
+            dataset = model.datasets[0]
+            group = start_data_group(start_file(self.h5), group_names([dataset.name])[0],
+                                     dataset, layout.axis_order)
+            filters = compression.dataset_kwargs() if compression is not None else {}
+            self.data = group.create_dataset("data", shape=layout.stored(layout.shape(0)),
+                                             maxshape=layout.maxshape, chunks=layout.chunks,
+                                             dtype=layout.dtype, **filters)
+            self.growing: Dim = dataset.dims[0]
+            self.dim = write_dims(group, dataset.dims, layout.axis_order, growing=True)
+            finish_file(self.h5, model)
+            encode = raw_bytes if compression is None else compression.chunk_encoder()
+            self.chunks = ChunkWriter(self.data, encode,
+                                      BufferPool(layout.chunks, layout.dtype))
             if live:
                 self.h5.swmr_mode = True
         except BaseException:
             self.h5.close()
             raise
-
-    def _skeleton(self, model: EMDFile, name: str, compression: Compression | None
-                  ) -> tuple[h5py.Dataset, h5py.Dataset]:
-        h5, layout = self.h5, self.layout
-        h5.attrs["version_major"] = 0
-        h5.attrs["version_minor"] = 2
-        group = h5.create_group("data").create_group(group_names([name])[0])
-        group.attrs["emd_group_type"] = 1
-        group.attrs[AXIS_ORDER_ATTR] = layout.axis_order
-        filters = compression.dataset_kwargs() if compression is not None else {}
-        data = group.create_dataset("data", shape=layout.stored(layout.shape(0)),
-                                    maxshape=layout.maxshape, chunks=layout.chunks,
-                                    dtype=layout.dtype, **filters)
-        dims = model.datasets[0].dims
-        growing_k = len(dims) if layout.transpose else 1
-        stored_dims = layout.stored(dims)
-        for k, dim in enumerate(stored_dims, start=1):
-            if k != growing_k:
-                write_dim(group, k, dim)
-        self.growing: Dim = dims[0]
-        vector = group.create_dataset(f"dim{growing_k}", data=grown(self.growing, 0),
-                                      maxshape=(None,), chunks=(4096,))
-        vector.attrs["name"] = np.bytes_(self.growing.name.encode("utf-8"))
-        vector.attrs["units"] = np.bytes_(to_emd(self.growing.units).encode("utf-8"))
-        for meta in METADATA_GROUPS:
-            write_attrs(h5.create_group(meta), model.metadata(meta))
-        return data, vector
 
     def grow(self, rows: int) -> None:
         """Make room for *rows* steps of the growing axis.
@@ -115,15 +98,6 @@ class StreamFile:
         if self.data.shape[self._axis] != self.rows:
             self.data.resize(self.rows, axis=self._axis)
         self._write_dim()
-
-    def write(self, offset: tuple[int, ...], payload: Buffer | None,
-              array: np.ndarray) -> None:
-        """One chunk: ready bytes by direct write, else through h5py (edges, plugins)."""
-        if payload is not None:
-            self.data.id.write_direct_chunk(offset, payload)
-        else:
-            self.data[tuple(slice(o, o + n) for o, n in zip(offset, array.shape,
-                                                            strict=True))] = array
 
     def flush(self) -> None:
         self.h5.flush()

@@ -104,16 +104,63 @@ def _bytes(text: str) -> np.bytes_:
     return np.bytes_(text.encode("utf-8"))
 
 
-def write_dim(group: h5py.Group, k: int, dim: Dim) -> None:
-    """``dimK``: a full-length 1-D vector (2-element form on length-1 axes, README L5)."""
+def write_dim(group: h5py.Group, k: int, dim: Dim, *, resizable: bool = False
+              ) -> h5py.Dataset:
+    """``dimK``: a full-length 1-D vector (2-element form on length-1 axes, README L5).
+
+    *resizable*: chunked with no maximum length, for an axis that grows (a stream's).
+    """
     values = dim.values
     if values.shape[0] == 1:
         values = np.array([dim.offset, dim.offset + dim.scale])
-    ds = group.create_dataset(f"dim{k}", data=values)
+    growth: dict[str, Any] = {"maxshape": (None,), "chunks": (4096,)} if resizable else {}
+    ds = group.create_dataset(f"dim{k}", data=values, **growth)
     ds.attrs["name"] = _bytes(dim.name)
     ds.attrs["units"] = _bytes(to_emd(dim.units))
     write_attrs(ds, {key: value for key, value in dim.attrs.items()
                      if key not in ("name", "units")})
+    return ds
+
+
+def start_file(h5: h5py.File) -> h5py.Group:
+    """The file-level skeleton: version attributes (L1) and ``/data``, in model order."""
+    h5.attrs["version_major"] = 0
+    h5.attrs["version_minor"] = 2
+    return h5.create_group("data", track_order=True)
+
+
+def start_data_group(parent: h5py.Group, name: str, dataset: Dataset,
+                     axis_order: str) -> h5py.Group:
+    """The data group ``/data/<name>`` with its attributes; its ``data`` comes next."""
+    group = parent.create_group(name)
+    group.attrs["emd_group_type"] = 1
+    group.attrs[AXIS_ORDER_ATTR] = axis_order
+    if name != dataset.name and "title" not in dataset.attrs:
+        group.attrs["title"] = dataset.name.replace("\0", "\\0")  # the unsanitised name
+    if dataset.units:
+        group.attrs["units"] = _bytes(to_emd(dataset.units))
+    write_attrs(group, dataset.attrs)
+    return group
+
+
+def write_dims(group: h5py.Group, dims: Sequence[Dim], axis_order: str, *,
+               growing: bool = False) -> h5py.Dataset:
+    """``dim1``...``dimN`` in stored order (x first for x-first); returns the vector of
+    numpy axis 0, which *growing* makes resizable (a stream's growing axis)."""
+    transpose = axis_order == X_FIRST
+    first = len(dims) if transpose else 1
+    vectors = {}
+    for k, dim in enumerate(dims[::-1] if transpose else dims, start=1):
+        vectors[k] = write_dim(group, k, dim, resizable=growing and k == first)
+    return vectors[first]
+
+
+def finish_file(h5: h5py.File, model: EMDFile) -> None:
+    """The file-level rest: metadata groups, the comments log (L10), extras."""
+    for group in METADATA_GROUPS:
+        write_attrs(h5.create_group(group), model.metadata(group))
+    append_comments(h5, model.comments)
+    copy_extras(h5, model.extras)
 
 
 def append_comments(h5: h5py.File, comments: Iterable[Comment]) -> None:
@@ -215,14 +262,7 @@ def write_dataset(parent: h5py.Group, name: str, dataset: Dataset, *,
     # everything else is chunked, one chunk per source block.
     chunked = 0 not in shape and (transpose or choice is not None)
     chunks = (block[::-1] if transpose else block) if chunked else None
-    group = parent.create_group(name)
-    group.attrs["emd_group_type"] = 1
-    group.attrs[AXIS_ORDER_ATTR] = axis_order
-    if name != dataset.name and "title" not in dataset.attrs:
-        group.attrs["title"] = dataset.name.replace("\0", "\\0")  # the unsanitised name
-    if dataset.units:
-        group.attrs["units"] = _bytes(to_emd(dataset.units))
-    write_attrs(group, dataset.attrs)
+    group = start_data_group(parent, name, dataset, axis_order)
     stored_shape = shape[::-1] if transpose else shape
     filters = choice.dataset_kwargs() if chunked and choice is not None else {}
     data = group.create_dataset("data", shape=stored_shape, dtype=dtype, chunks=chunks,
@@ -231,9 +271,7 @@ def write_dataset(parent: h5py.Group, name: str, dataset: Dataset, *,
         encode = raw_bytes if choice is None else choice.chunk_encoder()
         copy_into(dataset.data, data, block, transpose=transpose, encode=encode,
                   threads=threads or default_threads(), progress=progress)
-    dims = dataset.dims[::-1] if transpose else dataset.dims
-    for k, dim in enumerate(dims, start=1):
-        write_dim(group, k, dim)
+    write_dims(group, dataset.dims, axis_order)
     copy_extras(group, dataset.extras)
 
 
@@ -254,17 +292,12 @@ def write_emd(model: EMDFile, path: Path, *, axis_order: str = X_FIRST,
                                    f"{dataset.shape}); EMD readers (rsciio, HyperSpy) "
                                    "cannot open an empty dataset")
     with h5py.File(path, "w") as h5:
-        h5.attrs["version_major"] = 0
-        h5.attrs["version_minor"] = 2
-        data = h5.create_group("data", track_order=True)  # keep the model's order
+        data = start_file(h5)
         names = _free_names(group_names([d.name for d in model.datasets]), model.extras)
         for name, dataset in zip(names, model.datasets, strict=True):
             write_dataset(data, name, dataset, axis_order=axis_order,
                           compression=compression, threads=threads, progress=progress)
-        for group in METADATA_GROUPS:
-            write_attrs(h5.create_group(group), model.metadata(group))
-        append_comments(h5, model.comments)
-        copy_extras(h5, model.extras)
+        finish_file(h5, model)
 
 
 def _free_names(names: list[str], extras: Sequence[Passthrough]) -> list[str]:
