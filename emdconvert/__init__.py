@@ -30,6 +30,7 @@ from emdconvert.errors import (
     UsageError,
 )
 from emdconvert.model import Comment, Dataset, Dim, EMDFile
+from emdconvert.options import ConvertOptions
 
 try:
     __version__ = version("emdconvert")
@@ -38,6 +39,7 @@ except PackageNotFoundError:  # running from a checkout that was never installed
 
 __all__ = [
     "Comment",
+    "ConvertOptions",
     "Dataset",
     "Dim",
     "EMDFile",

@@ -1,22 +1,23 @@
 """Converting many files: plan the outputs, run them in worker processes, report each.
 
-Every file goes through the same :func:`emdconvert.api.convert` a single conversion
-uses; a failure is recorded for that file and the others still complete.  Worker
-processes (not threads) isolate the readers' C libraries from each other and use every
-core for the CPU-bound parts (transposes, compression).
+Every file goes through the same :func:`~emdconvert.pipeline.prepare` and
+:func:`~emdconvert.pipeline.run` a single conversion uses (on a Dask cluster too); a
+failure is recorded for that file and the others still complete.  Worker processes (not
+threads) isolate the readers' C libraries from each other and use every core for the
+CPU-bound parts (transposes, compression).
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from emdconvert.errors import EmdConvertError, EnvironmentProblem, InputError, UsageError
+from emdconvert.pipeline import Request
 from emdconvert.registry import default_registry
 from emdconvert.sources import expand, is_pattern, natural_key
 
@@ -79,25 +80,26 @@ def plan(inputs: Sequence[Path], out_dir: Path, *, recursive: bool = False,
     return pairs
 
 
-def convert_one(source: Path, target: Path, options: Mapping[str, Any]) -> Outcome:
+def convert_one(source: Path, target: Path, request: Request) -> Outcome:
     """One conversion, never raising: an error becomes a failed :class:`Outcome`."""
-    from emdconvert.api import convert
+    from emdconvert.pipeline import prepare, run
 
     start = time.perf_counter()
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        convert(source, target, **options)
+        prepared = prepare(source, target, request)
+        size = prepared.source_bytes
+        run(prepared)
     except EmdConvertError as exc:
         return Outcome(source, target, exc.exit_code, str(exc), time.perf_counter() - start, 0)
     except Exception as exc:  # a bug must not stop the other files of the batch
         return Outcome(source, target, 70, f"{source}: internal error: "
                        f"{type(exc).__name__}: {exc}", time.perf_counter() - start, 0)
-    size = sum(p.stat().st_size for p in expand(source))
     return Outcome(source, target, 0, str(target), time.perf_counter() - start, size)
 
 
 def convert_many(pairs: Sequence[tuple[Path, Path]], *, jobs: int = 1,
-                 options: Mapping[str, Any] | None = None,
+                 request: Request | None = None,
                  scheduler: str | None = None) -> Iterator[Outcome]:
     """Convert every pair, *jobs* at a time; yield outcomes as they finish.
 
@@ -105,21 +107,21 @@ def convert_many(pairs: Sequence[tuple[Path, Path]], *, jobs: int = 1,
     is one task on that cluster, running the same :func:`convert_one`; the paths must
     be visible to the workers (a shared file system).
     """
-    options = dict(options or {})
+    request = request or Request()
     if scheduler is not None:
-        yield from _on_cluster(pairs, options, scheduler)
+        yield from _on_cluster(pairs, request, scheduler)
         return
     if jobs <= 1 or len(pairs) <= 1:
         for source, target in pairs:
-            yield convert_one(source, target, options)
+            yield convert_one(source, target, request)
         return
     with ProcessPoolExecutor(max_workers=min(jobs, len(pairs), os.cpu_count() or 1)) as pool:
-        futures = [pool.submit(convert_one, s, t, options) for s, t in pairs]
+        futures = [pool.submit(convert_one, s, t, request) for s, t in pairs]
         for future in as_completed(futures):
             yield future.result()
 
 
-def _on_cluster(pairs: Sequence[tuple[Path, Path]], options: Mapping[str, Any],
+def _on_cluster(pairs: Sequence[tuple[Path, Path]], request: Request,
                 scheduler: str) -> Iterator[Outcome]:
     try:
         from distributed import Client
@@ -133,7 +135,7 @@ def _on_cluster(pairs: Sequence[tuple[Path, Path]], options: Mapping[str, Any],
         raise EnvironmentProblem(f"cannot reach the Dask scheduler at {scheduler}: "
                                  f"{exc}") from None
     with client:
-        futures = [client.submit(convert_one, s, t, options, pure=False) for s, t in pairs]
+        futures = [client.submit(convert_one, s, t, request, pure=False) for s, t in pairs]
         for future in completed(futures):
             yield future.result()
 

@@ -41,7 +41,7 @@ def parse_size(text: str) -> int:
     """``"4G"``, ``"500 MiB"``, ``"1.5T"`` or a plain byte count, in bytes (powers of 2)."""
     match = _SIZE.match(text)
     if match is None:
-        raise UsageError(f"not a size: {text!r} (examples: 500M, 4G, 2T)")
+        raise UsageError("not a size (examples: 500M, 4G, 2T)")
     return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
 
 

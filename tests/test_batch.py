@@ -76,7 +76,7 @@ def test_scheduler_runs_each_file_as_a_task_on_a_cluster(tmp_path: Path) -> None
     pairs = plan([inputs], tmp_path / "out")
     with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
                                   dashboard_address=None) as cluster:
-        outcomes = list(convert_many(pairs, options={}, scheduler=cluster.scheduler_address))
+        outcomes = list(convert_many(pairs, scheduler=cluster.scheduler_address))
     assert sorted(o.source.name for o in outcomes if o.ok) == ["frame1.npy", "frame10.npy",
                                                                "frame2.npy"]
     assert exit_code(outcomes) == 3

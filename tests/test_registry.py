@@ -269,7 +269,8 @@ def test_registering_in_the_default_registry_makes_detection_find_it(
 def test_a_malformed_plugin_is_refused_naming_what_is_missing(txm: Path,
                                                               third_party: str) -> None:
     missing = ("missing description, extensions, magic, priority, can_write, "
-               "reads_stacks, lazy_reads, compressions, keeps_provenance, sniff, inspect, "
+               "reads_stacks, lazy_reads, compressions, read_options, write_options, "
+               "keeps_provenance, sniff, inspect, "
                "write, check_complete, verify, append_comment, library_versions")
     with pytest.raises(PluginError, match=f"Malformed is malformed: {missing} "):
         Registry([]).register(Malformed)

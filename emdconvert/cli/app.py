@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from typer.core import TyperGroup
 
 from emdconvert.cli.boundary import Debug, fail, guarded
-from emdconvert.cli.options import AllowHighRatio, MaxBytes, check_plugin_option, parse_options
+from emdconvert.cli.options import AllowHighRatio, MaxBytes, check_plugin_option
 from emdconvert.cli.terminal import progress_bar, warnings_unless_failed
 from emdconvert.cli.watch import watch
+
+if TYPE_CHECKING:
+    from emdconvert.pipeline import Request
 
 AXIS_ORDER_HELP = (
     "Storage layout. 'x-first' (default) is the EMD spec's: dim1 is x, the array is "
@@ -94,22 +97,22 @@ def convert(
     debug: Debug = False,
 ) -> None:
     """Convert IN to OUT (EMD, or any other writable format), or many inputs at once."""
-    from emdconvert.api import convert as run_convert
-    from emdconvert.budget import DEFAULT_MAX_RATIO, parse_size
+    from emdconvert.budget import DEFAULT_MAX_RATIO
+    from emdconvert.options import ConvertOptions
+    from emdconvert.pipeline import Request, prepare, run
 
-    options = guarded(debug, None, lambda: parse_options(option or []))
-    guarded(debug, None, lambda: check_plugin_option("--from", from_))
-    guarded(debug, None, lambda: check_plugin_option("--to", to))
-    limit = guarded(debug, None, lambda: None if max_bytes is None else parse_size(max_bytes))
-    settings: dict[str, Any] = {"overwrite": overwrite, "source_plugin": from_,
-                                "target_plugin": to, "compression": compression,
-                                "axis_order": axis_order, "threads": threads,
-                                "options": options, "max_bytes": limit,
-                                "max_ratio": None if allow_high_ratio else DEFAULT_MAX_RATIO,
-                                "follow_symlinks": follow_symlinks}
+    def checked_request() -> Request:
+        check_plugin_option("--from", from_)
+        check_plugin_option("--to", to)
+        return Request(ConvertOptions.parse(
+            compression=compression, axis_order=axis_order, threads=threads,
+            max_bytes=max_bytes, max_ratio=None if allow_high_ratio else DEFAULT_MAX_RATIO,
+            follow_symlinks=follow_symlinks, format_options=option), overwrite, from_, to)
+
+    request = guarded(debug, None, checked_request)
     with warnings_unless_failed(debug=debug):
         if out_dir is not None:
-            run_batch(paths, out_dir, settings, recursive=recursive, jobs=jobs, quiet=quiet,
+            run_batch(paths, out_dir, request, recursive=recursive, jobs=jobs, quiet=quiet,
                       debug=debug, scheduler=scheduler)
             return
         if len(paths) != 2:
@@ -117,11 +120,11 @@ def convert(
                        "convert several inputs", 2)
         source, target = paths
         with progress_bar(source.name, enabled=not quiet) as progress:
-            guarded(debug, source, lambda: run_convert(source, target, progress=progress,
-                                                       **settings))
+            guarded(debug, source, lambda: run(prepare(source, target, request),
+                                               progress=progress))
 
 
-def run_batch(inputs: list[Path], out_dir: Path, settings: dict[str, Any], *,
+def run_batch(inputs: list[Path], out_dir: Path, request: Request, *,
               recursive: bool, jobs: int, quiet: bool, debug: bool,
               scheduler: str | None = None) -> None:
     """Batch mode: every input into *out_dir*; a table at the end; failures -> exit code."""
@@ -131,7 +134,7 @@ def run_batch(inputs: list[Path], out_dir: Path, settings: dict[str, Any], *,
 
     if not out_dir.is_dir():
         raise fail(f"{out_dir}: output folder does not exist", 4)
-    target_plugin = settings["target_plugin"]
+    target_plugin = request.target_plugin
     suffix = ".emd" if target_plugin is None else guarded(
         debug, None, lambda: default_registry().resolve(target_plugin).extensions[0])
     pairs = guarded(debug, None, lambda: plan(inputs, out_dir, recursive=recursive,
@@ -141,7 +144,7 @@ def run_batch(inputs: list[Path], out_dir: Path, settings: dict[str, Any], *,
     outcomes = []
 
     def collect() -> None:
-        for outcome in convert_many(pairs, jobs=jobs, options=settings,
+        for outcome in convert_many(pairs, jobs=jobs, request=request,
                                     scheduler=scheduler):
             outcomes.append(outcome)
             if not outcome.ok:

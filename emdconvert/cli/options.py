@@ -33,14 +33,3 @@ def check_plugin_option(flag: str, spec: str | None) -> None:
         default_registry().resolve(spec)
     except EmdConvertError as exc:
         raise UsageError(f"{flag}: {exc.reason}") from None
-
-
-def parse_options(pairs: list[str]) -> dict[str, str]:
-    """``["delimiter=;", ...]`` -> ``{"delimiter": ";"}``; a pair without ``=`` is misuse."""
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise UsageError(f"--option takes KEY=VALUE, got {pair!r}")
-        out[key.strip()] = value
-    return out

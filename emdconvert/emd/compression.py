@@ -38,6 +38,11 @@ class Compression:
     level: int | None = None
 
     @property
+    def spec(self) -> str:
+        """The value written back: ``"gzip:4"``, ``"zstd:3"``, ``"bitshuffle-lz4"``."""
+        return self.name if self.level is None else f"{self.name}:{self.level}"
+
+    @property
     def needs_plugin(self) -> bool:
         """True when readers need an HDF5 filter plugin to decompress it."""
         return self.name != "gzip"
@@ -72,8 +77,10 @@ def parse(spec: str | None) -> Compression | None:
         return None
     name, colon, level_text = spec.partition(":")
     if name not in NAMES:
-        raise UsageError(f"unknown compression {spec!r}; choose from {', '.join(NAMES)} "
-                         "(gzip[:0-9], zstd[:1-22])")
+        raise UsageError("unknown compression; choose none, gzip[:0-9], zstd[:1-22], "
+                         "bitshuffle-lz4")
+    if name == "none":
+        raise UsageError("none takes no level")
     if name == "bitshuffle-lz4":
         if colon:
             raise UsageError("bitshuffle-lz4 takes no level")
@@ -84,7 +91,7 @@ def parse(spec: str | None) -> Compression | None:
     elif level_text.isdigit() and low <= int(level_text) <= high:
         level = int(level_text)
     else:
-        raise UsageError(f"{name} level must be {low}-{high}, got {level_text!r}")
+        raise UsageError(f"{name} level must be {low}-{high}")
     result = Compression(name, level)
     return _with_plugin(result) if result.needs_plugin else result
 
@@ -95,10 +102,15 @@ def _with_plugin(choice: Compression) -> Compression:
     except ImportError:
         raise UsageError(f"{choice.name} compression needs hdf5plugin: "
                          "pip install hdf5plugin") from None
-    log.warning("%s-compressed data need hdf5plugin on the reading side; plain h5py, "
-                "rsciio and ncempy without it cannot read them (use gzip for "
-                "universal files)", choice.name)
     return choice
+
+
+def warn_readers(choice: Compression | None) -> None:
+    """Say once, where the options are checked, that readers need hdf5plugin too."""
+    if choice is not None and choice.needs_plugin:
+        log.warning("%s-compressed data need hdf5plugin on the reading side; plain h5py, "
+                    "rsciio and ncempy without it cannot read them (use gzip for "
+                    "universal files)", choice.name)
 
 
 @functools.cache

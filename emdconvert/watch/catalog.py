@@ -11,9 +11,9 @@ from __future__ import annotations
 import os
 import time
 from collections import deque
-from collections.abc import Callable
 from pathlib import Path
 
+from emdconvert.pipeline import Request
 from emdconvert.watch.ledger import Ledger, Row
 from emdconvert.watch.names import output_name
 from emdconvert.watch.outcomes import WATCHED, State
@@ -88,7 +88,7 @@ class Catalog:
         return self.ledger.row(original)
 
     def claim(self, idle: int, root: str, out_dir: Path,
-              options: Callable[[], dict[str, object]]) -> list[Task]:
+              request: Request) -> list[Task]:
         """Claim up to *idle* queued rows, each under an output name no row has."""
         tasks: list[Task] = []
         while self.ready and idle > len(tasks):
@@ -104,7 +104,7 @@ class Catalog:
             task = Task(row.id, os.path.join(root, row.path),
                         str(out_dir / output_name(row.path, version)),
                         Signature(row.size, row.mtime_ns, row.ino or 0, row.dev or 0),
-                        options())
+                        request)
             self.inflight[row.id] = task
             self.busy.add(row.path)
             tasks.append(task)

@@ -18,8 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from emdconvert.budget import DEFAULT_MAX_RATIO, parse_size
+from emdconvert.budget import DEFAULT_MAX_RATIO
 from emdconvert.errors import UsageError
+from emdconvert.options import ConvertOptions
+from emdconvert.pipeline import Request
 
 BACKENDS = ("auto", "inotify", "polling")
 LOG_FORMATS = ("text", "json")
@@ -77,20 +79,22 @@ class WatchConfig:
             raise UsageError("workers and recycle_after must be at least 1")
         if self.marker is not None and not self.marker.startswith("."):
             raise UsageError(f"marker must be a suffix such as '.done', got {self.marker!r}")
-        if self.max_bytes is not None:
-            parse_size(self.max_bytes)
+        # Parsed once (a bad compression, axis order or size stops the start: exit 2).
+        object.__setattr__(self, "_request", Request(ConvertOptions.parse(
+            compression=self.compression, axis_order=self.axis_order, threads=self.threads,
+            max_bytes=self.max_bytes,
+            max_ratio=None if self.allow_high_ratio else DEFAULT_MAX_RATIO)))
 
     @property
     def state_path(self) -> Path:
         """The ledger and lock folder: ``state_dir``, or one per watch root."""
         return self.state_dir if self.state_dir is not None else default_state_dir(self.in_dir)
 
-    def converter_options(self) -> dict[str, Any]:
-        """The keyword arguments every worker passes to :func:`emdconvert.api.convert`."""
-        return {"compression": self.compression, "axis_order": self.axis_order,
-                "threads": self.threads,
-                "max_bytes": None if self.max_bytes is None else parse_size(self.max_bytes),
-                "max_ratio": None if self.allow_high_ratio else DEFAULT_MAX_RATIO}
+    def request(self) -> Request:
+        """What every worker asks of :func:`emdconvert.pipeline.prepare`: the conversion
+        options, parsed exactly as ``emdconvert convert`` parses its flags."""
+        request: Request = self.__dict__["_request"]
+        return request
 
 
 def default_state_dir(in_dir: Path) -> Path:

@@ -54,6 +54,7 @@ class Daemon:
 
     def __init__(self, config: WatchConfig, log: EventLog) -> None:
         self.config = config
+        self.request = config.request()
         self.log = log
         self.root = os.path.realpath(config.in_dir)
         self.out_dir = Path(os.path.realpath(config.out_dir))
@@ -167,7 +168,7 @@ class Daemon:
                     next_retry_check = now + min(1.0, self.config.rescan_interval)
                 if not self.stopping:
                     submit = self.catalog.claim(self.pool.idle(), self.root,
-                                                self.out_dir, self.config.converter_options)
+                                                self.out_dir, self.request)
             if submit:
                 faults.reached("daemon_after_claim")  # test hook: claimed, not handed out
             for task in submit:

@@ -2,9 +2,9 @@
 
 This runs in a child process (see ``pool``): a reader that segfaults, exhausts memory or
 hangs takes only this process down (README, Safety rules W4 and R4).  The conversion is
-:func:`emdconvert.api.convert`, the one conversion path; the completeness check is
-:func:`emdconvert.completeness.check_complete`, run here rather than in the daemon so a
-crafted HDF5 header cannot crash the daemon either.  The worker never raises: every
+the one pipeline's :func:`~emdconvert.pipeline.prepare` and
+:func:`~emdconvert.pipeline.run`; the completeness check is part of ``prepare``, run
+here rather than in the daemon so a crafted HDF5 header cannot crash the daemon either.  The worker never raises: every
 outcome, including a bug, comes back as a :class:`Result`.
 """
 
@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from emdconvert.errors import EmdConvertError, IncompleteError, OutputExistsError
+from emdconvert.pipeline import Request
 from emdconvert.watch.outcomes import Outcome
 from emdconvert.watch.stability import Signature
 
@@ -39,7 +40,7 @@ class Task:
     source: str
     target: str
     signature: Signature
-    options: dict[str, Any] = field(default_factory=dict)
+    request: Request = field(default_factory=Request)
 
 
 #: Result outcomes (see :class:`~emdconvert.watch.outcomes.Outcome`).
@@ -130,9 +131,14 @@ def _existing_output(task: Task, start: float) -> Result:
 
 
 def run(task: Task) -> Result:
-    """Check, convert and verify one file; never raises."""
-    from emdconvert.api import convert
-    from emdconvert.completeness import check_complete
+    """Check, convert and verify one file; never raises.
+
+    One :func:`~emdconvert.pipeline.prepare` (completeness, destination, read, budgets)
+    and one :func:`~emdconvert.pipeline.run`; the source facts provenance recorded come
+    back from the run, so the output is not reopened to learn them.
+    """
+    from emdconvert.pipeline import prepare
+    from emdconvert.pipeline import run as publish
 
     start = time.perf_counter()
     target = Path(task.target)
@@ -141,21 +147,18 @@ def run(task: Task) -> Result:
         if Signature.of(info) != task.signature:
             return Result(task.row_id, Outcome.CHANGED,
                           detail="changed since it was stable")
-        check_complete(task.source)
-        if target.exists():
-            return _existing_output(task, start)
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
-            convert(task.source, target, **task.options)
+            prepared = prepare(task.source, target, task.request)
+            publish(prepared)
         except OutputExistsError:
             return _existing_output(task, start)
-        facts = source_provenance(target)
-        if facts is None or (facts.get("size"), facts.get("mtime_ns")) != (
-                task.signature.size, task.signature.mtime_ns):
+        facts = prepared.facts()
+        if (facts.size, facts.mtime_ns) != (task.signature.size, task.signature.mtime_ns):
             target.unlink()  # it was read while changing: discard, retry later (README R13)
             return Result(task.row_id, Outcome.CHANGED,
                           detail="changed while it was converted")
-        return Result(task.row_id, Outcome.DONE, sha256=facts.get("sha256"),
+        return Result(task.row_id, Outcome.DONE, sha256=facts.sha256,
                       seconds=time.perf_counter() - start)
     except FileNotFoundError:
         return Result(task.row_id, Outcome.CHANGED, detail="the file went away")
@@ -188,7 +191,7 @@ def serve(conn: Connection, memory_limit_mb: int | None) -> None:
     _limit_child(memory_limit_mb)
     import h5py  # noqa: F401  (every task writes HDF5: import before the clock starts)
 
-    import emdconvert.api  # noqa: F401
+    import emdconvert.pipeline  # noqa: F401
 
     conn.send(READY)
     while True:

@@ -109,7 +109,7 @@ def test_every_option_can_be_set_in_toml_and_flags_win(tmp_path: Path) -> None:
         threads=2, max_bytes="64G", allow_high_ratio=True, allow_root=True,
         log_format="json")
     assert config == expected
-    assert config.converter_options()["max_bytes"] == 64 << 30
+    assert config.request().options.max_bytes == 64 << 30
     names = {line.split("=")[0].strip() for line in FULL_TOML.splitlines() if "=" in line}
     assert names == {f.name for f in WatchConfig.__dataclass_fields__.values()}
 
