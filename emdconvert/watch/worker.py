@@ -4,8 +4,9 @@ This runs in a child process (see ``pool``): a reader that segfaults, exhausts m
 hangs takes only this process down (README, Safety rules W4 and R4).  The conversion is
 the one pipeline's :func:`~emdconvert.pipeline.prepare` and
 :func:`~emdconvert.pipeline.run`; the completeness check is part of ``prepare``, run
-here rather than in the daemon so a crafted HDF5 header cannot crash the daemon either.  The worker never raises: every
-outcome, including a bug, comes back as a :class:`Result`.
+here rather than in the daemon so a crafted HDF5 header cannot crash the daemon either.
+The worker never raises: every outcome, including a bug, comes back as a
+:class:`Result`.
 """
 
 from __future__ import annotations
