@@ -21,7 +21,9 @@ def entry_points() -> dict[str, str]:
 
 
 def test_every_plugin_module_has_an_entry_point_and_back() -> None:
+    # A plugin is a module (plugins/emd.py) or a package (plugins/tiff/__init__.py).
     modules = {p.stem for p in (ROOT / "plugins").glob("*.py") if p.stem != "__init__"}
+    modules |= {p.parent.name for p in (ROOT / "plugins").glob("*/__init__.py")}
     advertised = {value.split(":")[0].rsplit(".", 1)[1] for value in entry_points().values()}
     assert modules == advertised
 
@@ -43,6 +45,8 @@ def test_every_package_folder_is_listed() -> None:
     found = {".".join(p.parent.relative_to(ROOT).parts)
              for p in (ROOT / "emdconvert").rglob("__init__.py")}
     found |= {"emdconvert.plugins"} if (ROOT / "plugins" / "__init__.py").exists() else set()
+    found |= {f"emdconvert.plugins.{p.parent.name}"
+              for p in (ROOT / "plugins").glob("*/__init__.py")}
     assert found <= listed
 
 

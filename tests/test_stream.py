@@ -371,6 +371,6 @@ def test_provenance_is_json_with_options(tmp_path: Path) -> None:
     with h5py.File(tmp_path / "p.emd") as h5:
         (message,) = h5["comments"].attrs.values()
     options = json.loads(message)["options"]
-    assert options["compression"] == "gzip" and options["scan_shape"] == [None, 2]
+    assert options["compression"] == "gzip:4" and options["scan_shape"] == [None, 2]
     assert read_back(tmp_path / "p.emd")[0].shape == (2, 2, *SHAPE)
     assert os.listdir(tmp_path) == ["p.emd"]

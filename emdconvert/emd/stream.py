@@ -49,6 +49,7 @@ from emdconvert.errors import (
     ValidationError,
 )
 from emdconvert.model import AttrValue, Dataset, Dim, EMDFile
+from emdconvert.options import ConvertOptions
 from emdconvert.plugin import package_version
 from emdconvert.publish import TEMP_PREFIX, atomic_output, check_destination, temp_name
 
@@ -117,12 +118,15 @@ class StreamWriter:
         self.path = Path(path)
         self.overwrite = overwrite
         self.live = live
+        # The same parser as convert(): the same messages, the same hdf5plugin warning.
+        settings = ConvertOptions.parse(compression=compression, axis_order=axis_order,
+                                        threads=threads)
         self.layout = layout = StreamLayout.create(frame_shape, dtype, scan_shape, axis_order)
         dims = layout.check_dims(dims) if dims is not None else layout.default_dims()
-        choice = parse_compression(compression)
+        choice = parse_compression(settings.compression)
         options = {"frame_shape": list(layout.frame_shape), "dtype": str(layout.dtype),
                    "scan_shape": None if scan_shape is None else list(layout.positions),
-                   "compression": compression, "axis_order": axis_order, "live": live}
+                   **settings.recorded(), "live": live}
         comment = conversion_comment(reader="stream", reader_libraries={}, writer=WRITER,
                                      writer_libraries=writer_libraries(choice),
                                      source=None, options=options)
