@@ -34,10 +34,15 @@ from emdconvert.registry import PluginSpec
 from emdconvert.sources import as_path
 
 
-def read(path: str | Path, *, plugin: PluginSpec | None = None,
-         options: Mapping[str, Any] | None = None, max_bytes: int | None = None,
-         max_ratio: float | None = DEFAULT_MAX_RATIO,
-         follow_symlinks: bool = False) -> EMDFile:
+def read(
+    path: str | Path,
+    *,
+    plugin: PluginSpec | None = None,
+    options: Mapping[str, Any] | None = None,
+    max_bytes: int | None = None,
+    max_ratio: float | None = DEFAULT_MAX_RATIO,
+    follow_symlinks: bool = False,
+) -> EMDFile:
     """Read any supported file into the canonical model (data stay lazy).
 
     ``plugin`` forces a format (as ``--from`` does): an installed plugin's name,
@@ -48,8 +53,12 @@ def read(path: str | Path, *, plugin: PluginSpec | None = None,
     ``max_ratio`` times its own size, fails here, when it is opened, not when its data
     are first read.
     """
-    settings = ConvertOptions.parse(max_bytes=max_bytes, max_ratio=max_ratio,
-                              follow_symlinks=follow_symlinks, format_options=options)
+    settings = ConvertOptions.parse(
+        max_bytes=max_bytes,
+        max_ratio=max_ratio,
+        follow_symlinks=follow_symlinks,
+        format_options=options,
+    )
     src = source_path(path, follow_symlinks=follow_symlinks)
     reader = choose_reader(src, plugin)
     settings.refuse_unhonoured(None, reader)
@@ -57,11 +66,18 @@ def read(path: str | Path, *, plugin: PluginSpec | None = None,
     return read_model(reader, src, settings)[0]
 
 
-def write(model: EMDFile, path: str | Path, *, overwrite: bool = False,
-          compression: str | None = None, axis_order: str = "x-first",
-          threads: int | None = None, plugin: PluginSpec | None = None,
-          progress: ProgressCallback | None = None,
-          options: Mapping[str, Any] | None = None) -> Path:
+def write(
+    model: EMDFile,
+    path: str | Path,
+    *,
+    overwrite: bool = False,
+    compression: str | None = None,
+    axis_order: str = "x-first",
+    threads: int | None = None,
+    plugin: PluginSpec | None = None,
+    progress: ProgressCallback | None = None,
+    options: Mapping[str, Any] | None = None,
+) -> Path:
     """Write *model* to *path* atomically (format from the extension or ``plugin``: a
     name, ``"module:Class"``, a plugin class or an instance, as for :func:`read`).
 
@@ -72,30 +88,50 @@ def write(model: EMDFile, path: str | Path, *, overwrite: bool = False,
     (default: the CPU count, at most 8).  A provenance entry is appended to the file's
     ``comments``.
     """
-    settings = ConvertOptions.parse(compression=compression, axis_order=axis_order,
-                              threads=threads, format_options=options)
+    settings = ConvertOptions.parse(
+        compression=compression, axis_order=axis_order, threads=threads, format_options=options
+    )
     dst = as_path(path, "the output")
     writer = choose_writer(dst, plugin)
     settings.refuse_unhonoured(writer)
 
     def provenance() -> Any:
-        return conversion_comment(reader="memory", reader_libraries={}, writer=writer.name,
-                                  writer_libraries=writer.library_versions(), source=None,
-                                  options=settings.recorded())
+        return conversion_comment(
+            reader="memory",
+            reader_libraries={},
+            writer=writer.name,
+            writer_libraries=writer.library_versions(),
+            source=None,
+            options=settings.recorded(),
+        )
 
-    return publish(writer, model, dst, overwrite=overwrite,
-                   options=write_options(dst, model, settings, progress), src=None,
-                   provenance=provenance)
+    return publish(
+        writer,
+        model,
+        dst,
+        overwrite=overwrite,
+        options=write_options(dst, model, settings, progress),
+        src=None,
+        provenance=provenance,
+    )
 
 
-def convert(src: str | Path, dst: str | Path, *, overwrite: bool = False,
-            source_plugin: PluginSpec | None = None,
-            target_plugin: PluginSpec | None = None,
-            compression: str | None = None, axis_order: str = "x-first",
-            threads: int | None = None, progress: ProgressCallback | None = None,
-            options: Mapping[str, Any] | None = None, max_bytes: int | None = None,
-            max_ratio: float | None = DEFAULT_MAX_RATIO,
-            follow_symlinks: bool = False) -> Path:
+def convert(
+    src: str | Path,
+    dst: str | Path,
+    *,
+    overwrite: bool = False,
+    source_plugin: PluginSpec | None = None,
+    target_plugin: PluginSpec | None = None,
+    compression: str | None = None,
+    axis_order: str = "x-first",
+    threads: int | None = None,
+    progress: ProgressCallback | None = None,
+    options: Mapping[str, Any] | None = None,
+    max_bytes: int | None = None,
+    max_ratio: float | None = DEFAULT_MAX_RATIO,
+    follow_symlinks: bool = False,
+) -> Path:
     """Convert *src* to *dst*: ``format -> EMDFile -> format``, published atomically.
 
     The source is only ever opened for reading.  Its SHA-256 is computed while the data
@@ -110,8 +146,14 @@ def convert(src: str | Path, dst: str | Path, *, overwrite: bool = False,
     the output's file system has free (uncompressed output).  If the source changes
     while it is read, nothing is published.  Returns the output path.
     """
-    settings = ConvertOptions.parse(compression=compression, axis_order=axis_order,
-                              threads=threads, max_bytes=max_bytes, max_ratio=max_ratio,
-                              follow_symlinks=follow_symlinks, format_options=options)
+    settings = ConvertOptions.parse(
+        compression=compression,
+        axis_order=axis_order,
+        threads=threads,
+        max_bytes=max_bytes,
+        max_ratio=max_ratio,
+        follow_symlinks=follow_symlinks,
+        format_options=options,
+    )
     request = Request(settings, overwrite, source_plugin, target_plugin)
     return run(prepare(src, dst, request), progress=progress)

@@ -43,8 +43,9 @@ def readable_suffixes() -> set[str]:
     return {ext for plugin in default_registry().readers() for ext in plugin.extensions}
 
 
-def plan(inputs: Sequence[Path], out_dir: Path, *, recursive: bool = False,
-         suffix: str = ".emd") -> list[tuple[Path, Path]]:
+def plan(
+    inputs: Sequence[Path], out_dir: Path, *, recursive: bool = False, suffix: str = ".emd"
+) -> list[tuple[Path, Path]]:
     """(source, target) pairs: files as given, folders' and globs' files by extension.
 
     A folder's files keep their relative paths under *out_dir*, so equal names in
@@ -55,10 +56,16 @@ def plan(inputs: Sequence[Path], out_dir: Path, *, recursive: bool = False,
     for item in inputs:
         if item.is_dir():
             found = item.rglob("*") if recursive else item.iterdir()
-            files = sorted((p for p in found if p.is_file() and p.suffix.lower() in known
-                            and not any(part.startswith(".") for part in
-                                        p.relative_to(item).parts)),
-                           key=lambda p: [natural_key(Path(s)) for s in p.parts])
+            files = sorted(
+                (
+                    p
+                    for p in found
+                    if p.is_file()
+                    and p.suffix.lower() in known
+                    and not any(part.startswith(".") for part in p.relative_to(item).parts)
+                ),
+                key=lambda p: [natural_key(Path(s)) for s in p.parts],
+            )
             pairs += [(f, out_dir / f.relative_to(item).with_suffix(suffix)) for f in files]
         elif is_pattern(item):
             pairs += [(f, out_dir / f.with_suffix(suffix).name) for f in expand(item)]
@@ -71,8 +78,11 @@ def plan(inputs: Sequence[Path], out_dir: Path, *, recursive: bool = False,
         if not target.resolve().is_relative_to(root):
             raise UsageError(f"output {target} would fall outside {out_dir}", path=source)
         if target.resolve() in sources:  # the rule convert() applies to one file
-            raise UsageError(f"the output would overwrite the source {target}",
-                             path=source, kind="source-is-target")
+            raise UsageError(
+                f"the output would overwrite the source {target}",
+                path=source,
+                kind="source-is-target",
+            )
         if target in seen:
             msg = f"both {seen[target]} and {source} would be written to {target}"
             raise InputError(msg, path=source)
@@ -93,14 +103,24 @@ def convert_one(source: Path, target: Path, request: Request) -> Outcome:
     except EmdConvertError as exc:
         return Outcome(source, target, exc.exit_code, str(exc), time.perf_counter() - start, 0)
     except Exception as exc:  # a bug must not stop the other files of the batch
-        return Outcome(source, target, 70, f"{source}: internal error: "
-                       f"{type(exc).__name__}: {exc}", time.perf_counter() - start, 0)
+        return Outcome(
+            source,
+            target,
+            70,
+            f"{source}: internal error: {type(exc).__name__}: {exc}",
+            time.perf_counter() - start,
+            0,
+        )
     return Outcome(source, target, 0, str(target), time.perf_counter() - start, size)
 
 
-def convert_many(pairs: Sequence[tuple[Path, Path]], *, jobs: int = 1,
-                 request: Request | None = None,
-                 scheduler: str | None = None) -> Iterator[Outcome]:
+def convert_many(
+    pairs: Sequence[tuple[Path, Path]],
+    *,
+    jobs: int = 1,
+    request: Request | None = None,
+    scheduler: str | None = None,
+) -> Iterator[Outcome]:
     """Convert every pair, *jobs* at a time; yield outcomes as they finish.
 
     With *scheduler* (a Dask distributed address such as ``tcp://head:8786``) each file
@@ -121,8 +141,9 @@ def convert_many(pairs: Sequence[tuple[Path, Path]], *, jobs: int = 1,
             yield future.result()
 
 
-def _on_cluster(pairs: Sequence[tuple[Path, Path]], request: Request,
-                scheduler: str) -> Iterator[Outcome]:
+def _on_cluster(
+    pairs: Sequence[tuple[Path, Path]], request: Request, scheduler: str
+) -> Iterator[Outcome]:
     try:
         from distributed import Client
         from distributed import as_completed as completed
@@ -132,8 +153,7 @@ def _on_cluster(pairs: Sequence[tuple[Path, Path]], request: Request,
     try:
         client = Client(scheduler, timeout=30)
     except OSError as exc:
-        raise EnvironmentProblem(f"cannot reach the Dask scheduler at {scheduler}: "
-                                 f"{exc}") from None
+        raise EnvironmentProblem(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
     with client:
         futures = [client.submit(convert_one, s, t, request, pure=False) for s, t in pairs]
         for future in completed(futures):

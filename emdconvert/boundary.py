@@ -32,14 +32,25 @@ from emdconvert.model import EMDFile
 from emdconvert.publish import environment_error
 
 # Exceptions that, raised while reading a source, mean "this input is bad".
-_INPUT_FAILURES = (struct.error, KeyError, IndexError, ValueError, EOFError, OSError,
-                   NotImplementedError, UnicodeError, OverflowError, MemoryError,
-                   RuntimeError)  # h5py reports corrupt object headers as RuntimeError
+_INPUT_FAILURES = (
+    struct.error,
+    KeyError,
+    IndexError,
+    ValueError,
+    EOFError,
+    OSError,
+    NotImplementedError,
+    UnicodeError,
+    OverflowError,
+    MemoryError,
+    RuntimeError,
+)  # h5py reports corrupt object headers as RuntimeError
 
 
 @contextlib.contextmanager
-def error_boundary(src: Path, action: str, output: Path | None = None, *,
-                   reading: bool = False) -> Iterator[None]:
+def error_boundary(
+    src: Path, action: str, output: Path | None = None, *, reading: bool = False
+) -> Iterator[None]:
     """Map exceptions from a plugin to an EmdConvertError naming *src*.
 
     While *reading*, every exception is bad input (README, Safety rules R7: readers of
@@ -78,8 +89,7 @@ def error_boundary(src: Path, action: str, output: Path | None = None, *,
             raise problem from exc
         if not (reading or isinstance(exc, _INPUT_FAILURES)):
             raise
-        raise FormatError(f"{action}: {type(exc).__name__}: {_one_line(exc)}",
-                          path=src) from exc
+        raise FormatError(f"{action}: {type(exc).__name__}: {_one_line(exc)}", path=src) from exc
 
 
 #: What libraries raise instead of an ImportError when an optional codec is missing:
@@ -113,8 +123,9 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
         link = _cause(link)
 
 
-def missing_dependency(exc: BaseException, path: str | Path | None = None
-                       ) -> MissingDependency | None:
+def missing_dependency(
+    exc: BaseException, path: str | Path | None = None
+) -> MissingDependency | None:
     """The :class:`MissingDependency` behind *exc*, or None when no library is missing.
 
     An ``ImportError`` anywhere in *exc*'s chain (a ``ModuleNotFoundError``: not
@@ -131,20 +142,22 @@ def missing_dependency(exc: BaseException, path: str | Path | None = None
             text = _one_line(link)
             if name is not None and text == f"No module named {name!r}" and module == name:
                 text = ""  # the reason says it already
-            return MissingDependency(module, path=path, detail=text,
-                                     upgrade=not isinstance(link, ModuleNotFoundError))
+            return MissingDependency(
+                module, path=path, detail=text, upgrade=not isinstance(link, ModuleNotFoundError)
+            )
         required = _REQUIRES.search(str(link))
         if required:
-            return MissingDependency(_PROVIDED_BY.get(required[1], required[1]), path=path,
-                                     detail=_one_line(link).strip("'\""))
+            return MissingDependency(
+                _PROVIDED_BY.get(required[1], required[1]),
+                path=path,
+                detail=_one_line(link).strip("'\""),
+            )
     return None
 
 
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     return text if len(text) <= 300 else text[:297] + "..."
-
-
 
 
 class SourceArray(ArrayLike):
@@ -186,6 +199,7 @@ class SourceArray(ArrayLike):
 
 def guard_reads(model: EMDFile, source: Path, action: str) -> EMDFile:
     """*model* with every dataset's array wrapped in a :class:`SourceArray`."""
-    datasets = tuple(dataclasses.replace(d, data=SourceArray(d.data, source, action))
-                     for d in model.datasets)
+    datasets = tuple(
+        dataclasses.replace(d, data=SourceArray(d.data, source, action)) for d in model.datasets
+    )
     return dataclasses.replace(model, datasets=datasets)

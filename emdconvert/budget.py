@@ -71,12 +71,14 @@ class _Allowance:
 
 
 _ALLOWANCE: contextvars.ContextVar[_Allowance | None] = contextvars.ContextVar(
-    "emdconvert_allowance", default=None)
+    "emdconvert_allowance", default=None
+)
 
 
 @contextlib.contextmanager
-def reading_within(source_bytes: int, *, max_bytes: int | None = None,
-                   max_ratio: float | None = DEFAULT_MAX_RATIO) -> Iterator[None]:
+def reading_within(
+    source_bytes: int, *, max_bytes: int | None = None, max_ratio: float | None = DEFAULT_MAX_RATIO
+) -> Iterator[None]:
     """While a reader parses a source's headers, what it allocates counts (:func:`reserve`).
 
     The declared data are checked after the read; but a 12 KB EMD whose dim vector
@@ -100,8 +102,9 @@ def reserve(nbytes: int, what: str) -> None:
     if allowance is None:
         return
     allowance.reserved += nbytes
-    _refuse_over(allowance.reserved, allowance.source_bytes, allowance.max_bytes,
-                 allowance.max_ratio, what)
+    _refuse_over(
+        allowance.reserved, allowance.source_bytes, allowance.max_bytes, allowance.max_ratio, what
+    )
 
 
 def check_early(nbytes: int, what: str = "declared size") -> None:
@@ -114,8 +117,13 @@ def check_early(nbytes: int, what: str = "declared size") -> None:
     """
     allowance = _ALLOWANCE.get()
     if allowance is not None:
-        _refuse_over(allowance.reserved + nbytes, allowance.source_bytes,
-                     allowance.max_bytes, allowance.max_ratio, what)
+        _refuse_over(
+            allowance.reserved + nbytes,
+            allowance.source_bytes,
+            allowance.max_bytes,
+            allowance.max_ratio,
+            what,
+        )
 
 
 def max_bytes_in_force() -> int | None:
@@ -146,13 +154,21 @@ def fits_in_memory(size: int, what: str, path: Path) -> None:
     *what* starts the message (``"rsciio's MSA reader cannot read lazily, and the file"``)."""
     limit = eager_limit()
     if size > limit:
-        raise PolicyError(f"{what} ({human(size)}) exceeds the in-memory limit "
-                          f"{human(limit)} (raise it with --max-bytes)", path=path,
-                          kind="budget")
+        raise PolicyError(
+            f"{what} ({human(size)}) exceeds the in-memory limit "
+            f"{human(limit)} (raise it with --max-bytes)",
+            path=path,
+            kind="budget",
+        )
 
 
-def check_budget(model: EMDFile, source_bytes: int, *, max_bytes: int | None = None,
-                 max_ratio: float | None = DEFAULT_MAX_RATIO) -> int:
+def check_budget(
+    model: EMDFile,
+    source_bytes: int,
+    *,
+    max_bytes: int | None = None,
+    max_ratio: float | None = DEFAULT_MAX_RATIO,
+) -> int:
     """Refuse (exit 5) data over *max_bytes* or over *max_ratio* times *source_bytes*.
 
     What the reader reserved while reading counts too.  Returns the declared data size
@@ -162,8 +178,9 @@ def check_budget(model: EMDFile, source_bytes: int, *, max_bytes: int | None = N
     allowance = _ALLOWANCE.get()
     extra = allowance.reserved if allowance is not None else 0
     _refuse_over(declared + extra, source_bytes, max_bytes, None, "declared size")
-    _refuse_over(declared - in_memory_bytes(model) + extra, source_bytes, None, max_ratio,
-                 "declared size")
+    _refuse_over(
+        declared - in_memory_bytes(model) + extra, source_bytes, None, max_ratio, "declared size"
+    )
     return declared
 
 
@@ -178,18 +195,23 @@ def in_memory_bytes(model: EMDFile) -> int:
     return sum(d.data.nbytes for d in model.datasets if isinstance(d.data, np.ndarray))
 
 
-def _refuse_over(count: int, source_bytes: int, max_bytes: int | None,
-                 max_ratio: float | None, what: str) -> None:
+def _refuse_over(
+    count: int, source_bytes: int, max_bytes: int | None, max_ratio: float | None, what: str
+) -> None:
     if max_bytes is not None and count > max_bytes:
-        raise PolicyError(f"{what}: {human(count)} exceeds the limit "
-                          f"{human(max_bytes)} (raise it with --max-bytes)", kind="budget")
-    if max_ratio is not None and count > RATIO_FLOOR and \
-            count > max_ratio * max(source_bytes, 1):
+        raise PolicyError(
+            f"{what}: {human(count)} exceeds the limit "
+            f"{human(max_bytes)} (raise it with --max-bytes)",
+            kind="budget",
+        )
+    if max_ratio is not None and count > RATIO_FLOOR and count > max_ratio * max(source_bytes, 1):
         ratio = count / max(source_bytes, 1)
-        raise PolicyError(f"{what}: {human(count)} from a {human(source_bytes)} "
-                          f"file: compression ratio {ratio:.0f}:1 exceeds limit "
-                          f"{max_ratio:.0f}:1 (--allow-high-ratio to convert anyway)",
-                          kind="budget")
+        raise PolicyError(
+            f"{what}: {human(count)} from a {human(source_bytes)} "
+            f"file: compression ratio {ratio:.0f}:1 exceeds limit "
+            f"{max_ratio:.0f}:1 (--allow-high-ratio to convert anyway)",
+            kind="budget",
+        )
 
 
 def check_space(directory: Path, needed: int) -> None:
@@ -200,6 +222,8 @@ def check_space(directory: Path, needed: int) -> None:
         return  # no statvfs here (some network mounts): the write itself will tell
     free = stats.f_bavail * stats.f_frsize
     if needed + SPACE_MARGIN > free:
-        raise EnvironmentProblem(f"not enough space: the output needs about "
-                                 f"{human(needed)} but {directory} has {human(free)} free",
-                                 path=directory)
+        raise EnvironmentProblem(
+            f"not enough space: the output needs about "
+            f"{human(needed)} but {directory} has {human(free)} free",
+            path=directory,
+        )

@@ -42,8 +42,9 @@ def _safe_sniff(plugin: FormatPlugin, path: Path, head: bytes) -> bool:
     try:
         return bool(plugin.sniff(path, head))
     except Exception as exc:  # sniff must never raise; treat a bug as "not mine"
-        log.warning("%s: the %s plugin's sniff failed (%s); skipping it",
-                    path.name, plugin.name, exc)
+        log.warning(
+            "%s: the %s plugin's sniff failed (%s); skipping it", path.name, plugin.name, exc
+        )
         return False
 
 
@@ -56,8 +57,9 @@ def _named(registry: Registry, spec: PluginSpec, path: Path, reading: bool) -> F
     return plugin
 
 
-def choose_reader(path: Path, plugin: PluginSpec | None = None,
-                  registry: Registry | None = None) -> FormatPlugin:
+def choose_reader(
+    path: Path, plugin: PluginSpec | None = None, registry: Registry | None = None
+) -> FormatPlugin:
     """The plugin that will read *path*; *plugin* (a name, ``module:Class``, a class or
     an instance) forces one, like ``--from``."""
     registry = registry or default_registry()
@@ -79,14 +81,19 @@ def choose_reader(path: Path, plugin: PluginSpec | None = None,
     others = [p for p in readers if p not in proposed]
     for plugin in others:
         if _safe_sniff(plugin, path, head):
-            log.warning("%s: content is %s although the extension says %s",
-                        path.name, plugin.name,
-                        "/".join(p.name for p in proposed) or repr(suffix))
+            log.warning(
+                "%s: content is %s although the extension says %s",
+                path.name,
+                plugin.name,
+                "/".join(p.name for p in proposed) or repr(suffix),
+            )
             return plugin
     tried = ", ".join(p.name for p in proposed + others)
     installed = ", ".join(registry.names())
-    msg = (f"unrecognised format (tried {tried}; installed formats: {installed}); "
-           "use --from NAME to force one")
+    msg = (
+        f"unrecognised format (tried {tried}; installed formats: {installed}); "
+        "use --from NAME to force one"
+    )
     raise UnknownFormatError(msg, path=path)
 
 
@@ -96,8 +103,9 @@ def _choose_folder_format_reader(path: Path, readers: list[FormatPlugin]) -> For
     for plugin in (p for p in readers if suffix_of(path) in p.extensions):
         if _safe_sniff(plugin, path, b""):
             return plugin
-    raise UnknownFormatError(f"not a {suffix_of(path)} store that an installed format "
-                             "reads", path=path)
+    raise UnknownFormatError(
+        f"not a {suffix_of(path)} store that an installed format reads", path=path
+    )
 
 
 def _choose_stack_reader(path: Path, readers: list[FormatPlugin]) -> FormatPlugin:
@@ -111,13 +119,13 @@ def _choose_stack_reader(path: Path, readers: list[FormatPlugin]) -> FormatPlugi
         if _safe_sniff(plugin, path, head):
             return plugin
     names = ", ".join(p.name for p in stackers) or "none installed"
-    msg = (f"no plugin reads these files as one stack (tried {names}); "
-           "convert them one by one")
+    msg = f"no plugin reads these files as one stack (tried {names}); convert them one by one"
     raise UnknownFormatError(msg, path=path)
 
 
-def choose_writer(path: Path, plugin: PluginSpec | None = None,
-                  registry: Registry | None = None) -> FormatPlugin:
+def choose_writer(
+    path: Path, plugin: PluginSpec | None = None, registry: Registry | None = None
+) -> FormatPlugin:
     """The plugin that will write *path*; *plugin* forces one, like ``--to``."""
     registry = registry or default_registry()
     if plugin is not None:
@@ -127,6 +135,8 @@ def choose_writer(path: Path, plugin: PluginSpec | None = None,
         if suffix in plugin.extensions:
             return plugin
     writable = ", ".join(f"{p.name} ({' '.join(p.extensions)})" for p in registry.writers())
-    msg = (f"no installed format writes {suffix or 'files without an extension'!r}; "
-           f"writable formats: {writable}; use --to NAME")
+    msg = (
+        f"no installed format writes {suffix or 'files without an extension'!r}; "
+        f"writable formats: {writable}; use --to NAME"
+    )
     raise UnknownFormatError(msg, path=path)

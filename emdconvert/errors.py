@@ -19,8 +19,9 @@ class EmdConvertError(Exception):
     #: watch daemon's ledger and quarantine reports; the reason says the details.
     kind: str = "internal"
 
-    def __init__(self, reason: str, *, path: str | Path | None = None,
-                 kind: str | None = None) -> None:
+    def __init__(
+        self, reason: str, *, path: str | Path | None = None, kind: str | None = None
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.path = None if path is None else str(path)
@@ -89,10 +90,21 @@ class OutputExistsError(EnvironmentProblem, FileExistsError):
 #: The distribution ``pip install`` needs for a module emdconvert's readers and writers
 #: import, where the names differ or the module is an optional dependency.
 _DISTRIBUTIONS = {
-    "imagecodecs": "imagecodecs", "hdf5plugin": "hdf5plugin", "rsciio": "rosettasciio",
-    "sparse": "sparse", "zarr": "zarr", "numba": "numba", "skimage": "scikit-image",
-    "tifffile": "tifffile", "ncempy": "ncempy", "h5py": "h5py", "dask": "dask",
-    "numcodecs": "numcodecs", "PIL": "pillow", "yaml": "pyyaml", "sklearn": "scikit-learn",
+    "imagecodecs": "imagecodecs",
+    "hdf5plugin": "hdf5plugin",
+    "rsciio": "rosettasciio",
+    "sparse": "sparse",
+    "zarr": "zarr",
+    "numba": "numba",
+    "skimage": "scikit-image",
+    "tifffile": "tifffile",
+    "ncempy": "ncempy",
+    "h5py": "h5py",
+    "dask": "dask",
+    "numcodecs": "numcodecs",
+    "PIL": "pillow",
+    "yaml": "pyyaml",
+    "sklearn": "scikit-learn",
     "cv2": "opencv-python",
 }
 
@@ -115,8 +127,14 @@ class MissingDependency(EnvironmentProblem):
 
     kind = "missing-dependency"
 
-    def __init__(self, module: str | None, *, path: str | Path | None = None,
-                 detail: str = "", upgrade: bool = False) -> None:
+    def __init__(
+        self,
+        module: str | None,
+        *,
+        path: str | Path | None = None,
+        detail: str = "",
+        upgrade: bool = False,
+    ) -> None:
         self.module = module
         self.distribution = None if module is None else distribution_for(module)
         said = f" ({detail})" if detail else ""
@@ -126,8 +144,10 @@ class MissingDependency(EnvironmentProblem):
             package = "" if module == self.distribution else f" (package {self.distribution})"
             state = "cannot be imported or is too old" if upgrade else "is not installed"
             command = "pip install --upgrade" if upgrade else "pip install"
-            reason = (f"the Python module {module!r}{package} {state}{said}: "
-                      f"{command} {self.distribution}")
+            reason = (
+                f"the Python module {module!r}{package} {state}{said}: "
+                f"{command} {self.distribution}"
+            )
         super().__init__(reason, path=path)
 
 

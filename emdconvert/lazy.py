@@ -43,8 +43,9 @@ def nbytes(array: LazyArray) -> int:
     return math.prod(int(n) for n in array.shape) * np.dtype(array.dtype).itemsize
 
 
-def block_shape(shape: tuple[int, ...], itemsize: int,
-                max_bytes: int = DEFAULT_BLOCK_BYTES) -> tuple[int, ...]:
+def block_shape(
+    shape: tuple[int, ...], itemsize: int, max_bytes: int = DEFAULT_BLOCK_BYTES
+) -> tuple[int, ...]:
     """Shape of blocks that are contiguous runs of the C-order array, at most *max_bytes*.
 
     Trailing axes are taken whole while they fit; the first axis that does not fit is
@@ -82,9 +83,9 @@ def block_indices(shape: tuple[int, ...], block: tuple[int, ...]) -> Iterator[In
         yield tuple(reversed(index))
 
 
-def iter_blocks(array: LazyArray, max_bytes: int = DEFAULT_BLOCK_BYTES,
-                block: tuple[int, ...] | None = None
-                ) -> Iterator[tuple[Index, np.ndarray]]:
+def iter_blocks(
+    array: LazyArray, max_bytes: int = DEFAULT_BLOCK_BYTES, block: tuple[int, ...] | None = None
+) -> Iterator[tuple[Index, np.ndarray]]:
     """Yield ``(index, ndarray)`` pairs covering *array* with at most *max_bytes* each."""
     if block is None:
         block = block_shape(tuple(array.shape), np.dtype(array.dtype).itemsize, max_bytes)
@@ -102,7 +103,7 @@ def expand_index(key: Any, shape: tuple[int, ...]) -> tuple[list[Any], list[int]
         key = (key,)
     if any(k is Ellipsis for k in key):
         i = next(i for i, k in enumerate(key) if k is Ellipsis)
-        key = key[:i] + (slice(None),) * (len(shape) - len(key) + 1) + key[i + 1:]
+        key = key[:i] + (slice(None),) * (len(shape) - len(key) + 1) + key[i + 1 :]
     key = key + (slice(None),) * (len(shape) - len(key))
     if len(key) != len(shape):
         msg = f"too many indices for array of dimension {len(shape)}"
@@ -143,8 +144,7 @@ def pread_fully(fd: int, view: memoryview, position: int) -> None:
         done += got
 
 
-def flat_run(key: Sequence[Any], shape: tuple[int, ...]
-             ) -> tuple[int, int, tuple[int, ...]] | None:
+def flat_run(key: Sequence[Any], shape: tuple[int, ...]) -> tuple[int, int, tuple[int, ...]] | None:
     """``(first, count, result shape)`` when *key* (one index or slice per axis) selects
     one C-order run of *shape*'s flat indices, else None.
 
@@ -170,9 +170,8 @@ def flat_run(key: Sequence[Any], shape: tuple[int, ...]
             out.append(counts[-1])
         else:
             return None
-    cut = next((axis for axis in range(len(counts) - 1, -1, -1)
-                if counts[axis] != shape[axis]), -1)
-    if any(count != 1 for count in counts[:max(cut, 0)]):
+    cut = next((axis for axis in range(len(counts) - 1, -1, -1) if counts[axis] != shape[axis]), -1)
+    if any(count != 1 for count in counts[: max(cut, 0)]):
         return None
     first, stride = 0, 1
     for begin, n in zip(reversed(starts), reversed(shape), strict=True):
@@ -193,8 +192,15 @@ class RawFileArray(ArrayLike):
     #: Each read opens its own descriptor, so blocks may be read from several threads.
     concurrent_reads = True
 
-    def __init__(self, path: str | Path, offset: int, shape: tuple[int, ...],
-                 dtype: np.dtype[Any] | str, *, fortran_order: bool = False) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        offset: int,
+        shape: tuple[int, ...],
+        dtype: np.dtype[Any] | str,
+        *,
+        fortran_order: bool = False,
+    ) -> None:
         self.path = Path(path)
         self.offset = int(offset)
         self.dtype = np.dtype(dtype)
@@ -206,8 +212,10 @@ class RawFileArray(ArrayLike):
         declared = math.prod(self.shape) * self.dtype.itemsize
         size = os.stat(self.path).st_size
         if self.offset + declared > size:
-            raise FormatError(f"declared size {declared} bytes at offset {self.offset} "
-                              f"does not fit in the {size}-byte file")
+            raise FormatError(
+                f"declared size {declared} bytes at offset {self.offset} "
+                f"does not fit in the {size}-byte file"
+            )
 
     def __repr__(self) -> str:
         return f"RawFileArray({self.path.name!r}, shape={self.shape}, dtype={self.dtype})"
@@ -259,8 +267,9 @@ class RawFileArray(ArrayLike):
             os.close(fd)
 
     def _via_map(self, key: list[Any]) -> np.ndarray:
-        mapped = np.memmap(self.path, dtype=self.dtype, mode="r", offset=self.offset,
-                           shape=self.shape)
+        mapped = np.memmap(
+            self.path, dtype=self.dtype, mode="r", offset=self.offset, shape=self.shape
+        )
         try:
             return np.array(mapped[tuple(key)])
         finally:
@@ -287,8 +296,9 @@ class TransposedArray(ArrayLike):
         return np.asarray(self.base[tuple(reversed(key_list))]).T
 
 
-def sample_keys(shape: tuple[int, ...], itemsize: int,
-                max_bytes: int = 4 * 1024 * 1024) -> list[tuple[int | slice, ...]]:
+def sample_keys(
+    shape: tuple[int, ...], itemsize: int, max_bytes: int = 4 * 1024 * 1024
+) -> list[tuple[int | slice, ...]]:
     """Up to three small selections spread over an array (its start, middle and end),
     each at most about *max_bytes*.
 
@@ -308,8 +318,10 @@ def sample_keys(shape: tuple[int, ...], itemsize: int,
             n = shape[lead - 1]
             count = max(1, min(n, max_bytes // max(per_index, 1)))
             first = round(fraction * (n - count))
-            key = (*(round(fraction * (m - 1)) for m in shape[:lead - 1]),
-                   slice(first, first + count))
+            key = (
+                *(round(fraction * (m - 1)) for m in shape[: lead - 1]),
+                slice(first, first + count),
+            )
         if key not in keys:
             keys.append(key)
     return keys

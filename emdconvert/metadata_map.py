@@ -30,20 +30,36 @@ class Groups(TypedDict):
     sample: dict[str, AttrValue]
     user: dict[str, AttrValue]
 
+
 #: HyperSpy's documented units for keys that carry none (metadata conventions).
 _DEFAULT_UNITS = {
-    "beam_energy": "keV", "beam_current": "nA", "camera_length": "mm",
-    "convergence_angle": "mrad", "collection_angle": "mrad", "dwell_time": "s",
-    "exposure": "s", "live_time": "s", "real_time": "s", "azimuth_angle": "deg",
-    "elevation_angle": "deg", "energy_resolution_MnKa": "eV", "tilt_alpha": "deg",
-    "tilt_beta": "deg", "rotation": "deg", "x": "mm", "y": "mm", "z": "mm",
-    "thickness": "nm", "aperture_size": "mm", "probe_area": "nm^2",
+    "beam_energy": "keV",
+    "beam_current": "nA",
+    "camera_length": "mm",
+    "convergence_angle": "mrad",
+    "collection_angle": "mrad",
+    "dwell_time": "s",
+    "exposure": "s",
+    "live_time": "s",
+    "real_time": "s",
+    "azimuth_angle": "deg",
+    "elevation_angle": "deg",
+    "energy_resolution_MnKa": "eV",
+    "tilt_alpha": "deg",
+    "tilt_beta": "deg",
+    "rotation": "deg",
+    "x": "mm",
+    "y": "mm",
+    "z": "mm",
+    "thickness": "nm",
+    "aperture_size": "mm",
+    "probe_area": "nm^2",
 }
 
 #: Quantities the DM plugin also maps: (tree key below TEM/SEM, our name, factor from
 #: HyperSpy's unit to the unit in our name), so both formats give the same attribute.
 _SHARED = {
-    "beam_energy": ("voltage_V", 1000.0),          # keV of the electrons = kV
+    "beam_energy": ("voltage_V", 1000.0),  # keV of the electrons = kV
     "magnification": ("indicated_magnification", 1.0),
     "beam_current": ("probe_current_nA", 1.0),
     "microscope": ("microscope_name", None),
@@ -83,12 +99,17 @@ def readable_metadata(signals: Sequence[Mapping[str, Any]]) -> Groups:
             found += _instrument(instrument)
         general = metadata.get("General")
         if isinstance(general, Mapping):
-            found += [(group, name, value) for key, (group, name) in _GENERAL.items()
-                      if (value := _value(general.get(key))) is not None]
+            found += [
+                (group, name, value)
+                for key, (group, name) in _GENERAL.items()
+                if (value := _value(general.get(key))) is not None
+            ]
         sample = metadata.get("Sample")
         if isinstance(sample, Mapping):
-            found += [("sample", "sample_name" if name == "name" else name, value)
-                      for name, value in _flatten(sample, "", sample)]
+            found += [
+                ("sample", "sample_name" if name == "name" else name, value)
+                for name, value in _flatten(sample, "", sample)
+            ]
         kind = _value((metadata.get("Signal") or {}).get("signal_type"))
         if kind is not None:
             found.append(("microscope", "signal_type", kind))  # as DM's "Meta Data.Signal"
@@ -103,15 +124,18 @@ def _instrument(tree: Mapping[str, Any]) -> list[tuple[str, str, AttrValue]]:
         branch = tree.get(family)
         if isinstance(branch, Mapping):
             out.append(("microscope", "instrument_type", family))
-            out += [("microscope", name, value) for name, value in
-                    _flatten(branch, "", branch, shared=True)]
+            out += [
+                ("microscope", name, value)
+                for name, value in _flatten(branch, "", branch, shared=True)
+            ]
     rest = {k: v for k, v in tree.items() if k not in ("TEM", "SEM")}
     out += [("microscope", name, value) for name, value in _flatten(rest, "", rest)]
     return out
 
 
-def _flatten(tree: Mapping[str, Any], prefix: str, parent: Mapping[str, Any], *,
-             shared: bool = False) -> list[tuple[str, AttrValue]]:
+def _flatten(
+    tree: Mapping[str, Any], prefix: str, parent: Mapping[str, Any], *, shared: bool = False
+) -> list[tuple[str, AttrValue]]:
     """(name, value) for every leaf: units from ``<key>_units`` or HyperSpy's defaults."""
     out: list[tuple[str, AttrValue]] = []
     for key, item in tree.items():
@@ -145,8 +169,9 @@ def _flatten(tree: Mapping[str, Any], prefix: str, parent: Mapping[str, Any], *,
 _UNIT_ALIASES = {"mR": "mrad", "eV": "V", "keV": "kV", "MeV": "MV"}
 
 
-def _in_default_units(key: str, value: AttrValue,
-                      units: str | None) -> tuple[AttrValue, str | None]:
+def _in_default_units(
+    key: str, value: AttrValue, units: str | None
+) -> tuple[AttrValue, str | None]:
     """*value* in HyperSpy's unit for *key* when the tree gives another one it converts
     to (120 ``kV`` -> 120 keV, 4996 ``V`` -> 4.996 keV, 1.5 ``mR`` -> 1.5 mrad), so every
     format's beam energy lands in ``voltage_V``; otherwise unchanged, with its unit."""
@@ -154,8 +179,7 @@ def _in_default_units(key: str, value: AttrValue,
     number = _number(value)
     if units is None or default is None or units == default or number is None:
         return value, units
-    factor = _conversion(_UNIT_ALIASES.get(units, units),
-                         _UNIT_ALIASES.get(default, default))
+    factor = _conversion(_UNIT_ALIASES.get(units, units), _UNIT_ALIASES.get(default, default))
     return (number * factor, default) if factor is not None else (value, units)
 
 

@@ -72,8 +72,9 @@ class Dim:
         object.__setattr__(self, "attrs", _freeze(self.attrs))
 
     @classmethod
-    def uniform(cls, name: str, units: str, size: int, offset: float = 0.0,
-                scale: float = 1.0) -> Dim:
+    def uniform(
+        cls, name: str, units: str, size: int, offset: float = 0.0, scale: float = 1.0
+    ) -> Dim:
         """A uniformly spaced axis, ``offset + scale * arange(size)``."""
         values = offset + scale * np.arange(int(size), dtype=np.float64)
         return cls(name, units, values, float(scale))
@@ -96,7 +97,8 @@ class Dim:
         return (self.name, self.units) == (other.name, other.units) and (
             self.values.shape == other.values.shape
             and bool(np.allclose(self.values, other.values, rtol=1e-12, atol=0))
-            and (self.size > 1 or self.scale == other.scale))
+            and (self.size > 1 or self.scale == other.scale)
+        )
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -166,13 +168,17 @@ class Dataset:
             raise UnsupportedError(msg)
         dims = tuple(self.dims) if self.dims else default_dims(shape)
         if len(dims) != len(shape):
-            msg = (f"dataset {self.name!r}: {len(dims)} dims for a "
-                   f"{len(shape)}-D array of shape {shape}")
+            msg = (
+                f"dataset {self.name!r}: {len(dims)} dims for a "
+                f"{len(shape)}-D array of shape {shape}"
+            )
             raise UnsupportedError(msg)
         for axis, (dim, size) in enumerate(zip(dims, shape, strict=True)):
             if dim.size != size:
-                msg = (f"dataset {self.name!r}: dim {dim.name!r} has {dim.size} values "
-                       f"but axis {axis} has length {size}")
+                msg = (
+                    f"dataset {self.name!r}: dim {dim.name!r} has {dim.size} values "
+                    f"but axis {axis} has length {size}"
+                )
                 raise UnsupportedError(msg)
         object.__setattr__(self, "dims", dims)
         object.__setattr__(self, "attrs", _freeze(self.attrs))
@@ -244,12 +250,17 @@ class EMDFile:
             object.__setattr__(self, group, _freeze(getattr(self, group)))
 
     @classmethod
-    def from_array(cls, array: LazyArray, *, name: str = "data",
-                   dims: Sequence[Dim] | None = None,
-                   microscope: Mapping[str, AttrValue] | None = None,
-                   sample: Mapping[str, AttrValue] | None = None,
-                   user: Mapping[str, AttrValue] | None = None,
-                   units: str = "") -> EMDFile:
+    def from_array(
+        cls,
+        array: LazyArray,
+        *,
+        name: str = "data",
+        dims: Sequence[Dim] | None = None,
+        microscope: Mapping[str, AttrValue] | None = None,
+        sample: Mapping[str, AttrValue] | None = None,
+        user: Mapping[str, AttrValue] | None = None,
+        units: str = "",
+    ) -> EMDFile:
         """Wrap one array (numpy orientation, ``(..., y, x)``) as a one-dataset file.
 
         For acquisition software that already holds a numpy array (or a memmap, an

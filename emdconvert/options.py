@@ -46,8 +46,7 @@ def format_pairs(options: FormatOptions) -> tuple[tuple[str, Any], ...]:
             items.append((key.strip(), value))
     for key, _ in items:
         if not isinstance(key, str) or not key:
-            raise UsageError(f"option {key!r}: a format option's name must be a "
-                             "non-empty string")
+            raise UsageError(f"option {key!r}: a format option's name must be a non-empty string")
     return tuple(items)
 
 
@@ -85,40 +84,67 @@ class ConvertOptions:
         set_(self, "compression", None if choice is None else choice.spec)
         warn_readers(choice)
         if self.axis_order not in AXIS_ORDERS:
-            raise UsageError(f"axis_order {self.axis_order!r}: choose "
-                             f"{' or '.join(AXIS_ORDERS)}")
-        if self.threads is not None and (isinstance(self.threads, bool) or not isinstance(
-                self.threads, int) or self.threads < 1):
+            raise UsageError(f"axis_order {self.axis_order!r}: choose {' or '.join(AXIS_ORDERS)}")
+        if self.threads is not None and (
+            isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1
+        ):
             raise UsageError(f"threads {self.threads!r}: must be a whole number >= 1")
-        if self.max_bytes is not None and (isinstance(self.max_bytes, bool) or not
-                                           isinstance(self.max_bytes, int)
-                                           or self.max_bytes < 0):
-            raise UsageError(f"max_bytes {self.max_bytes!r}: must be a size such as "
-                             "500M, 64G or a byte count")
-        if self.max_ratio is not None and (isinstance(self.max_ratio, bool) or not
-                                           isinstance(self.max_ratio, (int, float))
-                                           or not self.max_ratio > 0):
-            raise UsageError(f"max_ratio {self.max_ratio!r}: must be a number > 0, or "
-                             "None for no limit")
-        if not (isinstance(self.format_options, tuple) and all(
-                isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[0], str)
-                and pair[0] for pair in self.format_options)):
-            raise UsageError(f"format_options {self.format_options!r}: must be (KEY, "
-                             "VALUE) pairs (ConvertOptions.parse takes a mapping or "
-                             "KEY=VALUE strings)")
+        if self.max_bytes is not None and (
+            isinstance(self.max_bytes, bool)
+            or not isinstance(self.max_bytes, int)
+            or self.max_bytes < 0
+        ):
+            raise UsageError(
+                f"max_bytes {self.max_bytes!r}: must be a size such as 500M, 64G or a byte count"
+            )
+        if self.max_ratio is not None and (
+            isinstance(self.max_ratio, bool)
+            or not isinstance(self.max_ratio, (int, float))
+            or not self.max_ratio > 0
+        ):
+            raise UsageError(
+                f"max_ratio {self.max_ratio!r}: must be a number > 0, or None for no limit"
+            )
+        if not (
+            isinstance(self.format_options, tuple)
+            and all(
+                isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[0], str) and pair[0]
+                for pair in self.format_options
+            )
+        ):
+            raise UsageError(
+                f"format_options {self.format_options!r}: must be (KEY, "
+                "VALUE) pairs (ConvertOptions.parse takes a mapping or "
+                "KEY=VALUE strings)"
+            )
 
     @classmethod
-    def parse(cls, *, compression: str | None = None, axis_order: str = X_FIRST,
-              threads: int | None = None, max_bytes: int | str | None = None,
-              max_ratio: float | None = DEFAULT_MAX_RATIO, follow_symlinks: bool = False,
-              format_options: FormatOptions = None) -> ConvertOptions:
+    def parse(
+        cls,
+        *,
+        compression: str | None = None,
+        axis_order: str = X_FIRST,
+        threads: int | None = None,
+        max_bytes: int | str | None = None,
+        max_ratio: float | None = DEFAULT_MAX_RATIO,
+        follow_symlinks: bool = False,
+        format_options: FormatOptions = None,
+    ) -> ConvertOptions:
         """The options from what a user typed or passed: ``max_bytes`` may be a size
         such as ``"500M"``, ``format_options`` a mapping or ``KEY=VALUE`` strings.  The
         CLI, the watch config and the library keywords all come through here."""
-        limit = _parsed("max_bytes", max_bytes, parse_size) if isinstance(
-            max_bytes, str) else max_bytes
-        return cls(compression, axis_order, threads, limit, max_ratio, follow_symlinks,
-                   format_pairs(format_options))
+        limit = (
+            _parsed("max_bytes", max_bytes, parse_size) if isinstance(max_bytes, str) else max_bytes
+        )
+        return cls(
+            compression,
+            axis_order,
+            threads,
+            limit,
+            max_ratio,
+            follow_symlinks,
+            format_pairs(format_options),
+        )
 
     @property
     def format(self) -> dict[str, Any]:
@@ -127,12 +153,15 @@ class ConvertOptions:
 
     def recorded(self) -> dict[str, Any]:
         """What provenance records: the options that shape the output."""
-        return {"compression": self.compression, "axis_order": self.axis_order,
-                **self.format}
+        return {"compression": self.compression, "axis_order": self.axis_order, **self.format}
 
-    def refuse_unhonoured(self, writer: FormatPlugin | None,
-                          reader: FormatPlugin | None = None, *,
-                          format_keys: bool = True) -> None:
+    def refuse_unhonoured(
+        self,
+        writer: FormatPlugin | None,
+        reader: FormatPlugin | None = None,
+        *,
+        format_keys: bool = True,
+    ) -> None:
         """Refuse (exit 2) an option neither plugin declares, before a byte is read.
 
         A ``.tif`` asked for ``gzip:9`` or ``--axis-order c`` would otherwise be
@@ -144,28 +173,35 @@ class ConvertOptions:
             if self.compression is not None:
                 allowed = writer.compressions
                 if self.compression.partition(":")[0] not in allowed:
-                    honoured = (f"takes only {', '.join(allowed)}" if allowed
-                                else "cannot be compressed")
+                    honoured = (
+                        f"takes only {', '.join(allowed)}" if allowed else "cannot be compressed"
+                    )
                     raise UsageError(f"compression {self.compression}: {label} {honoured}")
             if self.axis_order != X_FIRST and "axis_order" not in writer.write_options:
-                raise UsageError(f"axis_order {self.axis_order}: {label} has no axis "
-                                 "order to choose")
+                raise UsageError(
+                    f"axis_order {self.axis_order}: {label} has no axis order to choose"
+                )
             if self.threads is not None and "threads" not in writer.write_options:
-                raise UsageError(f"threads {self.threads}: {label} is not written in "
-                                 "parallel")
+                raise UsageError(f"threads {self.threads}: {label} is not written in parallel")
         if not format_keys:
             return
         takers = [p for p in (reader, writer) if p is not None]
-        known = {key for p in takers for key in (
-            p.read_options if p is reader else ()) + (
-            p.write_options if p is writer else ())}
+        known = {
+            key
+            for p in takers
+            for key in (p.read_options if p is reader else ())
+            + (p.write_options if p is writer else ())
+        }
         for key, _ in self.format_options:
             if key not in known:
-                names = " and ".join(f"the {p.name} {'reader' if p is reader else 'writer'}"
-                                     for p in takers)
+                names = " and ".join(
+                    f"the {p.name} {'reader' if p is reader else 'writer'}" for p in takers
+                )
                 accepted = ", ".join(sorted(known - {"axis_order", "threads"})) or "none"
-                raise UsageError(f"option {key}: {names} take no such option "
-                                 f"(format options they take: {accepted})")
+                raise UsageError(
+                    f"option {key}: {names} take no such option "
+                    f"(format options they take: {accepted})"
+                )
 
 
 def _parsed(name: str, value: Any, parse: Any) -> Any:

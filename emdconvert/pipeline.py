@@ -60,8 +60,11 @@ def source_path(path: str | Path, *, follow_symlinks: bool = False) -> Path:
     except PermissionError:
         raise InputError("permission denied", path=src, kind="permission") from None
     if link and not follow_symlinks:
-        raise PolicyError("is a symbolic link; refused (give the real path, or "
-                          "--follow-symlinks)", path=src, kind="symlink")
+        raise PolicyError(
+            "is a symbolic link; refused (give the real path, or --follow-symlinks)",
+            path=src,
+            kind="symlink",
+        )
     if not (stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)):
         raise InputError("not a regular file", path=src, kind="not-a-regular-file")
     if not os.access(src, os.R_OK):
@@ -71,8 +74,7 @@ def source_path(path: str | Path, *, follow_symlinks: bool = False) -> Path:
     return src
 
 
-def refuse_source_target(source: Path, target: Path,
-                         reader_suffixes: tuple[str, ...] = ()) -> None:
+def refuse_source_target(source: Path, target: Path, reader_suffixes: tuple[str, ...] = ()) -> None:
     """Refuse (exit 2, whatever ``overwrite`` says) an output the reader reads.
 
     The source of a stack is every frame of its folder or glob: ``emdconvert frames/
@@ -81,13 +83,15 @@ def refuse_source_target(source: Path, target: Path,
     takes would join the stack on the next run, so that is refused too.
     """
     if read_set(source, reader_suffixes).claims(target):
-        reason = ("input and output are the same file" if source.is_file() else
-                  f"the output would overwrite or join the source stack {source}")
+        reason = (
+            "input and output are the same file"
+            if source.is_file()
+            else f"the output would overwrite or join the source stack {source}"
+        )
         raise UsageError(reason, path=target, kind="source-is-target")
 
 
-def read_model(reader: FormatPlugin, source: Path, options: ConvertOptions) -> tuple[
-        EMDFile, int]:
+def read_model(reader: FormatPlugin, source: Path, options: ConvertOptions) -> tuple[EMDFile, int]:
     """Lazy read within the budgets (after :func:`check_with`): the model and the
     source's size in bytes."""
     source_bytes = sum(f.stat().st_size for f in expand(source))
@@ -168,14 +172,19 @@ def prepare(src: str | Path, dst: str | Path, request: Request) -> Prepared:
     except EmdConvertError:
         model.close()
         raise
-    recorded = {**options.recorded(), "source_plugin": spec_label(source_plugin),
-                "target_plugin": spec_label(target_plugin)}
-    return Prepared(source, target, reader, writer, model, options, source_bytes,
-                    overwrite, recorded)
+    recorded = {
+        **options.recorded(),
+        "source_plugin": spec_label(source_plugin),
+        "target_plugin": spec_label(target_plugin),
+    }
+    return Prepared(
+        source, target, reader, writer, model, options, source_bytes, overwrite, recorded
+    )
 
 
-def write_options(target: Path, model: EMDFile, options: ConvertOptions,
-                  progress: ProgressCallback | None) -> dict[str, Any]:
+def write_options(
+    target: Path, model: EMDFile, options: ConvertOptions, progress: ProgressCallback | None
+) -> dict[str, Any]:
     """What every writer is told; ``target_suffix`` because it writes to a temp name.
 
     Writers report bytes copied as increments; the caller's *progress* gets running
@@ -195,20 +204,33 @@ def write_options(target: Path, model: EMDFile, options: ConvertOptions,
             if fail_at is not None and done >= fail_at * total:
                 faults.reached("write")
 
-    return {**options.format, "compression": options.compression,
-            "axis_order": options.axis_order, "threads": options.threads,
-            "progress": advance, "target_suffix": target.suffix.lower()}
+    return {
+        **options.format,
+        "compression": options.compression,
+        "axis_order": options.axis_order,
+        "threads": options.threads,
+        "progress": advance,
+        "target_suffix": target.suffix.lower(),
+    }
 
 
-def publish(writer: FormatPlugin, model: EMDFile, target: Path, *, overwrite: bool,
-            options: Mapping[str, Any], src: Path | None,
-            provenance: Callable[[], Any] | None,
-            source_unchanged: Callable[[], Any] | None = None) -> Path:
+def publish(
+    writer: FormatPlugin,
+    model: EMDFile,
+    target: Path,
+    *,
+    overwrite: bool,
+    options: Mapping[str, Any],
+    src: Path | None,
+    provenance: Callable[[], Any] | None,
+    source_unchanged: Callable[[], Any] | None = None,
+) -> Path:
     """Write through a temp name; verify, append provenance, publish.
 
     *source_unchanged* raises when the source changed while it was read; it runs
     before publication, whatever the output format.
     """
+
     def check(tmp: Path) -> None:
         # Before the read-back (a changed source is "changed", not "written data
         # differ") and after it, as close to the rename as possible.
@@ -245,15 +267,25 @@ def run(prepared: Prepared, *, progress: ProgressCallback | None = None) -> Path
     p.digest = p.digest or SourceDigest(p.source)
 
     def provenance() -> Any:
-        return conversion_comment(reader=p.reader.name,
-                                  reader_libraries=p.reader.library_versions(),
-                                  writer=p.writer.name,
-                                  writer_libraries=p.writer.library_versions(),
-                                  source=p.facts(), options=dict(p.recorded))
+        return conversion_comment(
+            reader=p.reader.name,
+            reader_libraries=p.reader.library_versions(),
+            writer=p.writer.name,
+            writer_libraries=p.writer.library_versions(),
+            source=p.facts(),
+            options=dict(p.recorded),
+        )
 
     try:
-        return publish(p.writer, p.model, p.target, overwrite=p.overwrite,
-                       options=write_options(p.target, p.model, p.options, progress),
-                       src=p.source, provenance=provenance, source_unchanged=p.facts)
+        return publish(
+            p.writer,
+            p.model,
+            p.target,
+            overwrite=p.overwrite,
+            options=write_options(p.target, p.model, p.options, progress),
+            src=p.source,
+            provenance=provenance,
+            source_unchanged=p.facts,
+        )
     finally:
         p.close()

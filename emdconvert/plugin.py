@@ -75,14 +75,15 @@ class FormatPlugin(Protocol):
     keeps_provenance: ClassVar[bool]
 
     def sniff(self, path: Path, head: bytes) -> bool: ...
-    def inspect(self, path: Path, *,
-                options: Mapping[str, Any] | None = None) -> FileInfo: ...
+    def inspect(self, path: Path, *, options: Mapping[str, Any] | None = None) -> FileInfo: ...
     def read(self, path: Path, *, options: Mapping[str, Any] | None = None) -> EMDFile: ...
-    def write(self, model: EMDFile, path: Path, *,
-              options: Mapping[str, Any] | None = None) -> None: ...
+    def write(
+        self, model: EMDFile, path: Path, *, options: Mapping[str, Any] | None = None
+    ) -> None: ...
     def check_complete(self, path: Path) -> None: ...
-    def verify(self, model: EMDFile, path: Path, *,
-               options: Mapping[str, Any] | None = None) -> None: ...
+    def verify(
+        self, model: EMDFile, path: Path, *, options: Mapping[str, Any] | None = None
+    ) -> None: ...
     def append_comment(self, path: Path, comment: Comment) -> None: ...
     def library_versions(self) -> dict[str, str]: ...
 
@@ -133,25 +134,24 @@ class BasePlugin:
 
         Override when the format has no fixed signature or needs more than the head.
         """
-        return any(head[offset:offset + len(sig)] == sig for offset, sig in self.magic)
+        return any(head[offset : offset + len(sig)] == sig for offset, sig in self.magic)
 
-    def inspect(self, path: Path, *,
-                options: Mapping[str, Any] | None = None) -> FileInfo:
+    def inspect(self, path: Path, *, options: Mapping[str, Any] | None = None) -> FileInfo:
         """Header-only description; the default reads the (lazy) model.
 
         Override when ``read`` is costly and the header alone gives shapes and dtypes.
         """
         model = self.read(path, options=options)
-        return FileInfo(tuple(DatasetInfo(d.name, d.shape, d.dtype)
-                              for d in model.datasets))
+        return FileInfo(tuple(DatasetInfo(d.name, d.shape, d.dtype) for d in model.datasets))
 
     def read(self, path: Path, *, options: Mapping[str, Any] | None = None) -> EMDFile:
         """The file as the canonical model, data lazy; implement when ``can_read``."""
         msg = f"the {self.name} plugin cannot read"
         raise NotImplementedError(msg)
 
-    def write(self, model: EMDFile, path: Path, *,
-              options: Mapping[str, Any] | None = None) -> None:
+    def write(
+        self, model: EMDFile, path: Path, *, options: Mapping[str, Any] | None = None
+    ) -> None:
         """Write *model* to the temporary *path*; implement when ``can_write``."""
         msg = f"the {self.name} plugin cannot write"
         raise NotImplementedError(msg)
@@ -165,8 +165,9 @@ class BasePlugin:
         how long the file is (or how many frames it holds).
         """
 
-    def verify(self, model: EMDFile, path: Path, *,
-               options: Mapping[str, Any] | None = None) -> None:
+    def verify(
+        self, model: EMDFile, path: Path, *, options: Mapping[str, Any] | None = None
+    ) -> None:
         """Check a just-written file before it is published; raise to veto.
 
         The default reads it back and compares dataset shapes and dtypes with *model*;
@@ -200,14 +201,31 @@ class BasePlugin:
 
 #: The data members of the contract and the type each must have.
 _FACTS: dict[str, type] = {
-    "name": str, "description": str, "extensions": tuple, "magic": tuple,
-    "priority": int, "can_read": bool, "can_write": bool, "reads_stacks": bool,
-    "lazy_reads": bool, "compressions": tuple, "read_options": tuple,
-    "write_options": tuple, "keeps_provenance": bool,
+    "name": str,
+    "description": str,
+    "extensions": tuple,
+    "magic": tuple,
+    "priority": int,
+    "can_read": bool,
+    "can_write": bool,
+    "reads_stacks": bool,
+    "lazy_reads": bool,
+    "compressions": tuple,
+    "read_options": tuple,
+    "write_options": tuple,
+    "keeps_provenance": bool,
 }
 #: The methods of the contract.
-_METHODS = ("sniff", "inspect", "read", "write", "check_complete", "verify",
-            "append_comment", "library_versions")
+_METHODS = (
+    "sniff",
+    "inspect",
+    "read",
+    "write",
+    "check_complete",
+    "verify",
+    "append_comment",
+    "library_versions",
+)
 #: Every member of :class:`FormatPlugin`, in the order an error lists them.
 CONTRACT = (*_FACTS, *_METHODS)
 
@@ -226,22 +244,31 @@ def validate_plugin(plugin: object, origin: str = "") -> FormatPlugin:
     if missing:
         raise PluginError(
             f"plugin {label}{where} is malformed: missing {', '.join(missing)} (subclass "
-            "emdconvert.plugin.BasePlugin for the defaults of the optional ones)")
-    wrong = [f"{member} must be a {kind.__name__}, not {type(getattr(plugin, member)).__name__}"
-             for member, kind in _FACTS.items()
-             if not isinstance(getattr(plugin, member), kind)
-             or (kind is int and isinstance(getattr(plugin, member), bool))]
-    wrong += [f"{member} must be a method" for member in _METHODS
-              if not callable(getattr(plugin, member))]
+            "emdconvert.plugin.BasePlugin for the defaults of the optional ones)"
+        )
+    wrong = [
+        f"{member} must be a {kind.__name__}, not {type(getattr(plugin, member)).__name__}"
+        for member, kind in _FACTS.items()
+        if not isinstance(getattr(plugin, member), kind)
+        or (kind is int and isinstance(getattr(plugin, member), bool))
+    ]
+    wrong += [
+        f"{member} must be a method" for member in _METHODS if not callable(getattr(plugin, member))
+    ]
     if not wrong and not plugin.name:  # type: ignore[attr-defined]
         wrong.append("name must not be empty")
     if not wrong:
-        wrong += [f"extensions must be strings, not {ext!r}"
-                  for ext in plugin.extensions  # type: ignore[attr-defined]
-                  if not isinstance(ext, str)]
-        wrong += [f"{member} must be strings, not {name!r}"
-                  for member in ("compressions", "read_options", "write_options")
-                  for name in getattr(plugin, member) if not isinstance(name, str)]
+        wrong += [
+            f"extensions must be strings, not {ext!r}"
+            for ext in plugin.extensions  # type: ignore[attr-defined]
+            if not isinstance(ext, str)
+        ]
+        wrong += [
+            f"{member} must be strings, not {name!r}"
+            for member in ("compressions", "read_options", "write_options")
+            for name in getattr(plugin, member)
+            if not isinstance(name, str)
+        ]
     if wrong:
         raise PluginError(f"plugin {label}{where} is malformed: {'; '.join(wrong)}")
     return cast(FormatPlugin, plugin)

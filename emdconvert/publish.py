@@ -46,13 +46,15 @@ def _fsync_path(path: Path, *, directory: bool = False) -> None:
         os.close(fd)
 
 
-_ENV_ERRNOS = {errno.ENOSPC: "no space left on device",
-               errno.EDQUOT: "disk quota exceeded",
-               errno.EROFS: "read-only file system",
-               errno.EACCES: "permission denied",
-               errno.EPERM: "operation not permitted",
-               errno.EFBIG: "file too large for the file system",
-               errno.EIO: "input/output error on the output device"}
+_ENV_ERRNOS = {
+    errno.ENOSPC: "no space left on device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EROFS: "read-only file system",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+    errno.EFBIG: "file too large for the file system",
+    errno.EIO: "input/output error on the output device",
+}
 
 
 def environment_error(exc: BaseException, path: Path) -> EnvironmentProblem | None:
@@ -92,8 +94,7 @@ class _WritebackStarter:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="emdconvert-writeback",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._run, name="emdconvert-writeback", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
@@ -118,8 +119,9 @@ class _WritebackStarter:
 
 
 @contextlib.contextmanager
-def atomic_output(dst: Path, *, overwrite: bool = False,
-                  check: Callable[[Path], None] | None = None) -> Iterator[Path]:
+def atomic_output(
+    dst: Path, *, overwrite: bool = False, check: Callable[[Path], None] | None = None
+) -> Iterator[Path]:
     """Yield a temp path to write; on success, *check* it and move it to *dst*.
 
     *check* runs after the writer closed the file and before anything is published; it
@@ -147,8 +149,9 @@ def atomic_output(dst: Path, *, overwrite: bool = False,
             try:
                 os.link(tmp, dst)
             except FileExistsError:
-                raise OutputExistsError("output appeared while converting; "
-                                        "left it untouched", path=dst) from None
+                raise OutputExistsError(
+                    "output appeared while converting; left it untouched", path=dst
+                ) from None
             except OSError as exc:
                 if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV):
                     raise

@@ -56,18 +56,29 @@ class Registry:
             try:
                 plugin = validate_plugin(ep.load()(), dist)
             except Exception as exc:  # a broken third-party plugin must not break us
-                warnings.warn(f"emdconvert: skipping plugin {ep.name!r} from {dist}: "
-                              f"{type(exc).__name__}: {exc}", RuntimeWarning, stacklevel=3)
+                warnings.warn(
+                    f"emdconvert: skipping plugin {ep.name!r} from {dist}: "
+                    f"{type(exc).__name__}: {exc}",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
                 continue
             if plugin.name != ep.name:
-                warnings.warn(f"emdconvert: skipping plugin {ep.name!r} from {dist}: its "
-                              f"class says name={plugin.name!r}",
-                              RuntimeWarning, stacklevel=3)
+                warnings.warn(
+                    f"emdconvert: skipping plugin {ep.name!r} from {dist}: its "
+                    f"class says name={plugin.name!r}",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
                 continue
             if ep.name in plugins:
-                warnings.warn(f"emdconvert: two plugins are named {ep.name!r} "
-                              f"({self._dists[ep.name]} and {dist}); using "
-                              f"{self._dists[ep.name]}", RuntimeWarning, stacklevel=3)
+                warnings.warn(
+                    f"emdconvert: two plugins are named {ep.name!r} "
+                    f"({self._dists[ep.name]} and {dist}); using "
+                    f"{self._dists[ep.name]}",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
                 continue
             plugins[ep.name] = plugin
             self._dists[ep.name] = dist
@@ -77,8 +88,7 @@ class Registry:
     def _load(self) -> dict[str, FormatPlugin]:
         plugins = self._load_entry_points()
         if not plugins:
-            msg = ("no format plugins found; is emdconvert installed? "
-                   "run: pip install -e .")
+            msg = "no format plugins found; is emdconvert installed? run: pip install -e ."
             raise PluginError(msg)
         return plugins
 
@@ -94,8 +104,10 @@ class Registry:
         instance = instantiate(plugin, "")
         plugins = self._load_entry_points()
         if instance.name in plugins and not replace:
-            msg = (f"cannot register {_label(instance)}: a plugin named {instance.name!r} "
-                   f"is already there ({self._dists[instance.name]})")
+            msg = (
+                f"cannot register {_label(instance)}: a plugin named {instance.name!r} "
+                f"is already there ({self._dists[instance.name]})"
+            )
             raise PluginError(msg)
         plugins[instance.name] = instance
         self._dists[instance.name] = _RUNTIME
@@ -120,8 +132,7 @@ class Registry:
         try:
             return plugins[name]
         except KeyError:
-            msg = (f"unknown format {name!r}; installed formats: "
-                   f"{', '.join(sorted(plugins))}")
+            msg = f"unknown format {name!r}; installed formats: {', '.join(sorted(plugins))}"
             raise UsageError(msg) from None
 
     def resolve(self, spec: PluginSpec) -> FormatPlugin:
@@ -140,13 +151,15 @@ class Registry:
 
     def readers(self) -> list[FormatPlugin]:
         """Plugins that can read, highest priority first."""
-        return sorted((p for p in self._load().values() if p.can_read),
-                      key=lambda p: (-p.priority, p.name))
+        return sorted(
+            (p for p in self._load().values() if p.can_read), key=lambda p: (-p.priority, p.name)
+        )
 
     def writers(self) -> list[FormatPlugin]:
         """Plugins that can write, highest priority first."""
-        return sorted((p for p in self._load().values() if p.can_write),
-                      key=lambda p: (-p.priority, p.name))
+        return sorted(
+            (p for p in self._load().values() if p.can_write), key=lambda p: (-p.priority, p.name)
+        )
 
 
 def import_plugin(spec: str) -> type[Any]:
@@ -178,8 +191,7 @@ def instantiate(plugin: object, origin: str) -> FormatPlugin:
             plugin = cls()
         except Exception as exc:
             where = f" from {origin}" if origin else ""
-            msg = (f"plugin {_label(cls)}{where} cannot start: "
-                   f"{type(exc).__name__}: {exc}")
+            msg = f"plugin {_label(cls)}{where} cannot start: {type(exc).__name__}: {exc}"
             raise PluginError(msg) from exc
     return validate_plugin(plugin, origin)
 

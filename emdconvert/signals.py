@@ -63,8 +63,11 @@ def axes_to_dims(axes: Sequence[Mapping[str, Any]], shape: tuple[int, ...]) -> t
         if axis.get("axis") is not None:
             dims.append(Dim(name, units, np.asarray(axis["axis"], dtype=np.float64)))
             continue
-        dims.append(Dim.uniform(name, units, size, _number(axis.get("offset"), 0.0),
-                                _number(axis.get("scale"), 1.0)))
+        dims.append(
+            Dim.uniform(
+                name, units, size, _number(axis.get("offset"), 0.0), _number(axis.get("scale"), 1.0)
+            )
+        )
     return tuple(dims)
 
 
@@ -95,14 +98,16 @@ def rgb_as_channels(signal: Mapping[str, Any]) -> dict[str, Any]:
     data = np.asarray(signal["data"])
     fields = data.dtype.names or ()
     channels = np.stack([data[name] for name in fields], axis=-1)
-    axes = [*signal.get("axes", []),
-            {"name": "channel", "size": len(fields), "offset": 0.0, "scale": 1.0,
-             "units": ""}]
+    axes = [
+        *signal.get("axes", []),
+        {"name": "channel", "size": len(fields), "offset": 0.0, "scale": 1.0, "units": ""},
+    ]
     return {**signal, "data": channels, "axes": axes, "channel_names": ",".join(fields)}
 
 
-def signal_to_dataset(signal: Mapping[str, Any], default_name: str,
-                      extra_attrs: Mapping[str, Any] | None = None) -> Dataset:
+def signal_to_dataset(
+    signal: Mapping[str, Any], default_name: str, extra_attrs: Mapping[str, Any] | None = None
+) -> Dataset:
     """One rsciio signal dict as a dataset (data stays as rsciio returned it, lazy).
 
     *extra_attrs* are what the caller knows about the read itself (e.g. that it was
@@ -135,8 +140,9 @@ def text_values(signal: Mapping[str, Any]) -> str:
     return json.dumps(_jsonable(np.asarray(signal["data"], dtype=object)), ensure_ascii=False)
 
 
-def signals_to_model(signals: Sequence[Mapping[str, Any]],
-                     extra_attrs: Mapping[str, Any] | None = None) -> EMDFile:
+def signals_to_model(
+    signals: Sequence[Mapping[str, Any]], extra_attrs: Mapping[str, Any] | None = None
+) -> EMDFile:
     """A list of rsciio signal dicts as one :class:`EMDFile`, one dataset each.
 
     A text signal beside numeric ones (a NeXus file's list of emission lines) is kept
@@ -147,18 +153,25 @@ def signals_to_model(signals: Sequence[Mapping[str, Any]],
     text = [(i, s) for i, s in enumerate(signals) if is_text(s)]
     if not numeric:
         dtypes = ", ".join(sorted({str(np.dtype(s["data"].dtype)) for s in signals}))
-        raise UnsupportedError(f"holds only text or object data ({dtypes}), which is not "
-                               "EMD data")
+        raise UnsupportedError(f"holds only text or object data ({dtypes}), which is not EMD data")
     datasets = [signal_to_dataset(s, f"dataset_{i}", extra_attrs) for i, s in numeric]
     comments = []
     if text:
-        kept = {f"text_signal:{_text(_title(s), f'dataset_{i}')}": text_values(s)
-                for i, s in text}
+        kept = {f"text_signal:{_text(_title(s), f'dataset_{i}')}": text_values(s) for i, s in text}
         first = datasets[0]
         datasets[0] = dataclasses.replace(first, attrs={**first.attrs, **kept})
-        comments.append(Comment.now(json.dumps({
-            "event": "read", "skipped_text_signals": sorted(kept),
-            "kept_as_attributes_of": first.name}, sort_keys=True)))
+        comments.append(
+            Comment.now(
+                json.dumps(
+                    {
+                        "event": "read",
+                        "skipped_text_signals": sorted(kept),
+                        "kept_as_attributes_of": first.name,
+                    },
+                    sort_keys=True,
+                )
+            )
+        )
     return EMDFile(tuple(datasets), comments=tuple(comments), **readable_metadata(signals))
 
 

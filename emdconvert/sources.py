@@ -25,8 +25,7 @@ FOLDER_FORMATS = (".zspy",)
 
 def natural_key(path: Path) -> list[object]:
     """Sort key that orders embedded numbers by value: ``a2`` < ``a10``."""
-    return [int(part) if part.isdigit() else part.lower()
-            for part in re.split(r"(\d+)", path.name)]
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name)]
 
 
 def is_pattern(path: Path) -> bool:
@@ -46,8 +45,7 @@ def expand(path: Path, suffixes: tuple[str, ...] = ()) -> list[Path]:
     if path.is_dir() and path.suffix.lower() in FOLDER_FORMATS:
         return sorted(p for p in path.rglob("*") if _regular(p))
     if path.is_dir():
-        files = [p for p in path.iterdir()
-                 if _regular(p) and not p.name.startswith(".")]
+        files = [p for p in path.iterdir() if _regular(p) and not p.name.startswith(".")]
     elif is_pattern(path):
         files = [Path(p) for p in glob.glob(str(path)) if _regular(Path(p))]
     else:
@@ -73,8 +71,9 @@ def as_path(value: object, what: str) -> Path:
             return Path(os.fsdecode(value))
         except (TypeError, UnicodeError):
             pass
-    raise UsageError(f"{what} must be a path (str, bytes or os.PathLike), "
-                     f"not {type(value).__name__}")
+    raise UsageError(
+        f"{what} must be a path (str, bytes or os.PathLike), not {type(value).__name__}"
+    )
 
 
 def read_set(path: Path, reader_suffixes: tuple[str, ...] = ()) -> SourceSet:
@@ -103,8 +102,9 @@ class SourceSet:
         if target.exists() and any(_same_file(f, target) for f in self.files):
             return True  # a second hard link to a source file
         if self.path.is_dir():
-            return (_resolved(target.parent) == _resolved(self.path)
-                    and (not self.suffixes or target.suffix.lower() in self.suffixes))
+            return _resolved(target.parent) == _resolved(self.path) and (
+                not self.suffixes or target.suffix.lower() in self.suffixes
+            )
         if is_pattern(self.path):
             return fnmatch.fnmatch(str(_resolved(target)), str(_resolved(self.path)))
         return False

@@ -133,12 +133,15 @@ class PluginContract:
 
     def test_import_is_cheap(self, plugin: FormatPlugin) -> None:
         module = type(plugin).__module__
-        code = (f"import sys, {module}; "
-                f"print(','.join(m for m in {HEAVY_MODULES!r} if m in sys.modules))")
+        code = (
+            f"import sys, {module}; "
+            f"print(','.join(m for m in {HEAVY_MODULES!r} if m in sys.modules))"
+        )
         # This process's path, so that a plugin module that is not installed imports too.
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                             check=True, env=env).stdout.strip()
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+        ).stdout.strip()
         assert out == "", f"importing {module} imported {out}"
 
 
@@ -158,8 +161,7 @@ class ReaderContract(PluginContract):
     def sample_paths(self, tmp_path: Path) -> list[Path]:
         raise NotImplementedError("override sample_paths in the test class")
 
-    def test_sniff_accepts_samples(self, plugin: FormatPlugin,
-                                   sample_paths: list[Path]) -> None:
+    def test_sniff_accepts_samples(self, plugin: FormatPlugin, sample_paths: list[Path]) -> None:
         for path in sample_paths:
             head = path.read_bytes()[:4096] if path.is_file() else b""
             assert plugin.sniff(path, head), path
@@ -174,36 +176,41 @@ class ReaderContract(PluginContract):
             assert plugin.sniff(path, content) is False, name
         assert plugin.sniff(tmp_path, b"") is False
 
-    def test_inspect_matches_read(self, plugin: FormatPlugin,
-                                  sample_paths: list[Path]) -> None:
+    def test_inspect_matches_read(self, plugin: FormatPlugin, sample_paths: list[Path]) -> None:
         for path in sample_paths:
             info = plugin.inspect(path)
             model = plugin.read(path)
-            assert [(d.shape, np.dtype(d.dtype)) for d in info.datasets] == \
-                [(d.shape, d.dtype) for d in model.datasets]
+            assert [(d.shape, np.dtype(d.dtype)) for d in info.datasets] == [
+                (d.shape, d.dtype) for d in model.datasets
+            ]
 
-    def test_read_gives_valid_lazy_model(self, plugin: FormatPlugin,
-                                         sample_paths: list[Path]) -> None:
+    def test_read_gives_valid_lazy_model(
+        self, plugin: FormatPlugin, sample_paths: list[Path]
+    ) -> None:
         lazy = plugin.lazy_reads
         for path in sample_paths:
             model = plugin.read(path)
             assert isinstance(model, EMDFile)
             for dataset in model.datasets:
                 assert isinstance(dataset, Dataset)
-                assert not lazy or not isinstance(dataset.data, np.ndarray) or \
-                    isinstance(dataset.data, np.memmap), \
-                    f"{path.name}: {dataset.name} was read into memory"
+                assert (
+                    not lazy
+                    or not isinstance(dataset.data, np.ndarray)
+                    or isinstance(dataset.data, np.memmap)
+                ), f"{path.name}: {dataset.name} was read into memory"
 
-    def test_damaged_input_fails_cleanly(self, plugin: FormatPlugin,
-                                         sample_paths: list[Path], tmp_path: Path) -> None:
+    def test_damaged_input_fails_cleanly(
+        self, plugin: FormatPlugin, sample_paths: list[Path], tmp_path: Path
+    ) -> None:
         source = sample_paths[0]
         if not source.is_file():
             pytest.skip("sample is a folder")
         content = source.read_bytes()
-        damaged = {"truncated_half": content[: len(content) // 2],
-                   "truncated_head": content[:64],
-                   "zero_tail": content[: len(content) // 2]
-                   + b"\0" * (len(content) - len(content) // 2)}
+        damaged = {
+            "truncated_half": content[: len(content) // 2],
+            "truncated_head": content[:64],
+            "zero_tail": content[: len(content) // 2] + b"\0" * (len(content) - len(content) // 2),
+        }
         for name, data in damaged.items():
             path = tmp_path / "invalid" / f"{name}{source.suffix}"
             path.parent.mkdir(exist_ok=True)
@@ -219,14 +226,14 @@ class ReaderContract(PluginContract):
                 assert_valid_emd(out)
             assert not leftovers(path.parent)
 
-    def test_source_untouched(self, plugin: FormatPlugin, sample_paths: list[Path],
-                              tmp_path: Path) -> None:
+    def test_source_untouched(
+        self, plugin: FormatPlugin, sample_paths: list[Path], tmp_path: Path
+    ) -> None:
         for path in sample_paths:
             if not path.is_file():
                 continue
             before = fingerprint(path)
-            emdconvert.convert(path, tmp_path / f"{path.stem}.emd",
-                               source_plugin=forced(plugin))
+            emdconvert.convert(path, tmp_path / f"{path.stem}.emd", source_plugin=forced(plugin))
             assert fingerprint(path) == before
 
 
@@ -238,19 +245,22 @@ class WriterContract(PluginContract):
     @pytest.fixture
     def roundtrip_model(self) -> EMDFile:
         data = np.arange(2 * 3 * 4, dtype=np.int32).reshape(2, 3, 4)
-        dims = (Dim.uniform("z", "", 2), Dim.uniform("y", "nm", 3, 0.0, 0.5),
-                Dim.uniform("x", "nm", 4, 1.0, 0.5))
+        dims = (
+            Dim.uniform("z", "", 2),
+            Dim.uniform("y", "nm", 3, 0.0, 0.5),
+            Dim.uniform("x", "nm", 4, 1.0, 0.5),
+        )
         return EMDFile((Dataset("sample", data, dims),))
 
-    def test_roundtrip_data(self, plugin: FormatPlugin, roundtrip_model: EMDFile,
-                            tmp_path: Path) -> None:
+    def test_roundtrip_data(
+        self, plugin: FormatPlugin, roundtrip_model: EMDFile, tmp_path: Path
+    ) -> None:
         path = tmp_path / f"out{self.suffix}"
         emdconvert.write(roundtrip_model, path, plugin=forced(plugin))
         # An installed plugin must be found by detection; one that is not, is named.
         back = emdconvert.read(path, plugin=None if _installed(plugin) else plugin)
         for want, got in zip(roundtrip_model.datasets, back.datasets, strict=True):
-            np.testing.assert_array_equal(np.asarray(got.data[...]),
-                                          np.asarray(want.data))
+            np.testing.assert_array_equal(np.asarray(got.data[...]), np.asarray(want.data))
             assert got.dtype == want.dtype
 
     def test_failed_write_leaves_nothing(self, plugin: FormatPlugin, tmp_path: Path) -> None:

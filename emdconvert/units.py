@@ -11,11 +11,55 @@ from __future__ import annotations
 
 import re
 
-_PREFIXES = ("Y", "Z", "E", "P", "T", "G", "M", "k", "h", "d", "c", "m", "µ", "u", "n",
-             "p", "f", "a", "z", "y")
+_PREFIXES = (
+    "Y",
+    "Z",
+    "E",
+    "P",
+    "T",
+    "G",
+    "M",
+    "k",
+    "h",
+    "d",
+    "c",
+    "m",
+    "µ",
+    "u",
+    "n",
+    "p",
+    "f",
+    "a",
+    "z",
+    "y",
+)
 # Base symbols that may carry an SI prefix.  Longest first so "eV" wins over "V".
-_BASES = ("rad", "eV", "Hz", "sr", "mol", "cd", "m", "s", "g", "V", "A", "K", "W",
-          "J", "C", "T", "Pa", "N", "Ω", "F", "H", "S", "L", "Å")
+_BASES = (
+    "rad",
+    "eV",
+    "Hz",
+    "sr",
+    "mol",
+    "cd",
+    "m",
+    "s",
+    "g",
+    "V",
+    "A",
+    "K",
+    "W",
+    "J",
+    "C",
+    "T",
+    "Pa",
+    "N",
+    "Ω",
+    "F",
+    "H",
+    "S",
+    "L",
+    "Å",
+)
 # Symbols that must never be split although they look prefixed.
 _ATOMIC = frozenset({"px", "pixel", "pixels", "deg", "counts", "min", "h", "a.u."})
 _TERM = re.compile(r"^(?P<sym>[^\d^]+)(?P<pow>\^?-?\d+)?$")

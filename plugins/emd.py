@@ -24,11 +24,13 @@ class EMDPlugin(BasePlugin):
     """Berkeley EMD v0.2 (read/write); Velox, EMD 1.0, prismatic (read, via rsciio)."""
 
     name: ClassVar[str] = "emd"
-    description: ClassVar[str] = ("Berkeley EMD v0.2 (read/write); Velox, EMD 1.0 and "
-                                  "prismatic (read, via rsciio)")
+    description: ClassVar[str] = (
+        "Berkeley EMD v0.2 (read/write); Velox, EMD 1.0 and prismatic (read, via rsciio)"
+    )
     extensions: ClassVar[tuple[str, ...]] = (".emd", ".h5", ".hdf5", ".hdf")
     magic: ClassVar[tuple[tuple[int, bytes], ...]] = tuple(
-        (offset, reader.HDF5_SIGNATURE) for offset in (0, 512, 1024, 2048))
+        (offset, reader.HDF5_SIGNATURE) for offset in (0, 512, 1024, 2048)
+    )
     priority: ClassVar[int] = 80
     can_read: ClassVar[bool] = True
     can_write: ClassVar[bool] = True
@@ -82,33 +84,41 @@ class EMDPlugin(BasePlugin):
         size = path.stat().st_size
         if stream_bytes is None or size + stream_bytes > budget.eager_limit():
             return signals_to_model(file_reader(str(path), lazy=True))
-        return signals_to_model(file_reader(str(path), lazy=False),
-                                {budget.READ_ATTR: "eager"})
+        return signals_to_model(file_reader(str(path), lazy=False), {budget.READ_ATTR: "eager"})
 
-    def inspect(self, path: Path, *,
-                options: Mapping[str, Any] | None = None) -> FileInfo:
+    def inspect(self, path: Path, *, options: Mapping[str, Any] | None = None) -> FileInfo:
         with reader.open_checked(path) as h5:
             if reader.flavour(h5) != reader.BERKELEY:
                 return super().inspect(path, options=options)
             return FileInfo(reader.dataset_infos(h5), {"flavour": reader.BERKELEY})
 
-    def write(self, model: EMDFile, path: Path, *,
-              options: Mapping[str, Any] | None = None) -> None:
+    def write(
+        self, model: EMDFile, path: Path, *, options: Mapping[str, Any] | None = None
+    ) -> None:
         options = options or {}
-        write_emd(model, path, axis_order=options.get("axis_order") or X_FIRST,
-                  compression=options.get("compression"), threads=options.get("threads"),
-                  progress=options.get("progress"))
+        write_emd(
+            model,
+            path,
+            axis_order=options.get("axis_order") or X_FIRST,
+            compression=options.get("compression"),
+            threads=options.get("threads"),
+            progress=options.get("progress"),
+        )
 
     def append_comment(self, path: Path, comment: Comment) -> None:
         append_comment(path, comment)
 
-    def verify(self, model: EMDFile, path: Path, *,
-               options: Mapping[str, Any] | None = None) -> None:
+    def verify(
+        self, model: EMDFile, path: Path, *, options: Mapping[str, Any] | None = None
+    ) -> None:
         """The spec's MUST rules hold, and every dataset has the model's shape/dtype."""
         check_spec(path)
         super().verify(model, path, options=options)
         compare_samples(model, path)
 
     def library_versions(self) -> dict[str, str]:
-        return {"h5py": package_version("h5py"), "hdf5plugin": package_version("hdf5plugin"),
-                "rosettasciio": package_version("rosettasciio")}
+        return {
+            "h5py": package_version("h5py"),
+            "hdf5plugin": package_version("hdf5plugin"),
+            "rosettasciio": package_version("rosettasciio"),
+        }

@@ -32,13 +32,55 @@ from emdconvert.sources import FOLDER_FORMATS, expand
 # rsciio 0.15's read-capable extensions that no dedicated plugin handles.  Listed here,
 # not computed, so that loading the plugin class does not import rsciio.
 RSCIIO_EXTENSIONS = (
-    ".ser", ".emi", ".mrc", ".mrcz", ".ali", ".bcf", ".spx", ".msa", ".ems", ".mas",
-    ".emsa", ".blo", ".unf", ".rpl", ".hspy", ".zspy", ".spd", ".spc", ".lsd", ".nc",
-    ".mib", ".app5", ".dens", ".prz", ".sur", ".pro", ".tvf", ".wdf", ".tvips", ".asw",
-    ".img", ".map", ".pts", ".eds", ".elid", ".de5", ".nxs", ".png", ".bmp", ".gif",
-    ".jpg", ".jpeg", ".h5", ".hdf5", ".xml", ".sbc", ".sac", ".csv",
+    ".ser",
+    ".emi",
+    ".mrc",
+    ".mrcz",
+    ".ali",
+    ".bcf",
+    ".spx",
+    ".msa",
+    ".ems",
+    ".mas",
+    ".emsa",
+    ".blo",
+    ".unf",
+    ".rpl",
+    ".hspy",
+    ".zspy",
+    ".spd",
+    ".spc",
+    ".lsd",
+    ".nc",
+    ".mib",
+    ".app5",
+    ".dens",
+    ".prz",
+    ".sur",
+    ".pro",
+    ".tvf",
+    ".wdf",
+    ".tvips",
+    ".asw",
+    ".img",
+    ".map",
+    ".pts",
+    ".eds",
+    ".elid",
+    ".de5",
+    ".nxs",
+    ".png",
+    ".bmp",
+    ".gif",
+    ".jpg",
+    ".jpeg",
+    ".h5",
+    ".hdf5",
+    ".xml",
+    ".sbc",
+    ".sac",
+    ".csv",
 )
-
 
 
 def _looks_like_mrc(path: Path, head: bytes) -> bool:
@@ -46,8 +88,9 @@ def _looks_like_mrc(path: Path, head: bytes) -> bool:
     that the declared grid and mode are plausible and fit in the file."""
     if len(head) < 1024:
         return False
-    nx, ny, nz, mode = (int.from_bytes(head[i:i + 4], "little", signed=True)
-                        for i in (0, 4, 8, 12))
+    nx, ny, nz, mode = (
+        int.from_bytes(head[i : i + 4], "little", signed=True) for i in (0, 4, 8, 12)
+    )
     itemsize = {0: 1, 1: 2, 2: 4, 3: 4, 4: 8, 6: 2, 12: 2}.get(mode)
     if itemsize is None or min(nx, ny, nz) <= 0:
         return False
@@ -64,7 +107,7 @@ def _looks_like_emi(path: Path, head: bytes) -> bool:
 def _looks_like_hdf5(path: Path, head: bytes) -> bool:
     """HDF5 signature at offset 0 or at a user-block boundary (512, 1024, ... bytes)."""
     signature = b"\x89HDF\r\n\x1a\n"
-    return any(head[at:at + 8] == signature for at in (0, 512, 1024, 2048))
+    return any(head[at : at + 8] == signature for at in (0, 512, 1024, 2048))
 
 
 def _looks_like_xml(path: Path, head: bytes) -> bool:
@@ -106,8 +149,9 @@ def readers_for(suffix: str) -> list[dict[str, Any]]:
     from rsciio import IO_PLUGINS
 
     wanted = suffix.lstrip(".").lower()
-    return [spec for spec in IO_PLUGINS
-            if wanted in (ext.lower() for ext in spec["file_extensions"])]
+    return [
+        spec for spec in IO_PLUGINS if wanted in (ext.lower() for ext in spec["file_extensions"])
+    ]
 
 
 #: rsciio readers whose lazy reading differs from the eager one ``hs.load`` gives: JEOL
@@ -132,9 +176,11 @@ def _read_lazily_else_eagerly(reader: Any, path: Path, name: str) -> tuple[list[
     if signals is not None and name not in EAGER_FIRST:
         return signals, False
     declared = sum(nbytes(s["data"]) for s in signals or ())
-    budget.fits_in_memory(max(sum(f.stat().st_size for f in expand(path)), declared),
-                          f"rsciio's {name} reader cannot read lazily, and the file",
-                          path)
+    budget.fits_in_memory(
+        max(sum(f.stat().st_size for f in expand(path)), declared),
+        f"rsciio's {name} reader cannot read lazily, and the file",
+        path,
+    )
     return reader(str(path), lazy=False), True
 
 
@@ -142,8 +188,9 @@ class RsciioPlugin(BasePlugin):
     """Fallback reader for every format RosettaSciIO supports."""
 
     name: ClassVar[str] = "rsciio"
-    description: ClassVar[str] = ("Any other RosettaSciIO format: SER/EMI, MRC, BCF, "
-                                  "MSA, blockfile, ... (read)")
+    description: ClassVar[str] = (
+        "Any other RosettaSciIO format: SER/EMI, MRC, BCF, MSA, blockfile, ... (read)"
+    )
     extensions: ClassVar[tuple[str, ...]] = RSCIIO_EXTENSIONS
     priority: ClassVar[int] = 0
     can_read: ClassVar[bool] = True

@@ -8,8 +8,10 @@ from pathlib import Path
 
 # Hypothesis keeps a cache beside the tests unless told otherwise; the project's tool
 # caches live under .ci/cache (layout rule: nothing new at the top level).
-os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY",
-                      str(Path(__file__).resolve().parents[1] / ".ci" / "cache" / "hypothesis"))
+os.environ.setdefault(
+    "HYPOTHESIS_STORAGE_DIRECTORY",
+    str(Path(__file__).resolve().parents[1] / ".ci" / "cache" / "hypothesis"),
+)
 
 import pytest
 from support.corpus import corpus_dir

@@ -19,10 +19,16 @@ from emdconvert.testing import FailingArray, leftovers
 def test_from_array_write_read(tmp_path: Path) -> None:
     frames = np.random.default_rng(0).integers(0, 2**12, (4, 32, 48), dtype=np.uint16)
     model = EMDFile.from_array(
-        frames, dims=[Dim.uniform("frame", "s", 4, 0, 0.05),
-                      Dim.uniform("y", "nm", 32, 0, 0.02), Dim.uniform("x", "nm", 48, 0, 0.02)],
-        microscope={"voltage_V": 3e5}, sample={"sample_name": "SrTiO3"},
-        user={"operator_name": "me"})
+        frames,
+        dims=[
+            Dim.uniform("frame", "s", 4, 0, 0.05),
+            Dim.uniform("y", "nm", 32, 0, 0.02),
+            Dim.uniform("x", "nm", 48, 0, 0.02),
+        ],
+        microscope={"voltage_V": 3e5},
+        sample={"sample_name": "SrTiO3"},
+        user={"operator_name": "me"},
+    )
     path = emdconvert.write(model, tmp_path / "acq.emd")
     assert path == tmp_path / "acq.emd"
     back = emdconvert.read(path)
@@ -37,9 +43,12 @@ def test_provenance_records_source_hash_versions_and_options(tmp_path: Path) -> 
     emdconvert.convert(tmp_path / "s.npy", tmp_path / "s.emd", compression="gzip:6")
     entry = json.loads(emdconvert.read(tmp_path / "s.emd").comments[-1].message)
     raw = (tmp_path / "s.npy").read_bytes()
-    assert entry["source"] == {"name": "s.npy", "size": len(raw),
-                               "mtime_ns": (tmp_path / "s.npy").stat().st_mtime_ns,
-                               "sha256": hashlib.sha256(raw).hexdigest()}
+    assert entry["source"] == {
+        "name": "s.npy",
+        "size": len(raw),
+        "mtime_ns": (tmp_path / "s.npy").stat().st_mtime_ns,
+        "sha256": hashlib.sha256(raw).hexdigest(),
+    }
     assert entry["tool"] == f"emdconvert {emdconvert.__version__}"
     assert entry["reader"]["plugin"] == "npy" and "numpy" in entry["reader"]
     assert entry["writer"]["plugin"] == "emd" and "h5py" in entry["writer"]
@@ -47,20 +56,23 @@ def test_provenance_records_source_hash_versions_and_options(tmp_path: Path) -> 
 
 
 def test_plugins_given_as_objects_are_recorded_and_their_declared_defaults_used(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     from emdconvert.plugins.emd import EMDPlugin
     from emdconvert.plugins.npy import NPYPlugin
 
     np.save(tmp_path / "s.npy", np.arange(10, dtype=np.int8))
-    emdconvert.convert(tmp_path / "s.npy", tmp_path / "s.emd", source_plugin=NPYPlugin,
-                       target_plugin=EMDPlugin())
+    emdconvert.convert(
+        tmp_path / "s.npy", tmp_path / "s.emd", source_plugin=NPYPlugin, target_plugin=EMDPlugin()
+    )
     entry = json.loads(emdconvert.read(tmp_path / "s.emd").comments[-1].message)
     assert entry["options"]["source_plugin"] == "emdconvert.plugins.npy:NPYPlugin"
     assert entry["options"]["target_plugin"] == "emdconvert.plugins.emd:EMDPlugin"
     # NPYPlugin declares no compressions (BasePlugin's default): refused before a read.
     with pytest.raises(UsageError, match="the npy format cannot be compressed"):
-        emdconvert.convert(tmp_path / "s.emd", tmp_path / "o.npy", target_plugin=NPYPlugin,
-                           compression="gzip")
+        emdconvert.convert(
+            tmp_path / "s.emd", tmp_path / "o.npy", target_plugin=NPYPlugin, compression="gzip"
+        )
     assert not (tmp_path / "o.npy").exists()
 
 
@@ -86,8 +98,9 @@ def test_existing_output_is_refused_then_replaced_with_overwrite(tmp_path: Path)
     with pytest.raises(OutputExistsError):
         emdconvert.write(model, tmp_path / "o.emd")
     emdconvert.write(EMDFile.from_array(np.ones(3)), tmp_path / "o.emd", overwrite=True)
-    np.testing.assert_array_equal(emdconvert.read(tmp_path / "o.emd").datasets[0].data[...],
-                                  np.ones(3))
+    np.testing.assert_array_equal(
+        emdconvert.read(tmp_path / "o.emd").datasets[0].data[...], np.ones(3)
+    )
 
 
 def test_same_input_and_output_is_refused(tmp_path: Path) -> None:
@@ -100,8 +113,7 @@ def test_a_model_used_as_a_context_manager_closes_its_files(tmp_path: Path) -> N
     """Long-running callers (the daemon, acquisition software) release files at once."""
     import tifffile
 
-    emd = emdconvert.write(EMDFile.from_array(np.arange(12.0).reshape(3, 4)),
-                           tmp_path / "a.emd")
+    emd = emdconvert.write(EMDFile.from_array(np.arange(12.0).reshape(3, 4)), tmp_path / "a.emd")
     tif = tmp_path / "s.tif"
     tifffile.imwrite(tif, np.zeros((3, 16, 16), np.uint8), compression="zlib")
     open_before = len(os.listdir("/proc/self/fd"))

@@ -28,8 +28,7 @@ def make_inputs(root: Path) -> Path:
 def test_plan_maps_folders_and_skips_unknown_extensions(tmp_path: Path) -> None:
     inputs = make_inputs(tmp_path)
     flat = plan([inputs], tmp_path / "out")
-    assert [s.name for s, _ in flat] == ["broken.npy", "frame1.npy", "frame2.npy",
-                                         "frame10.npy"]
+    assert [s.name for s, _ in flat] == ["broken.npy", "frame1.npy", "frame2.npy", "frame10.npy"]
     deep = plan([inputs], tmp_path / "out", recursive=True)
     assert (inputs / "sub" / "deep.npy", tmp_path / "out" / "sub" / "deep.emd") in deep
 
@@ -43,8 +42,7 @@ def test_colliding_outputs_are_refused(tmp_path: Path) -> None:
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_failures_do_not_stop_the_others(tmp_path: Path, jobs: int) -> None:
     inputs = make_inputs(tmp_path)
-    outcomes = list(convert_many(plan([inputs], tmp_path / "out", recursive=True),
-                                 jobs=jobs))
+    outcomes = list(convert_many(plan([inputs], tmp_path / "out", recursive=True), jobs=jobs))
     assert sorted(o.source.name for o in outcomes if not o.ok) == ["broken.npy"]
     assert exit_code(outcomes) == 3
     assert len(list((tmp_path / "out").rglob("*.emd"))) == 4
@@ -52,9 +50,22 @@ def test_failures_do_not_stop_the_others(tmp_path: Path, jobs: int) -> None:
 
 def test_cli_batch_summary_and_exit_code(tmp_path: Path) -> None:
     inputs = make_inputs(tmp_path)
-    result = subprocess.run([sys.executable, "-m", "emdconvert", "convert", str(inputs),
-                             "--out-dir", str(tmp_path / "out"), "-j", "2"],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "emdconvert",
+            "convert",
+            str(inputs),
+            "--out-dir",
+            str(tmp_path / "out"),
+            "-j",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 3
     assert "3 converted, 1 failed" in result.stdout
     assert result.stderr.count("emdconvert: error:") == 1 and "Traceback" not in result.stderr
@@ -64,8 +75,11 @@ def test_progress_reports_running_totals(tmp_path: Path) -> None:
     data = np.zeros((40, 256, 256), np.uint16)
     np.save(tmp_path / "p.npy", data)
     seen: list[tuple[int, int]] = []
-    emdconvert.convert(tmp_path / "p.npy", tmp_path / "p.emd",
-                       progress=lambda done, total: seen.append((done, total)))
+    emdconvert.convert(
+        tmp_path / "p.npy",
+        tmp_path / "p.emd",
+        progress=lambda done, total: seen.append((done, total)),
+    )
     assert seen[-1] == (data.nbytes, data.nbytes)
     assert [d for d, _ in seen] == sorted(d for d, _ in seen)
 
@@ -74,11 +88,15 @@ def test_scheduler_runs_each_file_as_a_task_on_a_cluster(tmp_path: Path) -> None
     distributed = pytest.importorskip("distributed")
     inputs = make_inputs(tmp_path)
     pairs = plan([inputs], tmp_path / "out")
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
-                                  dashboard_address=None) as cluster:
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+    ) as cluster:
         outcomes = list(convert_many(pairs, scheduler=cluster.scheduler_address))
-    assert sorted(o.source.name for o in outcomes if o.ok) == ["frame1.npy", "frame10.npy",
-                                                               "frame2.npy"]
+    assert sorted(o.source.name for o in outcomes if o.ok) == [
+        "frame1.npy",
+        "frame10.npy",
+        "frame2.npy",
+    ]
     assert exit_code(outcomes) == 3
     for _, target in pairs[1:]:
         emdconvert.read(target)

@@ -9,15 +9,9 @@ import h5py
 import numpy as np
 import pytest
 
-from emdconvert.emd.blockcopy import (
-    copy_into,
-    raw_bytes,
-    source_chunk,
-    transpose_2d,
-    transposed,
-    use_simd_transpose,
-)
+from emdconvert.emd.blockcopy import copy_into, raw_bytes, source_chunk
 from emdconvert.emd.compression import parse as parse_compression
+from emdconvert.emd.transpose import transpose_2d, transposed, use_simd_transpose
 from emdconvert.lazy import RawFileArray
 
 
@@ -46,8 +40,9 @@ def test_large_frames_get_a_chunk_each_small_frames_are_grouped() -> None:
 
 @pytest.mark.parametrize("compression", [None, "gzip:1", "zstd", "bitshuffle-lz4"])
 @pytest.mark.parametrize("transpose", [True, False])
-def test_copy_into_is_exact_including_edge_chunks(tmp_path: Path, transpose: bool,
-                                                  compression: str | None) -> None:
+def test_copy_into_is_exact_including_edge_chunks(
+    tmp_path: Path, transpose: bool, compression: str | None
+) -> None:
     choice = parse_compression(compression)
     data = np.random.default_rng(3).integers(0, 2**15, (5, 300, 700), dtype=np.int16)
     raw = tmp_path / "raw.bin"
@@ -57,21 +52,42 @@ def test_copy_into_is_exact_including_edge_chunks(tmp_path: Path, transpose: boo
     for blk in (block, (2, 300, 700)):
         stored = data.T.shape if transpose else data.shape
         with h5py.File(tmp_path / "out.h5", "w") as h5:
-            target = h5.create_dataset("d", shape=stored, dtype=data.dtype,
-                                       chunks=blk[::-1] if transpose else blk,
-                                       **(choice.dataset_kwargs() if choice else {}))
+            target = h5.create_dataset(
+                "d",
+                shape=stored,
+                dtype=data.dtype,
+                chunks=blk[::-1] if transpose else blk,
+                **(choice.dataset_kwargs() if choice else {}),
+            )
             seen: list[int] = []
-            copy_into(source, target, blk, transpose=transpose,
-                      encode=choice.chunk_encoder() if choice else raw_bytes,
-                      progress=seen.append)
+            copy_into(
+                source,
+                target,
+                blk,
+                transpose=transpose,
+                encode=choice.chunk_encoder() if choice else raw_bytes,
+                progress=seen.append,
+            )
         with h5py.File(tmp_path / "out.h5") as h5:
             np.testing.assert_array_equal(h5["d"][()], data.T if transpose else data)
         assert sum(seen) == data.nbytes
 
 
-@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.uint16, np.int32, np.float32,
-                                   np.float64, np.int64, np.complex64, np.complex128,
-                                   np.bool_])
+@pytest.mark.parametrize(
+    "dtype",
+    [
+        np.uint8,
+        np.int16,
+        np.uint16,
+        np.int32,
+        np.float32,
+        np.float64,
+        np.int64,
+        np.complex64,
+        np.complex128,
+        np.bool_,
+    ],
+)
 def test_transpose_is_bit_identical_for_every_dtype(dtype: Any) -> None:
     """OpenCV moves bytes through a same-size view (NaN payloads, int64 bits kept)."""
     use_simd_transpose()

@@ -19,16 +19,26 @@ import pytest
 from emdconvert.testing import fingerprint, leftovers
 
 
-def run(*args: str | Path, cwd: Path | None = None,
-        env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "emdconvert", *map(str, args)],
-                          capture_output=True, text=True, cwd=cwd, timeout=120,
-                          env=None if env is None else {**os.environ, **env})
+def run(
+    *args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "emdconvert", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
+        env=None if env is None else {**os.environ, **env},
+    )
 
 
-def assert_clean_failure(result: subprocess.CompletedProcess[str], code: int,
-                         output: Path, source: Path | None = None,
-                         before: tuple[str, int, int] | None = None) -> None:
+def assert_clean_failure(
+    result: subprocess.CompletedProcess[str],
+    code: int,
+    output: Path,
+    source: Path | None = None,
+    before: tuple[str, int, int] | None = None,
+) -> None:
     """A clean failure (README, Safety rules R8): code, one stderr line, no traceback, no output."""
     assert result.returncode == code, (result.returncode, result.stderr)
     lines = result.stderr.strip().splitlines()
@@ -58,16 +68,16 @@ def test_installed_console_script_works(npy: Path, tmp_path: Path) -> None:
     script = shutil.which("emdconvert")
     if script is None:
         pytest.skip("emdconvert is not on PATH")
-    result = subprocess.run([script, str(npy), str(tmp_path / "c.emd")],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [script, str(npy), str(tmp_path / "c.emd")], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
 
 
 def test_info_and_formats(npy: Path, tmp_path: Path) -> None:
     run(npy, tmp_path / "a.emd")
     info = run("info", tmp_path / "a.emd").stdout
-    for text in ("3 x 4 x 5", "uint16", "x: 5 points", "microscope", "comments (1)",
-                 "npy -> emd"):
+    for text in ("3 x 4 x 5", "uint16", "x: 5 points", "microscope", "comments (1)", "npy -> emd"):
         assert text in info, info
     formats = run("formats").stdout
     for name in ("csv", "dm", "emd", "npy", "rsciio", "tiff"):
@@ -85,13 +95,16 @@ def test_validate_reports_rules_and_fails(tmp_path: Path) -> None:
     assert "rule 1 (MUST)" in result.stdout and "rule 2 (MUST)" in result.stdout
 
 
-@pytest.mark.parametrize("args", [
-    ("convert",),
-    ("--from", "nope"),
-    ("--axis-order", "sideways"),
-    ("--compression", "lzma"),
-    ("-o", "novalue"),
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("convert",),
+        ("--from", "nope"),
+        ("--axis-order", "sideways"),
+        ("--compression", "lzma"),
+        ("-o", "novalue"),
+    ],
+)
 def test_usage_errors_exit_2(npy: Path, tmp_path: Path, args: tuple[str, ...]) -> None:
     out = tmp_path / "u.emd"
     full = args if args == ("convert",) else ("convert", npy, out, *args)
@@ -103,8 +116,12 @@ def test_usage_errors_exit_2(npy: Path, tmp_path: Path, args: tuple[str, ...]) -
 
 def _bad_inputs(tmp_path: Path) -> dict[str, Path]:
     rng = np.random.default_rng(5)
-    cases = {"random.npy": rng.bytes(2000), "empty.npy": b"", "unknown.xyz": b"hello" * 10,
-             "garbage.dm4": b"\0\0\0\x04" + rng.bytes(500)}
+    cases = {
+        "random.npy": rng.bytes(2000),
+        "empty.npy": b"",
+        "unknown.xyz": b"hello" * 10,
+        "garbage.dm4": b"\0\0\0\x04" + rng.bytes(500),
+    }
     out = {}
     for name, content in cases.items():
         path = tmp_path / name
@@ -117,8 +134,10 @@ def _bad_inputs(tmp_path: Path) -> dict[str, Path]:
     return out
 
 
-@pytest.mark.parametrize("name", ["random.npy", "empty.npy", "unknown.xyz", "garbage.dm4",
-                                  "truncated.npy", "missing.npy"])
+@pytest.mark.parametrize(
+    "name",
+    ["random.npy", "empty.npy", "unknown.xyz", "garbage.dm4", "truncated.npy", "missing.npy"],
+)
 def test_bad_input_exits_3_cleanly(tmp_path: Path, name: str) -> None:
     source = _bad_inputs(tmp_path).get(name, tmp_path / name)
     before = fingerprint(source) if source.exists() else None
@@ -140,8 +159,9 @@ def test_environment_errors_exit_4(npy: Path, tmp_path: Path) -> None:
 def test_pickle_and_external_link_exit_5(tmp_path: Path) -> None:
     pickled = tmp_path / "obj.npy"
     np.save(pickled, np.array([{"a": 1}], dtype=object), allow_pickle=True)
-    assert_clean_failure(run(pickled, tmp_path / "p.emd"), 5, tmp_path / "p.emd",
-                         pickled, fingerprint(pickled))
+    assert_clean_failure(
+        run(pickled, tmp_path / "p.emd"), 5, tmp_path / "p.emd", pickled, fingerprint(pickled)
+    )
     (tmp_path / "invalid").mkdir()
     linked = tmp_path / "invalid" / "linked.emd"
     with h5py.File(linked, "w") as h5:
@@ -160,7 +180,8 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
 
 
 def test_overwrite_replaces_and_a_failed_overwrite_keeps_the_old_file(
-        npy: Path, tmp_path: Path) -> None:
+    npy: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "o.emd"
     assert run(npy, out).returncode == 0
     first = fingerprint(out)
@@ -175,7 +196,7 @@ def test_overwrite_replaces_and_a_failed_overwrite_keeps_the_old_file(
 
 
 # A plugin module nobody installed: a line of integers per row, after a "TXT2D" line.
-ROWS_PLUGIN = textwrap.dedent('''
+ROWS_PLUGIN = textwrap.dedent("""
     import numpy as np
 
     from emdconvert.errors import FormatError
@@ -205,7 +226,7 @@ ROWS_PLUGIN = textwrap.dedent('''
 
     class NotAPlugin:
         name = "nope"
-''')
+""")
 
 
 @pytest.fixture
@@ -237,15 +258,18 @@ def test_from_and_to_take_module_class(rows_module: dict[str, str], tmp_path: Pa
     assert (batch / "out.rows").read_text() == source.read_text()
 
 
-@pytest.mark.parametrize(("flag", "spec", "reason"), [
-    ("--from", "no_such_module_xyz:Plugin", "cannot import no_such_module_xyz"),
-    ("--from", "rows_fmt:Missing", "rows_fmt has no Missing"),
-    ("--to", "rows_fmt:NotAPlugin", "is malformed: missing description"),
-    ("--to", "os:sep", "sep is not a class"),
-])
-def test_bad_module_class_spec_exits_2_naming_it(npy: Path, tmp_path: Path, flag: str,
-                                                 spec: str, reason: str,
-                                                 rows_module: dict[str, str]) -> None:
+@pytest.mark.parametrize(
+    ("flag", "spec", "reason"),
+    [
+        ("--from", "no_such_module_xyz:Plugin", "cannot import no_such_module_xyz"),
+        ("--from", "rows_fmt:Missing", "rows_fmt has no Missing"),
+        ("--to", "rows_fmt:NotAPlugin", "is malformed: missing description"),
+        ("--to", "os:sep", "sep is not a class"),
+    ],
+)
+def test_bad_module_class_spec_exits_2_naming_it(
+    npy: Path, tmp_path: Path, flag: str, spec: str, reason: str, rows_module: dict[str, str]
+) -> None:
     out = tmp_path / "bad.emd"
     result = run(npy, out, flag, spec, env=rows_module)
     assert_clean_failure(result, 2, out)

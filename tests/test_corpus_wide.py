@@ -33,8 +33,7 @@ WIDE = "wide"
 _UNDEFINED = (None, "", "<undefined>", "Undefined")
 
 #: Files not (yet) converted faithfully, and why.
-KNOWN = {
-}
+KNOWN = {}
 
 #: Files rsciio reads that hold nothing EMD can store: refused cleanly, by the spec.
 NOT_EMD_DATA = {
@@ -68,8 +67,9 @@ def _title(signal: Mapping[str, Any]) -> str:
     return str(signal.get("metadata", {}).get("General", {}).get("title", ""))
 
 
-def paired(theirs: Sequence[dict[str, Any]],
-           ours: Sequence[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+def paired(
+    theirs: Sequence[dict[str, Any]], ours: Sequence[dict[str, Any]]
+) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     """Match each source signal with one output dataset of its shape (EMD groups come
     back in name order, not the source's): among several of the same shape (Phenom and
     Velox files hold many), the one holding its data, else the one named like it.  Each
@@ -77,12 +77,16 @@ def paired(theirs: Sequence[dict[str, Any]],
     left = list(range(len(ours)))
     pairs = []
     for signal in theirs:
-        shape = np.shape(signal["data"])[:len(signal["axes"]) or None]
-        same = [i for i in left if np.shape(ours[i]["data"])[:len(shape)] == shape] or left
+        shape = np.shape(signal["data"])[: len(signal["axes"]) or None]
+        same = [i for i in left if np.shape(ours[i]["data"])[: len(shape)] == shape] or left
         expected = expected_array(signal["data"])
-        holding = [i for i in same if len(same) > 1
-                   and np.shape(ours[i]["data"]) == expected.shape
-                   and np.array_equal(np.asarray(ours[i]["data"]), expected)]
+        holding = [
+            i
+            for i in same
+            if len(same) > 1
+            and np.shape(ours[i]["data"]) == expected.shape
+            and np.array_equal(np.asarray(ours[i]["data"]), expected)
+        ]
         named = [i for i in same if _title(ours[i]).startswith(_title(signal))]
         chosen = (holding or named or same)[0]
         left.remove(chosen)
@@ -130,8 +134,9 @@ def assert_axes_match(theirs: dict[str, Any], ours: dict[str, Any], group: h5py.
         assert mine["size"] == size, where
         if axis.get("name") not in _UNDEFINED:
             assert mine["name"] == axis["name"], where
-        assert same_units(mine.get("units"), axis.get("units")), \
+        assert same_units(mine.get("units"), axis.get("units")), (
             f"{where}: units {mine.get('units')!r} != {axis.get('units')!r}"
+        )
         if axis.get("axis") is not None:
             x_first = group.attrs.get("emdconvert_axis_order") == "x-first"
             vector = group[f"dim{len(shape) - i if x_first else i + 1}"][()]
@@ -139,15 +144,16 @@ def assert_axes_match(theirs: dict[str, Any], ours: dict[str, Any], group: h5py.
             continue
         scale, offset = axis.get("scale", 1.0), axis.get("offset", 0.0)
         assert mine.get("scale", 1.0) == pytest.approx(
-            scale, rel=1e-9, abs=vector_step_precision(offset, scale, size)), where
-        assert mine.get("offset", 0.0) == pytest.approx(axis.get("offset", 0.0), rel=1e-9,
-                                                         abs=1e-12), where
+            scale, rel=1e-9, abs=vector_step_precision(offset, scale, size)
+        ), where
+        assert mine.get("offset", 0.0) == pytest.approx(
+            axis.get("offset", 0.0), rel=1e-9, abs=1e-12
+        ), where
 
 
 @pytest.mark.corpus
 @pytest.mark.parametrize(("name", "fmt"), _params())
-def test_wide_corpus_file_matches_rsciio(corpus: Path, tmp_path: Path, name: str,
-                                         fmt: str) -> None:
+def test_wide_corpus_file_matches_rsciio(corpus: Path, tmp_path: Path, name: str, fmt: str) -> None:
     from rsciio.emd import file_reader as read_emd
 
     logging.getLogger("rsciio").setLevel(logging.CRITICAL + 1)  # readers' chatter
@@ -214,8 +220,7 @@ KEY_ITEMS = {
 _TREE_UNITS = {"mR": "mrad", "eV": "V", "keV": "kV", "MeV": "MV"}
 
 
-def expected_value(value: Any, given: str | None, default: str | None,
-                   target: str | None) -> Any:
+def expected_value(value: Any, given: str | None, default: str | None, target: str | None) -> Any:
     """*value* of the tree in the unit the attribute's name states (pint, not ours)."""
     if target is None:
         return value
@@ -248,8 +253,9 @@ def assert_key_metadata_readable(theirs: Sequence[dict[str, Any]], h5: h5py.File
 
 
 @pytest.mark.corpus
-def test_reader_without_lazy_support_is_read_eagerly_within_budget(corpus: Path,
-                                                                   tmp_path: Path) -> None:
+def test_reader_without_lazy_support_is_read_eagerly_within_budget(
+    corpus: Path, tmp_path: Path
+) -> None:
     """MSA cannot be read lazily: it is read into memory, which the output records, and
     only when the file fits the caller's ``max_bytes``."""
     from emdconvert.errors import PolicyError

@@ -33,10 +33,17 @@ CLI = [sys.executable, "-m", "emdconvert"]
 ROOT = os.geteuid() == 0
 
 
-def cli(*args: str | Path, env: dict[str, str] | None = None,
-        **kwargs: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True,
-                          timeout=120, env={**os.environ, **(env or {})}, **kwargs)
+def cli(
+    *args: str | Path, env: dict[str, str] | None = None, **kwargs: object
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CLI, *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+        **kwargs,
+    )
 
 
 def one_error_line(result: subprocess.CompletedProcess[str], code: int) -> str:
@@ -57,7 +64,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray]:
 
 
 def output_state(path: Path, data: np.ndarray) -> str:
-    """"absent" or "complete"; anything else fails the test."""
+    """ "absent" or "complete"; anything else fails the test."""
     if not path.exists():
         return "absent"
     assert_valid_emd(path)
@@ -68,7 +75,8 @@ def output_state(path: Path, data: np.ndarray) -> str:
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_sigkill_at_random_points_never_leaves_a_partial_output(
-        stack: tuple[Path, np.ndarray], tmp_path: Path) -> None:
+    stack: tuple[Path, np.ndarray], tmp_path: Path
+) -> None:
     source, data = stack
     before = fingerprint(source)
     started = time.monotonic()
@@ -78,8 +86,9 @@ def test_sigkill_at_random_points_never_leaves_a_partial_output(
     seen = set()
     for attempt in range(12):
         out = tmp_path / f"killed{attempt}.emd"
-        process = subprocess.Popen([*CLI, str(source), str(out)],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            [*CLI, str(source), str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         time.sleep(rng.uniform(0.05, duration))
         process.send_signal(signal.SIGKILL)
         process.wait()
@@ -93,11 +102,18 @@ def test_sigkill_at_random_points_never_leaves_a_partial_output(
     assert fingerprint(source) == before
 
 
-@pytest.mark.parametrize(("point", "expected"), [
-    ("write:0.5", "absent"), ("before_verify", "absent"), ("before_publish", "absent"),
-    ("after_publish", "complete")])
-def test_sigkill_at_each_publication_step(stack: tuple[Path, np.ndarray], tmp_path: Path,
-                                          point: str, expected: str) -> None:
+@pytest.mark.parametrize(
+    ("point", "expected"),
+    [
+        ("write:0.5", "absent"),
+        ("before_verify", "absent"),
+        ("before_publish", "absent"),
+        ("after_publish", "complete"),
+    ],
+)
+def test_sigkill_at_each_publication_step(
+    stack: tuple[Path, np.ndarray], tmp_path: Path, point: str, expected: str
+) -> None:
     source, data = stack
     out = tmp_path / "out.emd"
     result = cli(source, out, env={FAULT: f"kill@{point}"})
@@ -106,7 +122,8 @@ def test_sigkill_at_each_publication_step(stack: tuple[Path, np.ndarray], tmp_pa
 
 
 def test_corruption_before_publish_is_caught_by_the_read_back(
-        stack: tuple[Path, np.ndarray], tmp_path: Path) -> None:
+    stack: tuple[Path, np.ndarray], tmp_path: Path
+) -> None:
     """R3: HDF5 returns fill-value zeros for lost chunks; the sampled read-back sees it."""
     source, _ = stack
     out = tmp_path / "out.emd"
@@ -115,8 +132,9 @@ def test_corruption_before_publish_is_caught_by_the_read_back(
     assert not out.exists() and not leftovers(tmp_path)
 
 
-def test_a_failed_overwrite_keeps_the_old_file(stack: tuple[Path, np.ndarray],
-                                               tmp_path: Path) -> None:
+def test_a_failed_overwrite_keeps_the_old_file(
+    stack: tuple[Path, np.ndarray], tmp_path: Path
+) -> None:
     source, _ = stack
     out = tmp_path / "out.emd"
     np.save(tmp_path / "old.npy", np.zeros((4, 4), np.uint8))
@@ -128,7 +146,8 @@ def test_a_failed_overwrite_keeps_the_old_file(stack: tuple[Path, np.ndarray],
 
 
 def test_readers_see_the_old_or_the_new_file_during_an_overwrite(
-        stack: tuple[Path, np.ndarray], tmp_path: Path) -> None:
+    stack: tuple[Path, np.ndarray], tmp_path: Path
+) -> None:
     """R1: os.replace publishes in one step, so a reader never sees a partial file."""
     source, data = stack
     out = tmp_path / "out.emd"
@@ -169,8 +188,11 @@ def mount_tmpfs(tmp_path: Path) -> Iterator[object]:
         point = tmp_path / f"mnt{len(mounted)}"
         point.mkdir()
         options = f"size={size}" + (",ro" if read_only else "")
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(point)],
-                              capture_output=True, text=True)
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(point)],
+            capture_output=True,
+            text=True,
+        )
         if done.returncode != 0:
             pytest.fail(f"cannot mount a tmpfs as root: {done.stderr.strip()}")
         mounted.append(point)
@@ -181,8 +203,9 @@ def mount_tmpfs(tmp_path: Path) -> Iterator[object]:
         subprocess.run(["umount", "-l", str(point)], check=False)
 
 
-def test_disk_full_exits_4_and_leaves_nothing(stack: tuple[Path, np.ndarray],
-                                              mount_tmpfs: object) -> None:
+def test_disk_full_exits_4_and_leaves_nothing(
+    stack: tuple[Path, np.ndarray], mount_tmpfs: object
+) -> None:
     source, _ = stack
     small = mount_tmpfs("5m")  # type: ignore[operator]
     out = small / "out.emd"
@@ -208,25 +231,35 @@ def test_file_size_limit_exits_4(stack: tuple[Path, np.ndarray], tmp_path: Path)
     assert not (tmp_path / "out.emd").exists() and not leftovers(tmp_path)
 
 
-def test_read_only_output_exits_4(stack: tuple[Path, np.ndarray],
-                                  mount_tmpfs: object) -> None:
+def test_read_only_output_exits_4(stack: tuple[Path, np.ndarray], mount_tmpfs: object) -> None:
     source, _ = stack
     frozen = mount_tmpfs("1m", read_only=True)  # type: ignore[operator]
     line = one_error_line(cli(source, frozen / "out.emd"), 4)
     assert str(frozen) in line and ("read-only" in line or "not writable" in line)
 
 
-@pytest.mark.skipif(not ROOT or shutil.which("setpriv") is None,
-                    reason="needs root to drop capabilities")
+@pytest.mark.skipif(
+    not ROOT or shutil.which("setpriv") is None, reason="needs root to drop capabilities"
+)
 def test_unwritable_output_directory_exits_4_without_privileges(tmp_path: Path) -> None:
     """Root without CAP_DAC_OVERRIDE obeys permission bits, as an ordinary user does."""
     source = tmp_path / "in.npy"
     np.save(source, np.arange(10, dtype=np.uint8))
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o555)
-    result = subprocess.run(["setpriv", "--bounding-set=-all", "--inh-caps=-all", *CLI,
-                             str(source), str(locked / "o.emd")],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [
+            "setpriv",
+            "--bounding-set=-all",
+            "--inh-caps=-all",
+            *CLI,
+            str(source),
+            str(locked / "o.emd"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     line = one_error_line(result, 4)
     assert "not writable" in line and str(locked / "o.emd") in line
     assert list(locked.iterdir()) == []
@@ -237,12 +270,12 @@ def test_a_read_only_source_converts_the_same(corpus: Path, tmp_path: Path) -> N
     """R4: the source is only ever opened for reading, so a ro mount changes nothing."""
     frozen = tmp_path / "invalid" / "ro"  # "invalid": corpus EMDs are not all valid v0.2
     frozen.mkdir(parents=True)
-    names = ["dm/2D_test-1.dm4", "tiff/imagej_stack.tif", "emd/example_image.emd",
-             "other/temp.mrc"]
+    names = ["dm/2D_test-1.dm4", "tiff/imagej_stack.tif", "emd/example_image.emd", "other/temp.mrc"]
     for name in names:
         shutil.copy(corpus / name, frozen / Path(name).name)
-    bound = subprocess.run(["mount", "--bind", "-o", "ro", str(frozen), str(frozen)],
-                           capture_output=True, text=True)
+    bound = subprocess.run(
+        ["mount", "--bind", "-o", "ro", str(frozen), str(frozen)], capture_output=True, text=True
+    )
     if bound.returncode != 0:
         pytest.fail(f"cannot bind-mount read-only as root: {bound.stderr.strip()}")
     try:

@@ -17,8 +17,19 @@ from emdconvert.cli import app
 from emdconvert.errors import UnsupportedError, UsageError
 from emdconvert.model import Dataset, Dim, EMDFile
 
-REAL_DTYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
-               "float16", "float32", "float64")
+REAL_DTYPES = (
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "float16",
+    "float32",
+    "float64",
+)
 
 
 def _extremes(dtype: str, count: int) -> np.ndarray:
@@ -26,8 +37,20 @@ def _extremes(dtype: str, count: int) -> np.ndarray:
     kind = np.dtype(dtype)
     if kind.kind == "f":
         info = np.finfo(kind)
-        special = [info.max, info.min, info.tiny, info.smallest_subnormal, 0.1, -0.0,
-                   1 / 3, 1e4 + 0.5, np.inf, -np.inf, np.nan, 3.0]
+        special = [
+            info.max,
+            info.min,
+            info.tiny,
+            info.smallest_subnormal,
+            0.1,
+            -0.0,
+            1 / 3,
+            1e4 + 0.5,
+            np.inf,
+            -np.inf,
+            np.nan,
+            3.0,
+        ]
     else:
         info = np.iinfo(kind)
         high = min(int(info.max), np.iinfo(np.int64).max)
@@ -44,8 +67,11 @@ def _run(args: list[str]) -> int:
 
 # --- item 11: options a format cannot honour ---------------------------------------------
 
-@pytest.mark.parametrize(("suffix", "spec"), [(".tif", "zstd"), (".tif", "bitshuffle-lz4"),
-                                              (".npy", "gzip:9"), (".csv", "gzip:9")])
+
+@pytest.mark.parametrize(
+    ("suffix", "spec"),
+    [(".tif", "zstd"), (".tif", "bitshuffle-lz4"), (".npy", "gzip:9"), (".csv", "gzip:9")],
+)
 def test_compression_refused_where_not_stored(tmp_path: Path, suffix: str, spec: str) -> None:
     """Exit 2 before the source is read: a corrupt source would otherwise exit 3."""
     (tmp_path / "invalid").mkdir()
@@ -83,6 +109,7 @@ def test_compression_none_and_emd_still_accepted(tmp_path: Path) -> None:
 
 # --- item 9: CSV for every real numeric dtype ---------------------------------------------
 
+
 @pytest.mark.parametrize("dtype", REAL_DTYPES)
 def test_csv_spectrum_round_trips_every_dtype(tmp_path: Path, dtype: str) -> None:
     values = _extremes(dtype, 12)
@@ -117,18 +144,23 @@ def test_csv_table_round_trips_every_dtype(tmp_path: Path, dtype: str) -> None:
 def test_csv_decimal_comma_float32(tmp_path: Path) -> None:
     values = np.array([[0.1, -2.5e-30], [np.nan, 7.0]], dtype=np.float32)
     target = tmp_path / "t.csv"
-    emdconvert.write(EMDFile((Dataset("t", values),)), target,
-                     options={"delimiter": ";", "decimal": ","})
+    emdconvert.write(
+        EMDFile((Dataset("t", values),)), target, options={"delimiter": ";", "decimal": ","}
+    )
     assert target.read_text() == "0,1;-2,5e-30\nnan;7,0\n"
 
 
-@pytest.mark.parametrize(("values", "words"), [
-    (np.array([1 + 2j, 3j]), "complex128 data cannot be written as CSV; write its real"),
-    (np.array([[True, False]]), "bool data cannot be written as CSV; convert it"),
-    (np.array([2**63, 1], dtype=np.uint64), "does not fit a 64-bit signed integer"),
-])
-def test_csv_refuses_what_it_cannot_give_back(tmp_path: Path, values: np.ndarray,
-                                              words: str) -> None:
+@pytest.mark.parametrize(
+    ("values", "words"),
+    [
+        (np.array([1 + 2j, 3j]), "complex128 data cannot be written as CSV; write its real"),
+        (np.array([[True, False]]), "bool data cannot be written as CSV; convert it"),
+        (np.array([2**63, 1], dtype=np.uint64), "does not fit a 64-bit signed integer"),
+    ],
+)
+def test_csv_refuses_what_it_cannot_give_back(
+    tmp_path: Path, values: np.ndarray, words: str
+) -> None:
     target = tmp_path / "x.csv"
     with pytest.raises(UnsupportedError, match=words):
         emdconvert.write(EMDFile((Dataset("x", values),)), target)
@@ -137,6 +169,7 @@ def test_csv_refuses_what_it_cannot_give_back(tmp_path: Path, values: np.ndarray
 
 
 # --- item 10: TIFF calibration ------------------------------------------------------------
+
 
 def _tiff(dataset: Dataset, target: Path) -> tuple[dict[str, object], object, object]:
     """(ImageJ metadata, X and Y resolution as floats) by tifffile, after writing."""
@@ -157,21 +190,24 @@ def _rsciio_axes(target: Path) -> list[tuple[object, float, object, int]]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         signal = file_reader(str(target))[0]
-    return [(a["name"], pytest.approx(a["scale"]), a["units"], a["size"])
-            for a in signal["axes"]]
+    return [(a["name"], pytest.approx(a["scale"]), a["units"], a["size"]) for a in signal["axes"]]
 
 
 @pytest.mark.parametrize("ndim", [2, 3])
 @pytest.mark.parametrize("dtype", REAL_DTYPES)
-def test_tiff_every_dtype_keeps_values_and_calibration(tmp_path: Path, dtype: str,
-                                                       ndim: int) -> None:
+def test_tiff_every_dtype_keeps_values_and_calibration(
+    tmp_path: Path, dtype: str, ndim: int
+) -> None:
     """Not only ImageJ's uint8/uint16/float32: every dtype carries the pixel size."""
     import tifffile
 
     shape = (3, 4, 5)[-ndim:]
     values = _extremes(dtype, 60)[: np.prod(shape)].reshape(shape)
-    dims = (Dim.uniform("z", "nm", 3, scale=2.0), Dim.uniform("y", "nm", 4, scale=0.5),
-            Dim.uniform("x", "nm", 5, scale=0.25))[-ndim:]
+    dims = (
+        Dim.uniform("z", "nm", 3, scale=2.0),
+        Dim.uniform("y", "nm", 4, scale=0.5),
+        Dim.uniform("x", "nm", 5, scale=0.25),
+    )[-ndim:]
     target = tmp_path / "t.tif"
     imagej, x, y = _tiff(Dataset("t", values, dims), target)
     back = tifffile.imread(target)
@@ -194,8 +230,10 @@ def test_tiff_mixed_length_units_share_one(tmp_path: Path) -> None:
     assert "yunit" not in imagej
     assert [a[1:3] for a in _rsciio_axes(target)] == [(0.5, "nm"), (0.25, "nm")]
     back = emdconvert.read(target).datasets[0].dims
-    assert [(d.units, d.scale) for d in back] == [("nm", pytest.approx(0.5)),
-                                                  ("nm", pytest.approx(0.25))]
+    assert [(d.units, d.scale) for d in back] == [
+        ("nm", pytest.approx(0.5)),
+        ("nm", pytest.approx(0.25)),
+    ]
 
 
 def test_tiff_angstrom_and_micrometre_units(tmp_path: Path) -> None:
@@ -210,8 +248,7 @@ def test_tiff_angstrom_and_micrometre_units(tmp_path: Path) -> None:
     assert [a[1:3] for a in _rsciio_axes(target)] == [(0.5, "µm"), (0.5, "µm")]
 
 
-def test_tiff_unconvertible_units_warn(tmp_path: Path, caplog: pytest.LogCaptureFixture
-                                       ) -> None:
+def test_tiff_unconvertible_units_warn(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     dims = (Dim.uniform("ky", "1/nm", 4, scale=0.1), Dim.uniform("x", "nm", 5, scale=0.25))
     imagej, _, _ = _tiff(Dataset("t", np.zeros((4, 5), np.uint8), dims), tmp_path / "t.tif")
     assert (imagej["unit"], imagej["yunit"]) == ("nm", "1/nm")
@@ -219,8 +256,11 @@ def test_tiff_unconvertible_units_warn(tmp_path: Path, caplog: pytest.LogCapture
 
 
 def test_tiff_time_axis_is_imagej_frames(tmp_path: Path) -> None:
-    dims = (Dim.uniform("time", "ms", 3, scale=40.0), Dim.uniform("y", "nm", 4),
-            Dim.uniform("x", "nm", 5))
+    dims = (
+        Dim.uniform("time", "ms", 3, scale=40.0),
+        Dim.uniform("y", "nm", 4),
+        Dim.uniform("x", "nm", 5),
+    )
     target = tmp_path / "t.tif"
     imagej, _, _ = _tiff(Dataset("t", np.zeros((3, 4, 5), np.int32), dims), target)
     assert imagej["frames"] == 3
@@ -233,8 +273,12 @@ def test_tiff_rgb_channel_axis_is_photometric_rgb(tmp_path: Path) -> None:
     import tifffile
 
     values = np.random.default_rng(0).integers(0, 255, (2, 4, 5, 3), dtype=np.uint8)
-    dims = (Dim.uniform("z", "nm", 2, scale=3.0), Dim.uniform("y", "nm", 4, scale=0.5),
-            Dim.uniform("x", "nm", 5, scale=0.5), Dim("channel", "", np.arange(3.0)))
+    dims = (
+        Dim.uniform("z", "nm", 2, scale=3.0),
+        Dim.uniform("y", "nm", 4, scale=0.5),
+        Dim.uniform("x", "nm", 5, scale=0.5),
+        Dim("channel", "", np.arange(3.0)),
+    )
     target = tmp_path / "rgb.tif"
     imagej, x, _ = _tiff(Dataset("rgb", values, dims), target)
     with tifffile.TiffFile(target) as tif:
@@ -247,6 +291,7 @@ def test_tiff_rgb_channel_axis_is_photometric_rgb(tmp_path: Path) -> None:
 
 
 # --- item 12: .npy for every dtype and dimensionality -------------------------------------
+
 
 @pytest.mark.parametrize("ndim", [1, 2, 3])
 @pytest.mark.parametrize("dtype", [*REAL_DTYPES, "complex64", "complex128", "bool", ">f8"])

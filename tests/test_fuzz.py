@@ -42,9 +42,15 @@ TESTS_DIR = Path(__file__).resolve().parent
 MEMORY_CAP = 1 << 30
 TIMEOUT = 25.0  # above hdf5probe.DEADLINE: a probe that gives up is an answer
 #: Real files of each format the fuzzer starts from (corpus paths).
-SEEDS = {"dm4": "dm/2D_test-1.dm4", "dm3": "dm/2D_test-1.dm3", "eels.dm4": "dm/EELS_SI.dm4",
-         "tif": "tiff/imagej_stack.tif", "emd": "emd/example_image.emd",
-         "ser": "other/16_STOimage_1.ser", "mrc": "other/temp.mrc"}
+SEEDS = {
+    "dm4": "dm/2D_test-1.dm4",
+    "dm3": "dm/2D_test-1.dm3",
+    "eels.dm4": "dm/EELS_SI.dm4",
+    "tif": "tiff/imagej_stack.tif",
+    "emd": "emd/example_image.emd",
+    "ser": "other/16_STOimage_1.ser",
+    "mrc": "other/temp.mrc",
+}
 EXAMPLES = int(os.environ.get("EMDCONVERT_FUZZ_EXAMPLES", "30"))
 #: Exit codes per seed kind, for the summary a long run prints (``-s``).
 OUTCOMES: dict[str, list[Any]] = {}
@@ -64,8 +70,9 @@ def _npz() -> bytes:
 
 def _zlib_tiff() -> bytes:
     buffer = io.BytesIO()
-    tifffile.imwrite(buffer, np.arange(6 * 32 * 32, dtype=np.uint16).reshape(6, 32, 32),
-                     compression="zlib")
+    tifffile.imwrite(
+        buffer, np.arange(6 * 32 * 32, dtype=np.uint16).reshape(6, 32, 32), compression="zlib"
+    )
     return buffer.getvalue()
 
 
@@ -76,8 +83,14 @@ def _csv() -> bytes:
 
 #: Formats the corpus has no file of, made here (numpy, tifffile, plain text).
 GENERATED = {"npy": _npy, "npz": _npz, "zlib.tif": _zlib_tiff, "csv": _csv}
-settings.register_profile("ci", max_examples=EXAMPLES, deadline=None, derandomize=True,
-                          database=None, suppress_health_check=list(HealthCheck))
+settings.register_profile(
+    "ci",
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
 
 
 class Worker:
@@ -93,17 +106,21 @@ class Worker:
 
         path = os.pathsep.join(filter(None, [str(TESTS_DIR), os.environ.get("PYTHONPATH")]))
         with open(self.log, "a") as log:
-            return subprocess.Popen([sys.executable, "-m", "support.fuzz_worker"],
-                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
-                                    text=True, preexec_fn=limit,
-                                    env={**os.environ, "PYTHONPATH": path})
+            return subprocess.Popen(
+                [sys.executable, "-m", "support.fuzz_worker"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+                preexec_fn=limit,
+                env={**os.environ, "PYTHONPATH": path},
+            )
 
     def convert(self, source: Path, output: Path) -> dict[str, Any]:
         if self.process is None or self.process.poll() is not None:
             self.process = self._start()
         assert self.process.stdin is not None and self.process.stdout is not None
-        self.process.stdin.write(json.dumps({"source": str(source),
-                                             "output": str(output)}) + "\n")
+        self.process.stdin.write(json.dumps({"source": str(source), "output": str(output)}) + "\n")
         self.process.stdin.flush()
         with selectors.DefaultSelector() as selector:
             selector.register(self.process.stdout, selectors.EVENT_READ)
@@ -138,9 +155,11 @@ SAME_SIZE = ("flip", "extreme")
 
 
 @st.composite
-def mutants(draw: st.DrawFn, original: bytes,
-            actions: tuple[str, ...] = ("truncate", "flip", "insert", "delete", "extreme")
-            ) -> bytes:
+def mutants(
+    draw: st.DrawFn,
+    original: bytes,
+    actions: tuple[str, ...] = ("truncate", "flip", "insert", "delete", "extreme"),
+) -> bytes:
     """Damage the way files get damaged, and the way attackers write headers."""
     data = bytearray(original)
     for _ in range(draw(st.integers(1, 3))):
@@ -156,22 +175,21 @@ def mutants(draw: st.DrawFn, original: bytes,
         elif action == "insert":
             data[at:at] = draw(st.binary(min_size=1, max_size=64))
         elif action == "delete":
-            del data[at:at + draw(st.integers(1, 256))]
+            del data[at : at + draw(st.integers(1, 256))]
         else:  # a header-sized word set to an extreme value
             word = draw(st.sampled_from([0, 1, 2**31 - 1, 2**32 - 1, 2**63 - 1, 2**64 - 1]))
             width = draw(st.sampled_from([4, 8]))
             at = min(at, draw(st.integers(0, 512)))
-            data[at:at + width] = word.to_bytes(8, "little")[:width]
+            data[at : at + width] = word.to_bytes(8, "little")[:width]
     return bytes(data)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("actions", [None, SAME_SIZE], ids=["any", "same-size"])
 @pytest.mark.parametrize("kind", sorted(SEEDS) + sorted(GENERATED))
-def test_every_reader_fails_cleanly_or_converts_correctly(kind: str,
-                                                          actions: tuple[str, ...] | None,
-                                                          corpus: Path, worker: Worker,
-                                                          tmp_path: Path) -> None:
+def test_every_reader_fails_cleanly_or_converts_correctly(
+    kind: str, actions: tuple[str, ...] | None, corpus: Path, worker: Worker, tmp_path: Path
+) -> None:
     original = GENERATED[kind]() if kind in GENERATED else (corpus / SEEDS[kind]).read_bytes()
     suffix = "." + kind.split(".")[-1]
     work = tmp_path / "invalid"
@@ -187,8 +205,7 @@ def test_every_reader_fails_cleanly_or_converts_correctly(kind: str,
         source = work / f"mutant{next(numbers)}{suffix}"
         source.write_bytes(data)
         reply = worker.convert(source, work / "out.emd")
-        OUTCOMES.setdefault(f"{kind} {'same-size' if actions else 'any'}",
-                            []).append(reply["code"])
+        OUTCOMES.setdefault(f"{kind} {'same-size' if actions else 'any'}", []).append(reply["code"])
         assert reply["code"] in (0, 3, 5), reply
         assert source.read_bytes() == data  # never modified
         source.unlink()
@@ -216,8 +233,7 @@ def test_the_oracle_sees_wrong_data_and_refused_sources(tmp_path: Path) -> None:
     assert oracle.same_data(source, right) is None
     wrong_values = values.copy()
     wrong_values[2, 3] += 1
-    wrong = emdconvert.write(emdconvert.EMDFile.from_array(wrong_values),
-                             tmp_path / "wrong.emd")
+    wrong = emdconvert.write(emdconvert.EMDFile.from_array(wrong_values), tmp_path / "wrong.emd")
     assert oracle.same_data(source, wrong)["code"] == 94
     refused = tmp_path / "invalid" / "b.npy"
     refused.parent.mkdir()

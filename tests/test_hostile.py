@@ -23,8 +23,14 @@ import emdconvert
 from emdconvert.errors import InputError, PolicyError
 from emdconvert.testing import leftovers
 
-HUGE = ["huge_dims_1e6.dm4", "huge_dims_max.dm4", "huge_header.npy", "huge_raw_page.tif",
-        "zlib_bomb.tif", "sparse_bomb.emd"]
+HUGE = [
+    "huge_dims_1e6.dm4",
+    "huge_dims_max.dm4",
+    "huge_header.npy",
+    "huge_raw_page.tif",
+    "zlib_bomb.tif",
+    "sparse_bomb.emd",
+]
 CASES = {case.name: case for case in all_cases()}
 
 
@@ -45,24 +51,31 @@ runpy.run_module("emdconvert", run_name="__main__")
 """
 
 
-def run_capped(args: list[str], report: Path, cap: int = 2 << 30
-               ) -> tuple[int, str, float, int]:
+def run_capped(args: list[str], report: Path, cap: int = 2 << 30) -> tuple[int, str, float, int]:
     """Run the CLI under RLIMIT_AS=*cap*: (exit code, stderr, seconds, peak RSS in MB)."""
     started = time.monotonic()
-    result = subprocess.run([sys.executable, "-c", _CAPPED, str(cap), str(report), *args],
-                            capture_output=True, text=True, timeout=60)
-    return (result.returncode, result.stderr, time.monotonic() - started,
-            int(report.read_text()) // 1024)
+    result = subprocess.run(
+        [sys.executable, "-c", _CAPPED, str(cap), str(report), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return (
+        result.returncode,
+        result.stderr,
+        time.monotonic() - started,
+        int(report.read_text()) // 1024,
+    )
 
 
 @pytest.mark.parametrize("name", HUGE)
-def test_huge_declared_sizes_fail_fast_in_little_memory(name: str, corpus: Path,
-                                                        tmp_path: Path) -> None:
+def test_huge_declared_sizes_fail_fast_in_little_memory(
+    name: str, corpus: Path, tmp_path: Path
+) -> None:
     case = CASES[name]
     source = build(case, tmp_path / "invalid", corpus)
     out = tmp_path / "out.emd"
-    code, stderr, seconds, peak_mb = run_capped([str(source), str(out)],
-                                                tmp_path / "peak.txt")
+    code, stderr, seconds, peak_mb = run_capped([str(source), str(out)], tmp_path / "peak.txt")
     assert code == case.exit_code, stderr
     assert case.says in stderr
     # Measured 0.4-0.9 s and 50-90 MB, nearly all of it interpreter start-up and imports;
@@ -76,20 +89,42 @@ def test_huge_declared_sizes_fail_fast_in_little_memory(name: str, corpus: Path,
 
 
 def test_max_bytes_refuses_and_allow_high_ratio_lifts_the_ratio_gate(
-        corpus: Path, tmp_path: Path) -> None:
+    corpus: Path, tmp_path: Path
+) -> None:
     source = tmp_path / "in.npy"
     np.save(source, np.zeros((64, 64), np.float64))  # 32 KiB of data
     with pytest.raises(PolicyError, match="exceeds the limit"):
         emdconvert.convert(source, tmp_path / "a.emd", max_bytes=16 << 10)
     assert emdconvert.convert(source, tmp_path / "b.emd", max_bytes=64 << 10).exists()
-    result = subprocess.run([sys.executable, "-m", "emdconvert", str(source),
-                             str(tmp_path / "c.emd"), "--max-bytes", "16K"],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "emdconvert",
+            str(source),
+            str(tmp_path / "c.emd"),
+            "--max-bytes",
+            "16K",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 5 and "exceeds the limit 16.0 KiB" in result.stderr
     bomb = build(CASES["sparse_bomb.emd"], tmp_path / "invalid", corpus)
-    result = subprocess.run([sys.executable, "-m", "emdconvert", str(bomb),
-                             str(tmp_path / "d.emd"), "--allow-high-ratio"],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "emdconvert",
+            str(bomb),
+            str(tmp_path / "d.emd"),
+            "--allow-high-ratio",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     # With the ratio gate lifted, 7.3 TiB still cannot fit on this disk: exit 4, no file.
     assert result.returncode == 4 and "not enough space" in result.stderr
     assert not (tmp_path / "d.emd").exists() and not leftovers(tmp_path)
@@ -122,9 +157,12 @@ def test_folder_stacks_skip_nothing_silently_and_follow_no_links(tmp_path: Path)
 
 def test_names_from_metadata_cannot_escape_or_collide(tmp_path: Path) -> None:
     names = ["../../x", "a/b", "x\x00y", "x\x00z", "..", "/abs", "n" * 300]
-    model = emdconvert.EMDFile(tuple(
-        emdconvert.Dataset(name, np.full((2, 2), i, np.uint8)) for i, name in
-        enumerate(names)), microscope={"key\x00hidden": 1, "key": 2})
+    model = emdconvert.EMDFile(
+        tuple(
+            emdconvert.Dataset(name, np.full((2, 2), i, np.uint8)) for i, name in enumerate(names)
+        ),
+        microscope={"key\x00hidden": 1, "key": 2},
+    )
     out = emdconvert.write(model, tmp_path / "names.emd")
     with h5py.File(out, "r") as h5:
         written = list(h5["data"])
@@ -140,9 +178,11 @@ def test_a_long_input_name_gets_a_short_temp_name(tmp_path: Path) -> None:
     source = tmp_path / ("s" * 245 + ".npy")  # 249 characters: NAME_MAX is 255
     np.save(source, np.arange(4, dtype=np.uint8))
     seen: list[str] = []
-    out = emdconvert.convert(source, tmp_path / ("o" * 245 + ".emd"),
-                             progress=lambda done, total: seen.extend(
-                                 p.name for p in leftovers(tmp_path)))
+    out = emdconvert.convert(
+        source,
+        tmp_path / ("o" * 245 + ".emd"),
+        progress=lambda done, total: seen.extend(p.name for p in leftovers(tmp_path)),
+    )
     assert out.exists() and seen and max(len(n) for n in seen) <= 40
 
 

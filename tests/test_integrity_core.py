@@ -27,8 +27,13 @@ from emdconvert.testing import fingerprint
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "emdconvert", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "emdconvert", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.fixture
@@ -42,13 +47,17 @@ def frames(tmp_path: Path) -> Path:
 
 # --- 2. Never touch a source --------------------------------------------------------
 
-@pytest.mark.parametrize("args", [
-    ("frames", "frames/f0.tif", "--overwrite"),           # a member of a folder stack
-    ("frames/*.tif", "frames/f1.tif", "--overwrite"),     # a member of a glob
-    ("frames/f*.tif", "frames/f2.tif", "--overwrite", "--to", "tiff"),
-    ("frames", "frames/new.tif"),                         # would join the stack next run
-    ("frames/f0.tif", "frames/f0.tif", "--overwrite"),    # the single file itself
-])
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("frames", "frames/f0.tif", "--overwrite"),  # a member of a folder stack
+        ("frames/*.tif", "frames/f1.tif", "--overwrite"),  # a member of a glob
+        ("frames/f*.tif", "frames/f2.tif", "--overwrite", "--to", "tiff"),
+        ("frames", "frames/new.tif"),  # would join the stack next run
+        ("frames/f0.tif", "frames/f0.tif", "--overwrite"),  # the single file itself
+    ],
+)
 def test_an_output_the_reader_reads_is_refused(frames: Path, args: tuple[str, ...]) -> None:
     before = {p.name: fingerprint(p) for p in frames.iterdir()}
     result = _cli(*args, cwd=frames.parent)
@@ -66,8 +75,16 @@ def test_an_output_beside_a_stack_with_another_suffix_converts(frames: Path) -> 
 
 def test_the_batch_planner_refuses_an_output_that_is_a_source(frames: Path) -> None:
     before = fingerprint(frames / "f0.tif")
-    result = _cli("frames/f0.tif", "frames/f1.tif", "--out-dir", "frames", "--to", "tiff",
-                  "--overwrite", cwd=frames.parent)
+    result = _cli(
+        "frames/f0.tif",
+        "frames/f1.tif",
+        "--out-dir",
+        "frames",
+        "--to",
+        "tiff",
+        "--overwrite",
+        cwd=frames.parent,
+    )
     assert result.returncode == 2, result.stderr
     assert "overwrite the source" in result.stderr
     assert fingerprint(frames / "f0.tif") == before
@@ -85,11 +102,11 @@ def test_a_hard_link_to_the_source_is_the_source(tmp_path: Path) -> None:
 
 # --- 3. Always terminate, within the memory bound -----------------------------------
 
+
 @pytest.mark.timeout(120)
 def test_a_thousand_same_named_datasets_get_unique_prefix_free_names(tmp_path: Path) -> None:
     count = 1000
-    model = EMDFile(tuple(Dataset("HAADF", np.full((2, 3), i, np.int16))
-                          for i in range(count)))
+    model = EMDFile(tuple(Dataset("HAADF", np.full((2, 3), i, np.int16)) for i in range(count)))
     out = emdconvert.write(model, tmp_path / "many.emd")
     with h5py.File(out, "r") as h5:
         names = list(h5["data"])
@@ -112,29 +129,39 @@ def _emd_with_dim(path: Path, data_shape: tuple[int, ...], dim_len: int) -> None
         h5.attrs.update(version_major=0, version_minor=2)
         group = h5.create_group("data").create_group("bomb")
         group.attrs["emd_group_type"] = 1
-        group.create_dataset("data", shape=data_shape, dtype="u1", chunks=True,
-                             compression="gzip")
-        group.create_dataset("dim1", shape=(dim_len,), dtype="f8", chunks=(1 << 16,),
-                             compression="gzip")
+        group.create_dataset("data", shape=data_shape, dtype="u1", chunks=True, compression="gzip")
+        group.create_dataset(
+            "dim1", shape=(dim_len,), dtype="f8", chunks=(1 << 16,), compression="gzip"
+        )
         for k, n in enumerate(data_shape[1:], start=2):
             group.create_dataset(f"dim{k}", data=np.arange(n, dtype="f8"))
 
 
 def _convert_capped(source: Path, out: Path) -> subprocess.CompletedProcess[str]:
     """CLI conversion under a 1 GiB address-space cap: a 2 GB allocation cannot happen."""
+
     def cap() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
 
-    return subprocess.run([sys.executable, "-m", "emdconvert", str(source), str(out)],
-                          capture_output=True, text=True, timeout=60, preexec_fn=cap)
+    return subprocess.run(
+        [sys.executable, "-m", "emdconvert", str(source), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=cap,
+    )
 
 
-@pytest.mark.parametrize(("data_shape", "code", "says"), [
-    ((4, 4), 3, "shape (268435456,) for an axis of length 4"),  # dim disagrees with data
-    ((1 << 28,), 5, "/data/bomb/dim1"),                         # dim as long as the axis
-])
+@pytest.mark.parametrize(
+    ("data_shape", "code", "says"),
+    [
+        ((4, 4), 3, "shape (268435456,) for an axis of length 4"),  # dim disagrees with data
+        ((1 << 28,), 5, "/data/bomb/dim1"),  # dim as long as the axis
+    ],
+)
 def test_dim_vectors_are_counted_before_they_are_allocated(
-        tmp_path: Path, data_shape: tuple[int, ...], code: int, says: str) -> None:
+    tmp_path: Path, data_shape: tuple[int, ...], code: int, says: str
+) -> None:
     source = tmp_path / "invalid" / "dims.emd"
     source.parent.mkdir()
     _emd_with_dim(source, data_shape, 1 << 28)
@@ -146,6 +173,7 @@ def test_dim_vectors_are_counted_before_they_are_allocated(
 
 
 # --- 4. Errors that say what happened -----------------------------------------------
+
 
 def test_a_corrupt_superblock_is_corrupt_not_incomplete(tmp_path: Path) -> None:
     good = tmp_path / "good.h5"
@@ -170,11 +198,14 @@ def test_a_file_held_by_a_writer_is_incomplete(tmp_path: Path) -> None:
     writer.flush()
     try:
         # h5py's lock is per process: another process sees it, as the daemon would.
-        code = ("import sys, emdconvert\nfrom emdconvert.completeness import check_complete\n"
-                "try: check_complete(sys.argv[1])\n"
-                "except emdconvert.EmdConvertError as e: print(e.kind)\n")
-        result = subprocess.run([sys.executable, "-c", code, str(path)],
-                                capture_output=True, text=True, timeout=60)
+        code = (
+            "import sys, emdconvert\nfrom emdconvert.completeness import check_complete\n"
+            "try: check_complete(sys.argv[1])\n"
+            "except emdconvert.EmdConvertError as e: print(e.kind)\n"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=60
+        )
     finally:
         writer.close()
     assert result.stdout.strip() == "incomplete", result.stderr
@@ -185,7 +216,7 @@ def test_a_hard_link_cycle_converts_each_object_once(tmp_path: Path) -> None:
     values = np.arange(12, dtype=np.uint16).reshape(3, 4)
     emdconvert.write(EMDFile.from_array(values, name="image"), source)
     with h5py.File(source, "a") as h5:
-        h5["data"]["loop"] = h5["data"]        # /data/loop is /data: a cycle
+        h5["data"]["loop"] = h5["data"]  # /data/loop is /data: a cycle
         h5["deeper/again"] = h5["data/image"]  # the same data group, linked twice
     out = emdconvert.convert(source, tmp_path / "out.emd")
     arrays = rsciio_emd_arrays(out)
@@ -204,12 +235,15 @@ class _Exploding:
 
 
 def test_any_failure_while_the_writer_pulls_source_data_is_bad_input(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     source = tmp_path / "a.npy"
     np.save(source, np.zeros((64, 64), np.uint16))
     # The reader succeeds (headers are fine); its data fail only when pulled.
-    monkeypatch.setattr("emdconvert.plugins.npy.NPYPlugin.read",
-                        lambda self, path, options=None: EMDFile.from_array(_Exploding()))
+    monkeypatch.setattr(
+        "emdconvert.plugins.npy.NPYPlugin.read",
+        lambda self, path, options=None: EMDFile.from_array(_Exploding()),
+    )
     with pytest.raises(EmdConvertError) as caught:
         emdconvert.convert(source, tmp_path / "out.emd")
     assert caught.value.exit_code == 3 and caught.value.kind == "corrupt"
@@ -217,8 +251,9 @@ def test_any_failure_while_the_writer_pulls_source_data_is_bad_input(
     assert not (tmp_path / "out.emd").exists()
 
 
-def test_a_bug_in_a_writer_is_still_an_internal_error(tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_bug_in_a_writer_is_still_an_internal_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     source = tmp_path / "a.npy"
     np.save(source, np.zeros((8, 8), np.uint16))
 
@@ -256,7 +291,8 @@ def test_anything_else_is_a_clear_usage_error(tmp_path: Path, bad: object) -> No
 
 
 def test_a_source_rewritten_after_its_provenance_was_recorded_is_not_published(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     """The change lands between the provenance entry and publication, away from the
     start, middle and end the read-back compares: only the source check can see it."""
     import time
@@ -266,8 +302,12 @@ def test_a_source_rewritten_after_its_provenance_was_recorded_is_not_published(
     np.save(source, values)
     env = {**os.environ, "EMDCONVERT_TEST_FAULT": "hang:4@before_verify"}
     out = tmp_path / "out.emd"
-    child = subprocess.Popen([sys.executable, "-m", "emdconvert", str(source), str(out)],
-                             env=env, stderr=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "emdconvert", str(source), str(out)],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     time.sleep(2.5)  # well inside the hang: the data and provenance are written
     with source.open("r+b") as handle:
         handle.seek(source.stat().st_size // 4)
@@ -279,7 +319,8 @@ def test_a_source_rewritten_after_its_provenance_was_recorded_is_not_published(
 
 
 def test_metadata_that_sends_libhdf5_into_a_loop_is_refused_in_bounded_time(
-        tmp_path: Path, corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Found by the differential fuzzer: one byte inserted into a real EMD file shifts
     its global heap, and reading the ``version_major`` string attribute then loops
     forever inside libhdf5 (HDF5 2.0.0), holding the GIL.  A forked probe with a
@@ -304,15 +345,14 @@ def test_the_probe_passes_healthy_files_once(tmp_path: Path, corpus: Path) -> No
     from emdconvert.emd import hdf5probe
 
     out = emdconvert.convert(corpus / "emd" / "example_image.emd", tmp_path / "out.emd")
-    np.testing.assert_array_equal(rsciio_emd_arrays(out)[0],
-                                  rsciio_emd_arrays(corpus / "emd" / "example_image.emd")[0])
+    np.testing.assert_array_equal(
+        rsciio_emd_arrays(out)[0], rsciio_emd_arrays(corpus / "emd" / "example_image.emd")[0]
+    )
     info = (corpus / "emd" / "example_image.emd").stat()
-    assert hdf5probe._verdicts[(info.st_dev, info.st_ino, info.st_size,
-                                info.st_mtime_ns)] is None
+    assert hdf5probe._verdicts[(info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)] is None
 
 
-def test_a_berkeley_file_missing_version_minor_is_refused_like_rsciio(
-        tmp_path: Path) -> None:
+def test_a_berkeley_file_missing_version_minor_is_refused_like_rsciio(tmp_path: Path) -> None:
     """Found by the fuzz oracle: one flipped byte renames ``version_minor``; rsciio
     refuses the file as not EMD, and so must we, rather than convert it."""
     from rsciio.emd import file_reader

@@ -42,18 +42,22 @@ def test_every_plugin_has_a_test_module() -> None:
 
 def test_every_package_folder_is_listed() -> None:
     listed = set(PYPROJECT["tool"]["setuptools"]["packages"])
-    found = {".".join(p.parent.relative_to(ROOT).parts)
-             for p in (ROOT / "emdconvert").rglob("__init__.py")}
+    found = {
+        ".".join(p.parent.relative_to(ROOT).parts)
+        for p in (ROOT / "emdconvert").rglob("__init__.py")
+    }
     found |= {"emdconvert.plugins"} if (ROOT / "plugins" / "__init__.py").exists() else set()
-    found |= {f"emdconvert.plugins.{p.parent.name}"
-              for p in (ROOT / "plugins").glob("*/__init__.py")}
+    found |= {
+        f"emdconvert.plugins.{p.parent.name}" for p in (ROOT / "plugins").glob("*/__init__.py")
+    }
     assert found <= listed
 
 
 def test_no_top_level_plugins_package(tmp_path: Path) -> None:
     code = "import importlib.util; print(importlib.util.find_spec('plugins') is None)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         cwd=tmp_path, check=True).stdout.strip()
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=True
+    ).stdout.strip()
     assert out == "True"
 
 

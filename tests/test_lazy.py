@@ -18,8 +18,10 @@ from emdconvert.lazy import (
 )
 
 
-@pytest.mark.parametrize(("shape", "limit"), [((7,), 16), ((5, 6, 7), 100), ((3, 4, 5, 6), 8),
-                                              ((2, 1000), 64), ((4, 0, 3), 16)])
+@pytest.mark.parametrize(
+    ("shape", "limit"),
+    [((7,), 16), ((5, 6, 7), 100), ((3, 4, 5, 6), 8), ((2, 1000), 64), ((4, 0, 3), 16)],
+)
 def test_blocks_tile_exactly_and_stay_under_the_limit(shape: tuple[int, ...], limit: int) -> None:
     block = block_shape(shape, 1, limit)
     assert math.prod(block) <= max(limit, 1)
@@ -49,9 +51,21 @@ def test_raw_file_array_indexing_matches_numpy(tmp_path: Path, fortran: bool) ->
     path = tmp_path / "raw.bin"
     path.write_bytes(b"HEAD" + data.tobytes(order="F" if fortran else "C"))
     raw = RawFileArray(path, 4, data.shape, data.dtype, fortran_order=fortran)
-    for key in [np.s_[...], np.s_[1], np.s_[-1], np.s_[1:3], np.s_[:, 2], np.s_[1:3, 1:4, ::2],
-                np.s_[0, 0, 0], np.s_[2, 1:4], np.s_[2:3, 1:4, :], np.s_[1, 2, 3:], np.s_[3, 5:],
-                np.s_[1:3, 0:1], np.s_[0, :, 1:2]]:
+    for key in [
+        np.s_[...],
+        np.s_[1],
+        np.s_[-1],
+        np.s_[1:3],
+        np.s_[:, 2],
+        np.s_[1:3, 1:4, ::2],
+        np.s_[0, 0, 0],
+        np.s_[2, 1:4],
+        np.s_[2:3, 1:4, :],
+        np.s_[1, 2, 3:],
+        np.s_[3, 5:],
+        np.s_[1:3, 0:1],
+        np.s_[0, :, 1:2],
+    ]:
         np.testing.assert_array_equal(raw[key], data[key])
     with pytest.raises(IndexError):
         raw[4]

@@ -28,8 +28,7 @@ CASES = all_cases()
 def state(path: Path) -> tuple[object, ...]:
     """What must not change: bytes, size, mtime and mode (links and FIFOs not followed)."""
     info = os.lstat(path)
-    digest = hashlib.sha256(path.read_bytes()).hexdigest() if stat.S_ISREG(info.st_mode) \
-        else None
+    digest = hashlib.sha256(path.read_bytes()).hexdigest() if stat.S_ISREG(info.st_mode) else None
     return digest, info.st_size, info.st_mtime_ns, info.st_mode
 
 
@@ -50,8 +49,12 @@ def test_malformed_input_fails_cleanly(case: Case, corpus: Path, tmp_path: Path)
     output = out_dir / "result.emd"
     before = state(source)
 
-    result = subprocess.run([sys.executable, "-m", "emdconvert", str(source), str(output)],
-                            capture_output=True, text=True, timeout=50)
+    result = subprocess.run(
+        [sys.executable, "-m", "emdconvert", str(source), str(output)],
+        capture_output=True,
+        text=True,
+        timeout=50,
+    )
 
     lines = result.stderr.strip().splitlines()
     assert result.returncode == case.exit_code, result.stderr

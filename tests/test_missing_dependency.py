@@ -43,16 +43,18 @@ runpy.run_module("emdconvert", run_name="__main__", alter_sys=True)
 
 
 def run_without(hidden: str, *args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", _HIDING_CLI, hidden, *map(str, args)],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", _HIDING_CLI, hidden, *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
-def assert_missing(result: subprocess.CompletedProcess[str], output: Path,
-                   install: str) -> str:
+def assert_missing(result: subprocess.CompletedProcess[str], output: Path, install: str) -> str:
     """Exit 4, one stderr line with *install*, no traceback, no output, no temp file."""
     assert result.returncode == 4, (result.returncode, result.stderr)
-    lines = [line for line in result.stderr.splitlines()
-             if line.startswith("emdconvert: error: ")]
+    lines = [line for line in result.stderr.splitlines() if line.startswith("emdconvert: error: ")]
     assert len(lines) == 1, result.stderr
     assert install in lines[0], lines[0]
     assert "Traceback" not in result.stdout + result.stderr
@@ -70,21 +72,30 @@ def _stdlib_zstd() -> bool:
 
 
 # -- TIFF: codecs only imagecodecs provides -------------------------------------------
-@pytest.mark.parametrize("compression", [
-    "lzw", "png",
-    pytest.param("zstd", marks=pytest.mark.skipif(
-        _stdlib_zstd(), reason="tifffile decodes zstd with Python 3.14's compression.zstd")),
-])
-def test_compressed_tiff_without_imagecodecs_is_exit_4(tmp_path: Path,
-                                                       compression: str) -> None:
+@pytest.mark.parametrize(
+    "compression",
+    [
+        "lzw",
+        "png",
+        pytest.param(
+            "zstd",
+            marks=pytest.mark.skipif(
+                _stdlib_zstd(), reason="tifffile decodes zstd with Python 3.14's compression.zstd"
+            ),
+        ),
+    ],
+)
+def test_compressed_tiff_without_imagecodecs_is_exit_4(tmp_path: Path, compression: str) -> None:
     import tifffile
 
     source = tmp_path / f"{compression}.tif"
-    tifffile.imwrite(source, np.arange(64 * 48, dtype=np.uint16).reshape(64, 48),
-                     compression=compression)
+    tifffile.imwrite(
+        source, np.arange(64 * 48, dtype=np.uint16).reshape(64, 48), compression=compression
+    )
     output = tmp_path / "out.emd"
-    line = assert_missing(run_without("imagecodecs", source, output), output,
-                          "pip install imagecodecs")
+    line = assert_missing(
+        run_without("imagecodecs", source, output), output, "pip install imagecodecs"
+    )
     assert str(source) in line
     # The file itself is fine: with imagecodecs it converts.
     assert run_without("", source, output).returncode == 0
@@ -95,22 +106,21 @@ def test_zlib_tiff_needs_no_imagecodecs(tmp_path: Path) -> None:
     import tifffile
 
     source = tmp_path / "zlib.tif"
-    tifffile.imwrite(source, np.arange(64 * 48, dtype=np.uint16).reshape(64, 48),
-                     compression="zlib")
+    tifffile.imwrite(
+        source, np.arange(64 * 48, dtype=np.uint16).reshape(64, 48), compression="zlib"
+    )
     result = run_without("imagecodecs", source, tmp_path / "out.emd")
     assert result.returncode == 0, result.stderr
 
 
 # -- EMD: HDF5 filters hdf5plugin provides --------------------------------------------
 @pytest.mark.parametrize("compression", ["zstd", "bitshuffle-lz4"])
-def test_plugin_filtered_emd_without_hdf5plugin_is_exit_4(tmp_path: Path,
-                                                          compression: str) -> None:
+def test_plugin_filtered_emd_without_hdf5plugin_is_exit_4(tmp_path: Path, compression: str) -> None:
     source = tmp_path / "in.npy"
     np.save(source, np.arange(60, dtype=np.float32).reshape(6, 10))
     emd = emdconvert.convert(source, tmp_path / "filtered.emd", compression=compression)
     output = tmp_path / "out.emd"
-    line = assert_missing(run_without("hdf5plugin", emd, output), output,
-                          "pip install hdf5plugin")
+    line = assert_missing(run_without("hdf5plugin", emd, output), output, "pip install hdf5plugin")
     assert "32015" in line if compression == "zstd" else "32008" in line
     assert "refused" not in line
     assert run_without("", emd, output).returncode == 0
@@ -128,8 +138,7 @@ def test_unregistered_filter_stays_a_policy_refusal(tmp_path: Path) -> None:
     import hdf5plugin
 
     with h5py.File(both, "a") as h5:
-        h5["data/a"].create_dataset("zstd", data=np.arange(5), chunks=(5,),
-                                    **hdf5plugin.Zstd())
+        h5["data/a"].create_dataset("zstd", data=np.arange(5), chunks=(5,), **hdf5plugin.Zstd())
     for path in (source, both):
         for hidden in ("", "hdf5plugin"):
             output = folder / "out.emd"
@@ -152,15 +161,17 @@ def test_zspy_without_zarr_is_exit_4(corpus: Path, tmp_path: Path, hidden: str) 
 
 def test_rsciio_missing_is_exit_4_naming_rosettasciio(tmp_path: Path) -> None:
     source = tmp_path / "a.msa"
-    source.write_text("#FORMAT : EMSA/MAS Spectral Data File\n#NPOINTS : 2\n"
-                      "#SPECTRUM :\n1, 2\n2, 3\n#ENDOFDATA :\n")
+    source.write_text(
+        "#FORMAT : EMSA/MAS Spectral Data File\n#NPOINTS : 2\n"
+        "#SPECTRUM :\n1, 2\n2, 3\n#ENDOFDATA :\n"
+    )
     output = tmp_path / "out.emd"
-    assert_missing(run_without("rsciio", source, output), output,
-                   "pip install rosettasciio")
+    assert_missing(run_without("rsciio", source, output), output, "pip install rosettasciio")
 
 
 def test_a_library_one_rsciio_reader_lacks_is_not_blamed_when_another_refused(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     """Four rsciio readers take ``.h5`` (USID needs pyUSID); a plain HDF5 file the others
     refuse is bad input, not "pip install pyUSID"."""
     source = tmp_path / "plain.h5"
@@ -181,9 +192,9 @@ def npy(tmp_path: Path) -> Path:
     return path
 
 
-def test_import_error_in_a_reader_is_missing_dependency(npy: Path, tmp_path: Path,
-                                                        monkeypatch: pytest.MonkeyPatch
-                                                        ) -> None:
+def test_import_error_in_a_reader_is_missing_dependency(
+    npy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from emdconvert.plugins.npy import NPYPlugin
 
     def read(self: object, path: Path, **kwargs: object) -> None:
@@ -202,7 +213,8 @@ def test_import_error_in_a_reader_is_missing_dependency(npy: Path, tmp_path: Pat
 
 
 def test_import_error_while_writing_is_missing_dependency_not_internal(
-        npy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    npy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from emdconvert.plugins.emd import EMDPlugin
 
     def write(self: object, *args: object, **kwargs: object) -> None:
@@ -216,7 +228,8 @@ def test_import_error_while_writing_is_missing_dependency_not_internal(
 
 @pytest.mark.parametrize("chained", ["cause", "context"])
 def test_a_reader_that_wraps_the_import_error_is_missing_dependency(
-        npy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chained: str) -> None:
+    npy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chained: str
+) -> None:
     """The ImportError is the cause (``raise ... from``) or the context of what the
     plugin raised, even its own FormatError."""
     from emdconvert.plugins.npy import NPYPlugin
@@ -251,18 +264,22 @@ def test_messages_name_module_and_pip_command() -> None:
     assert distribution_for("rsciio.zspy._api") == "rosettasciio"
     assert distribution_for("skimage") == "scikit-image"
     assert distribution_for("whatever_else") == "whatever_else"
-    found = missing_dependency(ImportError("cannot import name 'x' from 'tifffile'",
-                                           name="tifffile"))
+    found = missing_dependency(
+        ImportError("cannot import name 'x' from 'tifffile'", name="tifffile")
+    )
     assert found is not None and found.reason.endswith("pip install --upgrade tifffile")
-    velox = missing_dependency(ModuleNotFoundError(
-        "The 'sparse' library was not found. To load EDS spectrum image data from Velox "
-        "EMD files, 'sparse' must be installed."))
+    velox = missing_dependency(
+        ModuleNotFoundError(
+            "The 'sparse' library was not found. To load EDS spectrum image data from Velox "
+            "EMD files, 'sparse' must be installed."
+        )
+    )
     assert velox is not None and velox.reason.endswith("pip install sparse")
-    tiff = missing_dependency(ValueError(
-        "<COMPRESSION.LZW: 5> requires the 'imagecodecs' package"))
+    tiff = missing_dependency(ValueError("<COMPRESSION.LZW: 5> requires the 'imagecodecs' package"))
     assert tiff is not None and tiff.module == "imagecodecs"
-    stdlib_zstd = missing_dependency(ModuleNotFoundError("No module named 'compression'",
-                                                         name="compression"))
+    stdlib_zstd = missing_dependency(
+        ModuleNotFoundError("No module named 'compression'", name="compression")
+    )
     assert stdlib_zstd is not None and stdlib_zstd.reason.endswith("pip install imagecodecs")
     unnamed = missing_dependency(ImportError("No netCDF library installed."))
     assert unnamed is not None and unnamed.exit_code == 4 and unnamed.module is None

@@ -22,25 +22,33 @@ from emdconvert.watch.config import load_config
 
 
 def _cli(*args: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "emdconvert", *map(str, args)],
-                          capture_output=True, text=True, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "emdconvert", *map(str, args)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
 
-@pytest.mark.parametrize(("flag", "value", "named"), [
-    ("--compression", "gzp", "compression 'gzp'"),
-    ("--compression", "gzip:11", "compression 'gzip:11'"),
-    ("--compression", "none:3", "compression 'none:3'"),
-    ("--axis-order", "fortran", "axis_order 'fortran'"),
-    ("--max-bytes", "12 parsecs", "max_bytes '12 parsecs'"),
-    ("--option", "delimiter", "option 'delimiter'"),
-])
+@pytest.mark.parametrize(
+    ("flag", "value", "named"),
+    [
+        ("--compression", "gzp", "compression 'gzp'"),
+        ("--compression", "gzip:11", "compression 'gzip:11'"),
+        ("--compression", "none:3", "compression 'none:3'"),
+        ("--axis-order", "fortran", "axis_order 'fortran'"),
+        ("--max-bytes", "12 parsecs", "max_bytes '12 parsecs'"),
+        ("--option", "delimiter", "option 'delimiter'"),
+    ],
+)
 def test_a_bad_value_is_exit_2_naming_the_option_before_the_input_is_opened(
-        tmp_path: Path, flag: str, value: str, named: str) -> None:
+    tmp_path: Path, flag: str, value: str, named: str
+) -> None:
     """The input does not even exist: the option is checked first, and blamed."""
     missing = tmp_path / "never-written.npy"
     result = _cli(missing, tmp_path / "out.emd", flag, value)
     assert result.returncode == 2, result.stderr
-    line, = result.stderr.splitlines()
+    (line,) = result.stderr.splitlines()
     assert line.startswith(f"emdconvert: error: {named}: "), line
     assert str(missing) not in line
     assert list(tmp_path.iterdir()) == []
@@ -48,16 +56,20 @@ def test_a_bad_value_is_exit_2_naming_the_option_before_the_input_is_opened(
 
 def test_the_library_and_the_cli_share_the_parser(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match=r"^compression 'gzp': unknown compression"):
-        emdconvert.convert(tmp_path / "never-written.npy", tmp_path / "o.emd",
-                           compression="gzp")
+        emdconvert.convert(tmp_path / "never-written.npy", tmp_path / "o.emd", compression="gzp")
     with pytest.raises(UsageError, match=r"^threads 0: must be a whole number"):
         emdconvert.convert(tmp_path / "never-written.npy", tmp_path / "o.emd", threads=0)
-    options = ConvertOptions.parse(compression="gzip", max_bytes="2K",
-                                   format_options=["delimiter=;"])
+    options = ConvertOptions.parse(
+        compression="gzip", max_bytes="2K", format_options=["delimiter=;"]
+    )
     assert (options.compression, options.max_bytes, options.format) == (
-        "gzip:4", 2048, {"delimiter": ";"})
-    assert ConvertOptions.parse(format_options={"delimiter": ";"}) == \
-        ConvertOptions.parse(format_options=["delimiter=;"])
+        "gzip:4",
+        2048,
+        {"delimiter": ";"},
+    )
+    assert ConvertOptions.parse(format_options={"delimiter": ";"}) == ConvertOptions.parse(
+        format_options=["delimiter=;"]
+    )
 
 
 def test_the_watch_config_uses_the_same_parser(tmp_path: Path) -> None:
@@ -73,20 +85,31 @@ def test_the_watch_config_uses_the_same_parser(tmp_path: Path) -> None:
 def test_watch_refuses_a_bad_compression_at_start(tmp_path: Path) -> None:
     (tmp_path / "in").mkdir()
     (tmp_path / "out").mkdir()
-    result = _cli("watch", tmp_path / "in", "--out", tmp_path / "out", "--state-dir",
-                  tmp_path / "state", "--compression", "gzp")
+    result = _cli(
+        "watch",
+        tmp_path / "in",
+        "--out",
+        tmp_path / "out",
+        "--state-dir",
+        tmp_path / "state",
+        "--compression",
+        "gzp",
+    )
     assert result.returncode == 2
     assert "compression 'gzp'" in result.stderr
 
 
-@pytest.mark.parametrize(("suffix", "flags", "refused"), [
-    (".tif", ["--axis-order", "c"], "axis_order c: the tiff format"),
-    (".npy", ["--threads", "2"], "threads 2: the npy format"),
-    (".npy", ["-o", "delimiter=;"], "option delimiter: the tiff reader and the npy writer"),
-])
-def test_an_option_the_writer_cannot_honour_is_refused(tmp_path: Path, suffix: str,
-                                                       flags: list[str],
-                                                       refused: str) -> None:
+@pytest.mark.parametrize(
+    ("suffix", "flags", "refused"),
+    [
+        (".tif", ["--axis-order", "c"], "axis_order c: the tiff format"),
+        (".npy", ["--threads", "2"], "threads 2: the npy format"),
+        (".npy", ["-o", "delimiter=;"], "option delimiter: the tiff reader and the npy writer"),
+    ],
+)
+def test_an_option_the_writer_cannot_honour_is_refused(
+    tmp_path: Path, suffix: str, flags: list[str], refused: str
+) -> None:
     source = tmp_path / "in.tif"
     tifffile.imwrite(source, np.arange(12, dtype=np.uint16).reshape(3, 4))
     target = tmp_path / f"out{suffix}"
@@ -112,8 +135,9 @@ def test_honoured_options_reach_the_file(tmp_path: Path) -> None:
     source = tmp_path / "a.npy"
     values = np.arange(24, dtype=np.int32).reshape(2, 3, 4)
     np.save(source, values)
-    out = emdconvert.convert(source, tmp_path / "a.emd", compression="gzip:2",
-                             axis_order="c", threads=1)
+    out = emdconvert.convert(
+        source, tmp_path / "a.emd", compression="gzip:2", axis_order="c", threads=1
+    )
     with h5py.File(out) as h5:
         (group,) = h5["data"].values()
         data = group["data"]

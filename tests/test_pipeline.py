@@ -52,8 +52,7 @@ def test_prepare_refuses_an_incomplete_file_before_the_destination(tmp_path: Pat
         prepare(cut, tmp_path / "cut.emd", Request())
 
 
-def test_the_daemon_worker_prepares_once(tmp_path: Path,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_daemon_worker_prepares_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """One completeness check and one read per file, not the worker's and convert()'s."""
     source = tmp_path / "a.npy"
     values = _npy(source)
@@ -71,8 +70,9 @@ def test_the_daemon_worker_prepares_once(tmp_path: Path,
 
     monkeypatch.setattr(pipeline, "check_with", counted_check)
     monkeypatch.setattr(pipeline, "read_model", counted_read)
-    task = worker.Task(1, str(source), str(tmp_path / "out" / "a.emd"),
-                       Signature.of(os.lstat(source)))
+    task = worker.Task(
+        1, str(source), str(tmp_path / "out" / "a.emd"), Signature.of(os.lstat(source))
+    )
     result = worker.run(task)
     assert result.outcome == Outcome.DONE, result.detail
     assert (len(checks), len(reads)) == (1, 1)

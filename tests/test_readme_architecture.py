@@ -48,8 +48,9 @@ def fenced_words(text: str) -> list[str]:
 def core_modules() -> set[str]:
     """Top-level modules and packages of emdconvert, by their short names."""
     pkg = ROOT / "emdconvert"
-    return ({p.stem for p in pkg.glob("*.py") if p.stem != "__init__"}
-            | {p.name for p in pkg.iterdir() if (p / "__init__.py").is_file()})
+    return {p.stem for p in pkg.glob("*.py") if p.stem != "__init__"} | {
+        p.name for p in pkg.iterdir() if (p / "__init__.py").is_file()
+    }
 
 
 def path_references(text: str) -> list[str]:
@@ -120,10 +121,12 @@ DOTTED_NAMES = dotted_references(README)
 
 def test_conventions_find_references() -> None:
     # Not vacuous: the README's own references are found by the rules above.
-    assert {"emd/spec.py", "publish.py", "plugins/emd.py",
-            "tests/test_crash_safety.py"} <= set(PATHS)
+    assert {"emd/spec.py", "publish.py", "plugins/emd.py", "tests/test_crash_safety.py"} <= set(
+        PATHS
+    )
     assert {"emdconvert.plugin.BasePlugin", "emdconvert.emd.writer.group_names"} <= set(
-        DOTTED_NAMES)
+        DOTTED_NAMES
+    )
     assert not exists("emd/no_such_module.py")
     with pytest.raises((ImportError, AttributeError)):
         resolve("emdconvert.emd.no_such_module")
@@ -141,14 +144,15 @@ def test_dotted_name_imports(name: str) -> None:
 
 def test_architecture_names_every_package() -> None:
     text = section("Architecture")
-    packages = sorted(p.name for p in (ROOT / "emdconvert").iterdir()
-                      if (p / "__init__.py").is_file())
-    plugins = sorted(p.name + "/" if p.is_dir() else p.name
-                     for p in (ROOT / "plugins").iterdir()
-                     if p.name != "__init__.py" and (
-                         p.suffix == ".py" or (p / "__init__.py").is_file()))
-    missing = [f"emdconvert/{name}/" for name in packages
-               if f"`emdconvert/{name}/`" not in text]
+    packages = sorted(
+        p.name for p in (ROOT / "emdconvert").iterdir() if (p / "__init__.py").is_file()
+    )
+    plugins = sorted(
+        p.name + "/" if p.is_dir() else p.name
+        for p in (ROOT / "plugins").iterdir()
+        if p.name != "__init__.py" and (p.suffix == ".py" or (p / "__init__.py").is_file())
+    )
+    missing = [f"emdconvert/{name}/" for name in packages if f"`emdconvert/{name}/`" not in text]
     missing += [f"plugins/{name}" for name in plugins if f"`plugins/{name}`" not in text]
     assert not missing, f"README's Architecture section does not name {missing}"
     for module in ("model", "options", "pipeline", "api", "batch"):

@@ -30,7 +30,7 @@ from emdconvert.plugin import BasePlugin
 from emdconvert.registry import GROUP, Registry, default_registry, refresh
 from emdconvert.testing import ReaderContract, WriterContract
 
-THIRD_PARTY = textwrap.dedent('''
+THIRD_PARTY = textwrap.dedent("""
     from emdconvert.plugin import BasePlugin
 
     class Good(BasePlugin):
@@ -49,7 +49,7 @@ THIRD_PARTY = textwrap.dedent('''
     class Broken(BasePlugin):
         def __init__(self):
             raise RuntimeError("cannot start")
-''')
+""")
 
 
 @pytest.fixture
@@ -71,9 +71,13 @@ def test_isolated_registry_loads_a_third_party_plugin(third_party: str) -> None:
 
 
 def test_broken_plugin_is_skipped_with_a_warning(third_party: str) -> None:
-    registry = Registry([ep("good", f"{third_party}:Good"),
-                         ep("broken", f"{third_party}:Broken"),
-                         ep("missing", "no_such_module:Nope")])
+    registry = Registry(
+        [
+            ep("good", f"{third_party}:Good"),
+            ep("broken", f"{third_party}:Broken"),
+            ep("missing", "no_such_module:Nope"),
+        ]
+    )
     with pytest.warns(RuntimeWarning) as record:
         assert registry.names() == ["good"]
     messages = " ".join(str(w.message) for w in record)
@@ -81,8 +85,9 @@ def test_broken_plugin_is_skipped_with_a_warning(third_party: str) -> None:
 
 
 def test_name_clash_keeps_the_builtin(third_party: str) -> None:
-    registry = Registry([ep("npy", f"{third_party}:Clash"),
-                         ep("npy", "emdconvert.plugins.npy:NPYPlugin")])
+    registry = Registry(
+        [ep("npy", f"{third_party}:Clash"), ep("npy", "emdconvert.plugins.npy:NPYPlugin")]
+    )
     with pytest.warns(RuntimeWarning, match="two plugins are named 'npy'"):
         assert type(registry.get("npy")).__module__ == "emdconvert.plugins.npy"
 
@@ -157,18 +162,19 @@ class TextMatrixPlugin(BasePlugin):
         except (ValueError, TypeError, UnicodeDecodeError) as exc:
             raise FormatError(f"not a text matrix: {exc}", path=path) from None
         if len(values) != int(np.prod(shape)):
-            raise FormatError(f"header declares {int(np.prod(shape))} values, found "
-                              f"{len(values)}", path=path)
+            raise FormatError(
+                f"header declares {int(np.prod(shape))} values, found {len(values)}", path=path
+            )
         return EMDFile.from_array(np.array(values, dtype).reshape(shape))
 
-    def write(self, model: EMDFile, path: Path, *,
-              options: Mapping[str, Any] | None = None) -> None:
+    def write(
+        self, model: EMDFile, path: Path, *, options: Mapping[str, Any] | None = None
+    ) -> None:
         if len(model.datasets) != 1 or not model.datasets[0].shape:
             raise UnsupportedError("a text matrix holds one array of at least 1 axis")
         data = model.datasets[0]
         with open(path, "w", encoding="ascii") as out:
-            out.write(f"TXM1\nshape {' '.join(map(str, data.shape))}\n"
-                      f"dtype {data.dtype.str}\n")
+            out.write(f"TXM1\nshape {' '.join(map(str, data.shape))}\ndtype {data.dtype.str}\n")
             for index in range(data.shape[0]):  # one block at a time: the data stay lazy
                 row = np.asarray(data.data[index]).ravel().tolist()
                 out.write(" ".join(map(str, row)) + "\n")
@@ -204,28 +210,28 @@ def test_the_text_plugin_is_not_installed() -> None:
 
 
 def test_read_convert_write_take_an_uninstalled_plugin_class_or_instance(
-        txm: Path, tmp_path: Path) -> None:
+    txm: Path, tmp_path: Path
+) -> None:
     want = np.arange(12, dtype=np.int16).reshape(3, 4)
     for plugin in (TextMatrixPlugin, TextMatrixPlugin()):
-        np.testing.assert_array_equal(emdconvert.read(txm, plugin=plugin).datasets[0].data,
-                                      want)
+        np.testing.assert_array_equal(emdconvert.read(txm, plugin=plugin).datasets[0].data, want)
     out = emdconvert.convert(txm, tmp_path / "m.emd", source_plugin=TextMatrixPlugin)
     np.testing.assert_array_equal(emdconvert.read(out).datasets[0].data[...], want)
-    back = emdconvert.write(emdconvert.read(out), tmp_path / "back.txm",
-                            plugin=TextMatrixPlugin())
+    back = emdconvert.write(emdconvert.read(out), tmp_path / "back.txm", plugin=TextMatrixPlugin())
     assert back.read_bytes() == txm.read_bytes()
     again = emdconvert.convert(out, tmp_path / "again.txm", target_plugin=TextMatrixPlugin)
     assert again.read_bytes() == txm.read_bytes()
 
 
-def test_a_module_class_spec_names_a_plugin_wherever_a_name_is(txm: Path,
-                                                               third_party: str) -> None:
+def test_a_module_class_spec_names_a_plugin_wherever_a_name_is(txm: Path, third_party: str) -> None:
     spec = f"{TextMatrixPlugin.__module__}:TextMatrixPlugin"
     assert emdconvert.read(txm, plugin=spec).datasets[0].shape == (3, 4)
     assert type(default_registry().resolve(f"{third_party}:Good")).__name__ == "Good"
-    for bad, reason in ((f"{third_party}:Nope", "has no Nope"),
-                        ("no_such_module_xyz:Cls", "cannot import no_such_module_xyz"),
-                        ("json:dumps", "dumps is not a class")):
+    for bad, reason in (
+        (f"{third_party}:Nope", "has no Nope"),
+        ("no_such_module_xyz:Cls", "cannot import no_such_module_xyz"),
+        ("json:dumps", "dumps is not a class"),
+    ):
         with pytest.raises(UsageError, match=reason) as info:
             emdconvert.read(txm, plugin=bad)
         assert bad in str(info.value) and "\n" not in str(info.value)
@@ -254,24 +260,27 @@ def registered() -> Iterator[None]:
 
 
 def test_registering_in_the_default_registry_makes_detection_find_it(
-        txm: Path, tmp_path: Path, registered: None) -> None:
+    txm: Path, tmp_path: Path, registered: None
+) -> None:
     with pytest.raises(UnknownFormatError):
         emdconvert.read(txm)
     emdconvert.registry.register(TextMatrixPlugin)
     assert emdconvert.read(txm).datasets[0].shape == (3, 4)
     emdconvert.convert(txm, tmp_path / "d.emd")
-    assert emdconvert.convert(tmp_path / "d.emd", tmp_path / "d.txm").read_bytes() == \
-        txm.read_bytes()
+    assert (
+        emdconvert.convert(tmp_path / "d.emd", tmp_path / "d.txm").read_bytes() == txm.read_bytes()
+    )
     with pytest.raises(PluginError, match="already there"):
         emdconvert.registry.register(type("Clash", (TextMatrixPlugin,), {"name": "npy"}))
 
 
-def test_a_malformed_plugin_is_refused_naming_what_is_missing(txm: Path,
-                                                              third_party: str) -> None:
-    missing = ("missing description, extensions, magic, priority, can_write, "
-               "reads_stacks, lazy_reads, compressions, read_options, write_options, "
-               "keeps_provenance, sniff, inspect, "
-               "write, check_complete, verify, append_comment, library_versions")
+def test_a_malformed_plugin_is_refused_naming_what_is_missing(txm: Path, third_party: str) -> None:
+    missing = (
+        "missing description, extensions, magic, priority, can_write, "
+        "reads_stacks, lazy_reads, compressions, read_options, write_options, "
+        "keeps_provenance, sniff, inspect, "
+        "write, check_complete, verify, append_comment, library_versions"
+    )
     with pytest.raises(PluginError, match=f"Malformed is malformed: {missing} "):
         Registry([]).register(Malformed)
     with pytest.raises(PluginError, match="missing description"):
@@ -282,8 +291,9 @@ def test_a_malformed_plugin_is_refused_naming_what_is_missing(txm: Path,
         default_registry().resolve(f"{third_party}:Broken")
     # An entry point naming one is skipped like any broken plugin, saying why.
     module = Malformed.__module__
-    registry = Registry([ep("npy", "emdconvert.plugins.npy:NPYPlugin"),
-                         ep("malformed", f"{module}:Malformed")])
+    registry = Registry(
+        [ep("npy", "emdconvert.plugins.npy:NPYPlugin"), ep("malformed", f"{module}:Malformed")]
+    )
     with pytest.warns(RuntimeWarning, match=r"skipping plugin 'malformed'.*missing descr"):
         assert registry.names() == ["npy"]
 
@@ -296,9 +306,10 @@ class TestUninstalledPluginConformance(ReaderContract, WriterContract):
 
     @pytest.fixture
     def sample_paths(self, tmp_path: Path) -> list[Path]:
-        return [write_txm(tmp_path / "a.txm",
-                          np.arange(5 * 6 * 7, dtype=np.uint16).reshape(5, 6, 7)),
-                write_txm(tmp_path / "b.txm", np.linspace(0, 1, 9))]
+        return [
+            write_txm(tmp_path / "a.txm", np.arange(5 * 6 * 7, dtype=np.uint16).reshape(5, 6, 7)),
+            write_txm(tmp_path / "b.txm", np.linspace(0, 1, 9)),
+        ]
 
 
 class TestUninstalledPluginInstanceConformance(ReaderContract):

@@ -66,8 +66,9 @@ def _virtual(h5: h5py.File) -> None:
 
 def _external_storage(h5: h5py.File) -> None:
     del h5["data/img/data"]
-    h5["data/img"].create_dataset("data", shape=(4, 3), dtype=np.uint16,
-                                  external=[("/etc/hostname", 0, 24)])
+    h5["data/img"].create_dataset(
+        "data", shape=(4, 3), dtype=np.uint16, external=[("/etc/hostname", 0, 24)]
+    )
 
 
 CASES: dict[str, tuple[Callable[[h5py.File], None], int]] = {
@@ -75,19 +76,35 @@ CASES: dict[str, tuple[Callable[[h5py.File], None], int]] = {
     "wrong minor": (lambda h5: h5.attrs.__setitem__("version_minor", 3), 1),
     "no data group": (lambda h5: h5["data/img"].attrs.__setitem__("emd_group_type", 2), 2),
     "group without data": (lambda h5: h5["data/img"].move("data", "values"), 2),
-    "string data": (lambda h5: (h5["data/img"].__delitem__("data"),
-                                h5["data/img"].create_dataset(
-                                    "data", data=np.array([b"a", b"b", b"c", b"d"])),
-                                h5["data/img"].__delitem__("dim2")), 3),
+    "string data": (
+        lambda h5: (
+            h5["data/img"].__delitem__("data"),
+            h5["data/img"].create_dataset("data", data=np.array([b"a", b"b", b"c", b"d"])),
+            h5["data/img"].__delitem__("dim2"),
+        ),
+        3,
+    ),
     "missing dim2": (lambda h5: h5["data/img"].__delitem__("dim2"), 4),
     "has dim0": (lambda h5: h5["data/img"].create_dataset("dim0", data=[0.0]), 4),
     "extra dim3": (lambda h5: h5["data/img"].create_dataset("dim3", data=[0.0]), 4),
-    "wrong dim length": (lambda h5: (h5["data/img"].__delitem__("dim1"),
-                                     h5["data/img"].create_dataset("dim1", data=np.arange(7.0))
-                                     .attrs.update({"name": "x", "units": "[n_m]"})), 5),
-    "2-D dim": (lambda h5: (h5["data/img"].__delitem__("dim1"),
-                            h5["data/img"].create_dataset("dim1", data=np.zeros((4, 2)))
-                            .attrs.update({"name": "x", "units": ""})), 5),
+    "wrong dim length": (
+        lambda h5: (
+            h5["data/img"].__delitem__("dim1"),
+            h5["data/img"]
+            .create_dataset("dim1", data=np.arange(7.0))
+            .attrs.update({"name": "x", "units": "[n_m]"}),
+        ),
+        5,
+    ),
+    "2-D dim": (
+        lambda h5: (
+            h5["data/img"].__delitem__("dim1"),
+            h5["data/img"]
+            .create_dataset("dim1", data=np.zeros((4, 2)))
+            .attrs.update({"name": "x", "units": ""}),
+        ),
+        5,
+    ),
     "no units": (lambda h5: h5["data/img/dim1"].attrs.__delitem__("units"), 6),
     "external link": (_external_link, 8),
     "virtual dataset": (_virtual, 8),
@@ -105,8 +122,10 @@ def test_each_must_rule_is_detected(tmp_path: Path, case: str) -> None:
 
 def test_should_rules_warn_but_do_not_fail(tmp_path: Path) -> None:
     (tmp_path / "invalid").mkdir()
-    path = _mutate(tmp_path / "invalid" / "loose.emd", lambda h5: (
-        h5["data/img/dim1"].attrs.__setitem__("units", "nm"), h5.__delitem__("user")))
+    path = _mutate(
+        tmp_path / "invalid" / "loose.emd",
+        lambda h5: (h5["data/img/dim1"].attrs.__setitem__("units", "nm"), h5.__delitem__("user")),
+    )
     assert rules(path, SHOULD) == {6, 7}
     assert errors(validate(path)) == []
 
@@ -116,9 +135,9 @@ def test_n1_dims_and_two_element_dims_are_accepted(tmp_path: Path) -> None:
         group = h5["data/img"]
         del group["dim1"], group["dim2"]
         group.create_dataset("dim1", data=np.arange(4.0).reshape(4, 1)).attrs.update(
-            {"name": "x", "units": "[n_m]"})
-        group.create_dataset("dim2", data=[0.0, 0.5]).attrs.update(
-            {"name": "y", "units": "[n_m]"})
+            {"name": "x", "units": "[n_m]"}
+        )
+        group.create_dataset("dim2", data=[0.0, 0.5]).attrs.update({"name": "y", "units": "[n_m]"})
 
     (tmp_path / "invalid").mkdir()
     path = _mutate(tmp_path / "invalid" / "quirks.emd", change)

@@ -18,7 +18,7 @@ import emdconvert
 from emdconvert import Dim, StreamWriter, UsageError
 from emdconvert.emd.provenance import parse_comment
 from emdconvert.emd.spec import errors, validate
-from emdconvert.emd.stream import live_path_for
+from emdconvert.emd.stream_file import live_path_for
 
 SHAPE = (12, 10)  # (y, x)
 
@@ -29,8 +29,11 @@ def series(n: int, shape: tuple[int, ...] = SHAPE, dtype: str = "uint16") -> np.
 
 
 def dims(rows: int = 2) -> list[Dim]:
-    return [Dim.uniform("time", "s", rows, 1.0, 0.5), Dim.uniform("y", "nm", SHAPE[0], 0, 0.1),
-            Dim.uniform("x", "nm", SHAPE[1], -2.0, 0.25)]
+    return [
+        Dim.uniform("time", "s", rows, 1.0, 0.5),
+        Dim.uniform("y", "nm", SHAPE[0], 0, 0.1),
+        Dim.uniform("x", "nm", SHAPE[1], -2.0, 0.25),
+    ]
 
 
 def read_back(path: Path) -> tuple[np.ndarray, tuple[Dim, ...]]:
@@ -81,9 +84,15 @@ def test_one_frame_gets_the_two_element_dim(tmp_path: Path) -> None:
 def test_provenance_entry_and_metadata(tmp_path: Path) -> None:
     import h5py
 
-    with StreamWriter(tmp_path / "m.emd", SHAPE, "uint16", dims=dims(),
-                      microscope={"voltage_V": 300e3}, sample={"sample_name": "Si"},
-                      user={"operator_name": "A. User"}) as writer:
+    with StreamWriter(
+        tmp_path / "m.emd",
+        SHAPE,
+        "uint16",
+        dims=dims(),
+        microscope={"voltage_V": 300e3},
+        sample={"sample_name": "Si"},
+        user={"operator_name": "A. User"},
+    ) as writer:
         writer.append(series(2))
     model = emdconvert.read(tmp_path / "m.emd")
     assert model.microscope["voltage_V"] == 300e3 and model.user["operator_name"] == "A. User"
@@ -99,8 +108,10 @@ def test_provenance_entry_and_metadata(tmp_path: Path) -> None:
 
 
 def test_exception_inside_with_leaves_nothing(tmp_path: Path) -> None:
-    with pytest.raises(RuntimeError, match="camera"), \
-            StreamWriter(tmp_path / "x.emd", SHAPE, "uint16") as writer:
+    with (
+        pytest.raises(RuntimeError, match="camera"),
+        StreamWriter(tmp_path / "x.emd", SHAPE, "uint16") as writer,
+    ):
         writer.append(series(3))
         raise RuntimeError("camera lost")
     assert leftovers(tmp_path) == []
@@ -108,13 +119,21 @@ def test_exception_inside_with_leaves_nothing(tmp_path: Path) -> None:
 
 def test_bad_arguments_raise_usage_errors(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="two"):
-        StreamWriter(tmp_path / "a.emd", SHAPE, "uint16", dims=[dims()[0].uniform(
-            "t", "s", 1, 0, 0.5), *dims()[1:]])
+        StreamWriter(
+            tmp_path / "a.emd",
+            SHAPE,
+            "uint16",
+            dims=[dims()[0].uniform("t", "s", 1, 0, 0.5), *dims()[1:]],
+        )
     with pytest.raises(UsageError, match="dims"):
         StreamWriter(tmp_path / "a.emd", SHAPE, "uint16", dims=dims()[1:])
     with pytest.raises(UsageError, match="length"):
-        StreamWriter(tmp_path / "a.emd", SHAPE, "uint16",
-                     dims=[dims()[0], Dim.uniform("y", "nm", 3), dims()[2]])
+        StreamWriter(
+            tmp_path / "a.emd",
+            SHAPE,
+            "uint16",
+            dims=[dims()[0], Dim.uniform("y", "nm", 3), dims()[2]],
+        )
     with pytest.raises(UsageError, match="dtype"):
         StreamWriter(tmp_path / "a.emd", SHAPE, "object")
     with pytest.raises(UsageError, match="compression"):
@@ -166,8 +185,7 @@ def test_several_producer_threads(tmp_path: Path) -> None:
     assert data.shape[0] == per_thread * threads
     assert all((frame == frame.flat[0]).all() for frame in data)  # no torn frames
     values = [int(frame.flat[0]) for frame in data]
-    assert sorted(values) == sorted(t * 1000 + k for t in range(threads)
-                                    for k in range(per_thread))
+    assert sorted(values) == sorted(t * 1000 + k for t in range(threads) for k in range(per_thread))
     for t in range(threads):  # each thread's frames keep their order
         mine = [v for v in values if v // 1000 == t]
         assert mine == sorted(mine)
@@ -189,8 +207,12 @@ def test_4d_stem_scan_filled_in_scan_order(tmp_path: Path) -> None:
     from rsciio.emd import file_reader
 
     scan = np.random.default_rng(4).integers(0, 60000, (3, 4, 16, 8), dtype=np.uint16)
-    axes = [Dim.uniform("scan_y", "nm", 3, 0, 2.0), Dim.uniform("scan_x", "nm", 4, 0, 2.0),
-            Dim.uniform("k_y", "1/nm", 16, -1, 0.125), Dim.uniform("k_x", "1/nm", 8, -1, 0.25)]
+    axes = [
+        Dim.uniform("scan_y", "nm", 3, 0, 2.0),
+        Dim.uniform("scan_x", "nm", 4, 0, 2.0),
+        Dim.uniform("k_y", "1/nm", 16, -1, 0.125),
+        Dim.uniform("k_x", "1/nm", 8, -1, 0.25),
+    ]
     path = tmp_path / "scan.emd"
     with StreamWriter(path, (16, 8), "uint16", scan_shape=(3, 4), dims=axes) as writer:
         for row in scan:
@@ -206,8 +228,9 @@ def test_4d_stem_scan_filled_in_scan_order(tmp_path: Path) -> None:
     assert [a["name"] for a in signal["axes"]] == ["scan_y", "scan_x", "k_y", "k_x"]
 
 
-def test_incomplete_scan_keeps_the_rows_begun(tmp_path: Path,
-                                              caplog: pytest.LogCaptureFixture) -> None:
+def test_incomplete_scan_keeps_the_rows_begun(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     frames = series(6, (4, 4))
     with StreamWriter(tmp_path / "part.emd", (4, 4), "uint16", scan_shape=(5, 4)) as writer:
         writer.append(frames)
@@ -265,8 +288,9 @@ def test_interop_with_ncempy_and_rsciio(tmp_path: Path) -> None:
         writer.append(frames)
     signal = file_reader(str(path))[0]
     np.testing.assert_array_equal(signal["data"], frames)  # numpy orientation
-    for axis, dim in zip(signal["axes"], (Dim.uniform("time", "s", 4, 1.0, 0.5),
-                                           *dims()[1:]), strict=True):
+    for axis, dim in zip(
+        signal["axes"], (Dim.uniform("time", "s", 4, 1.0, 0.5), *dims()[1:]), strict=True
+    ):
         assert (axis["name"], axis["size"]) == (dim.name, dim.size)
         assert (axis["offset"], axis["scale"]) == pytest.approx((dim.offset, dim.scale))
     with emd.fileEMD(str(path)) as handle:
@@ -289,13 +313,13 @@ with StreamWriter(sys.argv[1], (64, 64), "uint16", live=live) as writer:
 
 
 @pytest.mark.parametrize("mode", ["file", "live"])
-def test_killed_mid_series_leaves_nothing_at_the_final_path(tmp_path: Path,
-                                                            mode: str) -> None:
+def test_killed_mid_series_leaves_nothing_at_the_final_path(tmp_path: Path, mode: str) -> None:
     import h5py
 
     target = tmp_path / "k.emd"
-    child = subprocess.Popen([sys.executable, "-c", _KILLED_WRITER, str(target), mode],
-                             stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_WRITER, str(target), mode], stdout=subprocess.PIPE, text=True
+    )
     assert child.stdout is not None
     assert child.stdout.readline().strip() == "appending"
     time.sleep(0.3)
@@ -339,9 +363,11 @@ print(len(seen), seen[-1])
 def test_live_reader_sees_frames_while_they_arrive(tmp_path: Path) -> None:
     target = tmp_path / "live.emd"
     total = 40
-    reader = subprocess.Popen([sys.executable, "-c", _LIVE_READER,
-                               str(live_path_for(target)), str(total)],
-                              stdout=subprocess.PIPE, text=True)
+    reader = subprocess.Popen(
+        [sys.executable, "-c", _LIVE_READER, str(live_path_for(target)), str(total)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     with StreamWriter(target, (32, 32), "uint16", live=True) as writer:
         assert writer.live_path == live_path_for(target)
         for k in range(total):
@@ -365,8 +391,9 @@ def test_live_path_only_in_live_mode(tmp_path: Path) -> None:
 def test_provenance_is_json_with_options(tmp_path: Path) -> None:
     import h5py
 
-    with StreamWriter(tmp_path / "p.emd", SHAPE, "uint16", compression="gzip",
-                      scan_shape=(None, 2)) as writer:
+    with StreamWriter(
+        tmp_path / "p.emd", SHAPE, "uint16", compression="gzip", scan_shape=(None, 2)
+    ) as writer:
         writer.append(series(4))
     with h5py.File(tmp_path / "p.emd") as h5:
         (message,) = h5["comments"].attrs.values()

@@ -6,9 +6,21 @@ import pytest
 
 from emdconvert.units import from_emd, to_emd
 
-CASES = [("nm", "[n_m]"), ("1/nm", "[1/n_m]"), ("eV", "[eV]"), ("keV", "[k_eV]"),
-         ("µm", "[µ_m]"), ("mrad", "[m_rad]"), ("rad", "[rad]"), ("s", "[s]"),
-         ("px", "[px]"), ("Å", "[Å]"), ("1/Å", "[1/Å]"), ("kV", "[k_V]"), ("", "")]
+CASES = [
+    ("nm", "[n_m]"),
+    ("1/nm", "[1/n_m]"),
+    ("eV", "[eV]"),
+    ("keV", "[k_eV]"),
+    ("µm", "[µ_m]"),
+    ("mrad", "[m_rad]"),
+    ("rad", "[rad]"),
+    ("s", "[s]"),
+    ("px", "[px]"),
+    ("Å", "[Å]"),
+    ("1/Å", "[1/Å]"),
+    ("kV", "[k_V]"),
+    ("", ""),
+]
 
 
 @pytest.mark.parametrize(("plain", "bracketed"), CASES)

@@ -28,7 +28,8 @@ AXIS_ORDER_HELP = (
     "stored transposed, and rsciio/HyperSpy show it exactly as acquired while ncempy "
     "returns it transposed. 'c' stores numpy C order (ncempy's and EMD 1.0's "
     "convention): ncempy shows it as acquired, rsciio/HyperSpy show it transposed. "
-    "emdconvert reads both back the same way.")
+    "emdconvert reads both back the same way."
+)
 
 
 class DefaultCommandGroup(TyperGroup):
@@ -46,54 +47,97 @@ app = typer.Typer(
     cls=DefaultCommandGroup,
     name="emdconvert",
     help="Convert electron-microscopy data to spec-compliant Berkeley EMD v0.2 files.\n\n"
-         "Usage: emdconvert IN OUT [options]  (same as: emdconvert convert IN OUT)",
+    "Usage: emdconvert IN OUT [options]  (same as: emdconvert convert IN OUT)",
     pretty_exceptions_enable=False,
     add_completion=False,
     no_args_is_help=True,
 )
 
+
 @app.command()
 def convert(
-    paths: Annotated[list[Path], typer.Argument(
-        help="IN OUT; or, with --out-dir, any number of inputs (files, folders, globs).",
-        show_default=False)],
-    out_dir: Annotated[Path | None, typer.Option(
-        "--out-dir", help="Convert every input into this folder (batch mode).")] = None,
-    recursive: Annotated[bool, typer.Option(
-        "--recursive", "-r", help="Batch mode: also convert files in sub-folders.")] = False,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1,
-                                      help="Batch mode: worker processes.")] = 1,
-    scheduler: Annotated[str | None, typer.Option(
-        "--scheduler", help="Batch mode: run each file as a task on this Dask "
-                            "distributed scheduler (e.g. tcp://head:8786); paths must "
-                            "be visible to its workers.")] = None,
-    from_: Annotated[str | None, typer.Option("--from", help="Force the input format: a "
-                                              "name (see 'emdconvert formats') or "
-                                              "module:Class, a plugin to import.")] = None,
-    to: Annotated[str | None, typer.Option("--to", help="Force the output format: a name "
-                                           "or module:Class.")] = None,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing "
-                                            "output (atomically).")] = False,
-    compression: Annotated[str | None, typer.Option(
-        "--compression", help="none (default); gzip[:LEVEL] (0-9, default 4), readable "
-                              "by every HDF5 reader; zstd[:LEVEL] (1-22) or "
-                              "bitshuffle-lz4, which need hdf5plugin to read.")] = None,
-    threads: Annotated[int | None, typer.Option(
-        "--threads", min=1, help="Threads reading, transposing and compressing chunks "
-                                 "[default: CPU count, at most 8].",
-        show_default=False)] = None,
-    axis_order: Annotated[str, typer.Option("--axis-order", help=AXIS_ORDER_HELP)
-                          ] = "x-first",
-    option: Annotated[list[str] | None, typer.Option(
-        "--option", "-o", help="Format option KEY=VALUE, repeatable (CSV: delimiter, "
-                               "decimal, e.g. -o delimiter=';' -o decimal=',').")] = None,
+    paths: Annotated[
+        list[Path],
+        typer.Argument(
+            help="IN OUT; or, with --out-dir, any number of inputs (files, folders, globs).",
+            show_default=False,
+        ),
+    ],
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out-dir", help="Convert every input into this folder (batch mode)."),
+    ] = None,
+    recursive: Annotated[
+        bool,
+        typer.Option("--recursive", "-r", help="Batch mode: also convert files in sub-folders."),
+    ] = False,
+    jobs: Annotated[
+        int, typer.Option("--jobs", "-j", min=1, help="Batch mode: worker processes.")
+    ] = 1,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            help="Batch mode: run each file as a task on this Dask "
+            "distributed scheduler (e.g. tcp://head:8786); paths must "
+            "be visible to its workers.",
+        ),
+    ] = None,
+    from_: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            help="Force the input format: a "
+            "name (see 'emdconvert formats') or "
+            "module:Class, a plugin to import.",
+        ),
+    ] = None,
+    to: Annotated[
+        str | None, typer.Option("--to", help="Force the output format: a name or module:Class.")
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an existing output (atomically).")
+    ] = False,
+    compression: Annotated[
+        str | None,
+        typer.Option(
+            "--compression",
+            help="none (default); gzip[:LEVEL] (0-9, default 4), readable "
+            "by every HDF5 reader; zstd[:LEVEL] (1-22) or "
+            "bitshuffle-lz4, which need hdf5plugin to read.",
+        ),
+    ] = None,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            "--threads",
+            min=1,
+            help="Threads reading, transposing and compressing chunks "
+            "[default: CPU count, at most 8].",
+            show_default=False,
+        ),
+    ] = None,
+    axis_order: Annotated[str, typer.Option("--axis-order", help=AXIS_ORDER_HELP)] = "x-first",
+    option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--option",
+            "-o",
+            help="Format option KEY=VALUE, repeatable (CSV: delimiter, "
+            "decimal, e.g. -o delimiter=';' -o decimal=',').",
+        ),
+    ] = None,
     max_bytes: MaxBytes = None,
     allow_high_ratio: AllowHighRatio = False,
-    follow_symlinks: Annotated[bool, typer.Option(
-        "--follow-symlinks", help="Read an input given as a symbolic link (refused by "
-                                  "default).")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q",
-                                        help="No progress bar or summary table.")] = False,
+    follow_symlinks: Annotated[
+        bool,
+        typer.Option(
+            "--follow-symlinks", help="Read an input given as a symbolic link (refused by default)."
+        ),
+    ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress bar or summary table.")
+    ] = False,
     debug: Debug = False,
 ) -> None:
     """Convert IN to OUT (EMD, or any other writable format), or many inputs at once."""
@@ -104,29 +148,57 @@ def convert(
     def checked_request() -> Request:
         check_plugin_option("--from", from_)
         check_plugin_option("--to", to)
-        return Request(ConvertOptions.parse(
-            compression=compression, axis_order=axis_order, threads=threads,
-            max_bytes=max_bytes, max_ratio=None if allow_high_ratio else DEFAULT_MAX_RATIO,
-            follow_symlinks=follow_symlinks, format_options=option), overwrite, from_, to)
+        return Request(
+            ConvertOptions.parse(
+                compression=compression,
+                axis_order=axis_order,
+                threads=threads,
+                max_bytes=max_bytes,
+                max_ratio=None if allow_high_ratio else DEFAULT_MAX_RATIO,
+                follow_symlinks=follow_symlinks,
+                format_options=option,
+            ),
+            overwrite,
+            from_,
+            to,
+        )
 
     request = guarded(debug, None, checked_request)
     with warnings_unless_failed(debug=debug):
         if out_dir is not None:
-            run_batch(paths, out_dir, request, recursive=recursive, jobs=jobs, quiet=quiet,
-                      debug=debug, scheduler=scheduler)
+            run_batch(
+                paths,
+                out_dir,
+                request,
+                recursive=recursive,
+                jobs=jobs,
+                quiet=quiet,
+                debug=debug,
+                scheduler=scheduler,
+            )
             return
         if len(paths) != 2:
-            raise fail(f"expected IN OUT, got {len(paths)} path(s); use --out-dir DIR to "
-                       "convert several inputs", 2)
+            raise fail(
+                f"expected IN OUT, got {len(paths)} path(s); use --out-dir DIR to "
+                "convert several inputs",
+                2,
+            )
         source, target = paths
         with progress_bar(source.name, enabled=not quiet) as progress:
-            guarded(debug, source, lambda: run(prepare(source, target, request),
-                                               progress=progress))
+            guarded(debug, source, lambda: run(prepare(source, target, request), progress=progress))
 
 
-def run_batch(inputs: list[Path], out_dir: Path, request: Request, *,
-              recursive: bool, jobs: int, quiet: bool, debug: bool,
-              scheduler: str | None = None) -> None:
+def run_batch(
+    inputs: list[Path],
+    out_dir: Path,
+    request: Request,
+    *,
+    recursive: bool,
+    jobs: int,
+    quiet: bool,
+    debug: bool,
+    scheduler: str | None = None,
+) -> None:
     """Batch mode: every input into *out_dir*; a table at the end; failures -> exit code."""
     from emdconvert.batch import convert_many, exit_code, plan
     from emdconvert.cli.report import outcomes_table
@@ -135,17 +207,18 @@ def run_batch(inputs: list[Path], out_dir: Path, request: Request, *,
     if not out_dir.is_dir():
         raise fail(f"{out_dir}: output folder does not exist", 4)
     target_plugin = request.target_plugin
-    suffix = ".emd" if target_plugin is None else guarded(
-        debug, None, lambda: default_registry().resolve(target_plugin).extensions[0])
-    pairs = guarded(debug, None, lambda: plan(inputs, out_dir, recursive=recursive,
-                                              suffix=suffix))
+    suffix = (
+        ".emd"
+        if target_plugin is None
+        else guarded(debug, None, lambda: default_registry().resolve(target_plugin).extensions[0])
+    )
+    pairs = guarded(debug, None, lambda: plan(inputs, out_dir, recursive=recursive, suffix=suffix))
     if not pairs:
         raise fail("no convertible files among the inputs", 3)
     outcomes = []
 
     def collect() -> None:
-        for outcome in convert_many(pairs, jobs=jobs, request=request,
-                                    scheduler=scheduler):
+        for outcome in convert_many(pairs, jobs=jobs, request=request, scheduler=scheduler):
             outcomes.append(outcome)
             if not outcome.ok:
                 sys.stderr.write(f"emdconvert: error: {outcome.message}\n")
@@ -185,8 +258,9 @@ def validate(
 @app.command()
 def info(
     file: Annotated[Path, typer.Argument(help="Any readable file.")],
-    from_: Annotated[str | None, typer.Option("--from", help="Force the format: a name "
-                                              "or module:Class.")] = None,
+    from_: Annotated[
+        str | None, typer.Option("--from", help="Force the format: a name or module:Class.")
+    ] = None,
     debug: Debug = False,
 ) -> None:
     """Show a file as emdconvert sees it: datasets, dims, metadata, comments."""
@@ -225,9 +299,12 @@ def version_callback(value: bool) -> None:
 
 @app.callback()
 def main_options(
-    version: Annotated[bool, typer.Option("--version", callback=version_callback,
-                                          is_eager=True, help="Show the version.")
-                       ] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=version_callback, is_eager=True, help="Show the version."
+        ),
+    ] = False,
 ) -> None:
     """Convert electron-microscopy data to spec-compliant Berkeley EMD v0.2 files."""
     import logging

@@ -47,5 +47,8 @@ def guarded(debug: bool, subject: Path | None, action: Callable[[], T]) -> T:
         if debug:
             traceback.print_exc()
         where = f"{subject}: " if subject is not None else ""
-        raise fail(f"{where}internal error: {type(exc).__name__}: {exc} "
-                   "(rerun with --debug for a traceback)", 70) from None
+        raise fail(
+            f"{where}internal error: {type(exc).__name__}: {exc} "
+            "(rerun with --debug for a traceback)",
+            70,
+        ) from None

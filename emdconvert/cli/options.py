@@ -12,13 +12,23 @@ import typer
 
 from emdconvert.errors import EmdConvertError, UsageError
 
-MaxBytes = Annotated[str | None, typer.Option(
-    "--max-bytes", help="Refuse inputs whose headers declare more data than this "
-                        "(e.g. 500M, 64G, 2T) [default: no limit].",
-    show_default=False)]
-AllowHighRatio = Annotated[bool, typer.Option(
-    "--allow-high-ratio", help="Convert inputs declaring over 1000x their file size "
-                               "(refused by default as decompression bombs).")]
+MaxBytes = Annotated[
+    str | None,
+    typer.Option(
+        "--max-bytes",
+        help="Refuse inputs whose headers declare more data than this "
+        "(e.g. 500M, 64G, 2T) [default: no limit].",
+        show_default=False,
+    ),
+]
+AllowHighRatio = Annotated[
+    bool,
+    typer.Option(
+        "--allow-high-ratio",
+        help="Convert inputs declaring over 1000x their file size "
+        "(refused by default as decompression bombs).",
+    ),
+]
 
 
 def check_plugin_option(flag: str, spec: str | None) -> None:

@@ -31,12 +31,13 @@ def model_tree(title: str, model: EMDFile) -> Tree:
     for dataset in model.datasets:
         shape = " x ".join(str(n) for n in dataset.shape)
         values = f"  ({escape(dataset.units)})" if dataset.units else ""
-        node = data.add(f"[bold]{escape(dataset.name)}[/bold]  {shape}  "
-                        f"{dataset.dtype}{values}")
+        node = data.add(f"[bold]{escape(dataset.name)}[/bold]  {shape}  {dataset.dtype}{values}")
         for dim in dataset.dims:
             units = f" {escape(dim.units)}" if dim.units else ""
-            node.add(f"{escape(dim.name)}: {dim.size} points, offset {dim.offset:g}, "
-                     f"step {dim.scale:g}{units}")
+            node.add(
+                f"{escape(dim.name)}: {dim.size} points, offset {dim.offset:g}, "
+                f"step {dim.scale:g}{units}"
+            )
         for key, value in dataset.attrs.items():
             node.add(f"[dim]{escape(key)} = {escape(describe(value))}[/dim]")
     for group in METADATA_GROUPS:
@@ -47,10 +48,15 @@ def model_tree(title: str, model: EMDFile) -> Tree:
     comments = root.add(f"comments ({len(model.comments)})")
     for comment in model.comments:
         entry = parse_comment(comment.message)
-        text = comment.message if entry is None else (
-            f"{entry.get('tool')}: {entry.get('reader', {}).get('plugin')} -> "
-            f"{entry.get('writer', {}).get('plugin')}"
-            + (f" from {entry['source']['name']}" if entry.get("source") else ""))
+        text = (
+            comment.message
+            if entry is None
+            else (
+                f"{entry.get('tool')}: {entry.get('reader', {}).get('plugin')} -> "
+                f"{entry.get('writer', {}).get('plugin')}"
+                + (f" from {entry['source']['name']}" if entry.get("source") else "")
+            )
+        )
         comments.add(f"{escape(comment.key)}  {escape(describe(text))}")
     return root
 
@@ -64,9 +70,14 @@ def formats_table(registry: Registry) -> Table:
         table.add_column(column)
     for name in registry.names():
         plugin = registry.plugins[name]
-        table.add_row(name, " ".join(plugin.extensions), "yes" if plugin.can_read else "",
-                      "yes" if plugin.can_write else "", registry.distribution(name),
-                      plugin.description)
+        table.add_row(
+            name,
+            " ".join(plugin.extensions),
+            "yes" if plugin.can_read else "",
+            "yes" if plugin.can_write else "",
+            registry.distribution(name),
+            plugin.description,
+        )
     return table
 
 
@@ -81,6 +92,11 @@ def outcomes_table(outcomes: Sequence[Outcome]) -> Table:
         table.add_column(column, overflow="fold")
     for o in sorted(outcomes, key=lambda o: str(o.source)):
         status = "[green]ok[/green]" if o.ok else f"[red]exit {o.exit_code}[/red]"
-        table.add_row(escape(str(o.source)), status, escape(o.message),
-                      f"{o.nbytes / 1e6:.1f}", f"{o.seconds:.2f}")
+        table.add_row(
+            escape(str(o.source)),
+            status,
+            escape(o.message),
+            f"{o.nbytes / 1e6:.1f}",
+            f"{o.seconds:.2f}",
+        )
     return table

@@ -40,9 +40,15 @@ def progress_bar(label: str, *, enabled: bool) -> Iterator[Callable[[int, int], 
         if "bar" not in state:
             if time.monotonic() - started < DELAY:
                 return
-            bar = Progress("[progress.description]{task.description}", BarColumn(),
-                           DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
-                           console=Console(stderr=True), transient=True)
+            bar = Progress(
+                "[progress.description]{task.description}",
+                BarColumn(),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            )
             bar.start()
             state["bar"], state["task"] = bar, bar.add_task(label, total=total)
         state["bar"].update(state["task"], completed=done, total=total)

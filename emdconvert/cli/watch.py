@@ -18,106 +18,219 @@ from emdconvert.cli.options import AllowHighRatio, MaxBytes
 
 
 def watch(
-    in_dir: Annotated[Path | None, typer.Argument(
-        help="The folder to watch (or in_dir in the config file).", show_default=False,
-        metavar="IN_DIR")
+    in_dir: Annotated[
+        Path | None,
+        typer.Argument(
+            help="The folder to watch (or in_dir in the config file).",
+            show_default=False,
+            metavar="IN_DIR",
+        ),
     ] = None,
-    out: Annotated[Path | None, typer.Option(
-        "--out", help="Where outputs go (and _quarantine/ reports).")] = None,
-    recursive: Annotated[bool | None, typer.Option(
-        "--recursive/--no-recursive", "-r", help="Also watch sub-folders.",
-        show_default=False)] = None,
-    config: Annotated[Path | None, typer.Option(
-        "--config", help="A TOML file with any of these options (flags win).")] = None,
-    state_dir: Annotated[Path | None, typer.Option(
-        "--state-dir", help="Ledger and lock folder, on local disk [default: "
-                            "~/.local/state/emdconvert/<hash of IN_DIR>].",
-        show_default=False)] = None,
-    poll: Annotated[bool, typer.Option(
-        "--poll", help="Poll instead of inotify (automatic on cifs/smb/nfs/9p/fuse).")
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Where outputs go (and _quarantine/ reports).")
+    ] = None,
+    recursive: Annotated[
+        bool | None,
+        typer.Option(
+            "--recursive/--no-recursive", "-r", help="Also watch sub-folders.", show_default=False
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="A TOML file with any of these options (flags win)."),
+    ] = None,
+    state_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--state-dir",
+            help="Ledger and lock folder, on local disk [default: "
+            "~/.local/state/emdconvert/<hash of IN_DIR>].",
+            show_default=False,
+        ),
+    ] = None,
+    poll: Annotated[
+        bool,
+        typer.Option("--poll", help="Poll instead of inotify (automatic on cifs/smb/nfs/9p/fuse)."),
     ] = False,
-    backend: Annotated[str | None, typer.Option(
-        "--backend", help="auto, inotify or polling [default: auto].",
-        show_default=False)] = None,
-    poll_interval: Annotated[float | None, typer.Option(
-        "--poll-interval", help="Seconds between polls [default: 10].",
-        show_default=False)] = None,
-    rescan_interval: Annotated[float | None, typer.Option(
-        "--rescan-interval", help="Seconds between reconcile scans [default: 60].",
-        show_default=False)] = None,
-    stability: Annotated[float | None, typer.Option(
-        "--stability", help="Seconds a file must stay unchanged [default: 10].",
-        show_default=False)] = None,
-    min_age: Annotated[float | None, typer.Option(
-        "--min-age", help="Seconds since the file's mtime, at least [default: 10].",
-        show_default=False)] = None,
-    max_wait: Annotated[float | None, typer.Option(
-        "--max-wait", help="Seconds before an incomplete file is reported stalled "
-                           "[default: 86400].", show_default=False)] = None,
-    marker: Annotated[str | None, typer.Option(
-        "--marker", help="Convert X only once X<MARKER> exists, e.g. '.done'.")] = None,
-    ignore: Annotated[list[str] | None, typer.Option(
-        "--ignore", help="Another glob to ignore (repeatable).")] = None,
-    workers: Annotated[int | None, typer.Option(
-        "--workers", "-j", help="Conversion processes [default: CPU count, at most 4].",
-        show_default=False)] = None,
-    memory_limit_mb: Annotated[int | None, typer.Option(
-        "--memory-limit-mb", help="Address-space limit per worker [default: half the "
-                                  "RAM].", show_default=False)] = None,
-    time_limit: Annotated[float | None, typer.Option(
-        "--time-limit", help="Seconds one file may take [default: 7200].",
-        show_default=False)] = None,
-    recycle_after: Annotated[int | None, typer.Option(
-        "--recycle-after", help="Replace a worker after this many files [default: 200].",
-        show_default=False)] = None,
-    dedup: Annotated[bool | None, typer.Option(
-        "--dedup/--no-dedup", help="Alias byte-identical copies instead of converting "
-                                   "them again [default: dedup].", show_default=False)
+    backend: Annotated[
+        str | None,
+        typer.Option(
+            "--backend", help="auto, inotify or polling [default: auto].", show_default=False
+        ),
     ] = None,
-    compression: Annotated[str | None, typer.Option(
-        "--compression", help="As for convert: gzip[:LEVEL], zstd[:LEVEL], ...")] = None,
-    axis_order: Annotated[str | None, typer.Option(
-        "--axis-order", help="x-first (default) or c, as for convert.",
-        show_default=False)] = None,
-    threads: Annotated[int | None, typer.Option(
-        "--threads", help="Threads per conversion [default: 1].", show_default=False)
+    poll_interval: Annotated[
+        float | None,
+        typer.Option(
+            "--poll-interval", help="Seconds between polls [default: 10].", show_default=False
+        ),
+    ] = None,
+    rescan_interval: Annotated[
+        float | None,
+        typer.Option(
+            "--rescan-interval",
+            help="Seconds between reconcile scans [default: 60].",
+            show_default=False,
+        ),
+    ] = None,
+    stability: Annotated[
+        float | None,
+        typer.Option(
+            "--stability",
+            help="Seconds a file must stay unchanged [default: 10].",
+            show_default=False,
+        ),
+    ] = None,
+    min_age: Annotated[
+        float | None,
+        typer.Option(
+            "--min-age",
+            help="Seconds since the file's mtime, at least [default: 10].",
+            show_default=False,
+        ),
+    ] = None,
+    max_wait: Annotated[
+        float | None,
+        typer.Option(
+            "--max-wait",
+            help="Seconds before an incomplete file is reported stalled [default: 86400].",
+            show_default=False,
+        ),
+    ] = None,
+    marker: Annotated[
+        str | None,
+        typer.Option("--marker", help="Convert X only once X<MARKER> exists, e.g. '.done'."),
+    ] = None,
+    ignore: Annotated[
+        list[str] | None, typer.Option("--ignore", help="Another glob to ignore (repeatable).")
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            "-j",
+            help="Conversion processes [default: CPU count, at most 4].",
+            show_default=False,
+        ),
+    ] = None,
+    memory_limit_mb: Annotated[
+        int | None,
+        typer.Option(
+            "--memory-limit-mb",
+            help="Address-space limit per worker [default: half the RAM].",
+            show_default=False,
+        ),
+    ] = None,
+    time_limit: Annotated[
+        float | None,
+        typer.Option(
+            "--time-limit", help="Seconds one file may take [default: 7200].", show_default=False
+        ),
+    ] = None,
+    recycle_after: Annotated[
+        int | None,
+        typer.Option(
+            "--recycle-after",
+            help="Replace a worker after this many files [default: 200].",
+            show_default=False,
+        ),
+    ] = None,
+    dedup: Annotated[
+        bool | None,
+        typer.Option(
+            "--dedup/--no-dedup",
+            help="Alias byte-identical copies instead of converting them again [default: dedup].",
+            show_default=False,
+        ),
+    ] = None,
+    compression: Annotated[
+        str | None,
+        typer.Option("--compression", help="As for convert: gzip[:LEVEL], zstd[:LEVEL], ..."),
+    ] = None,
+    axis_order: Annotated[
+        str | None,
+        typer.Option(
+            "--axis-order", help="x-first (default) or c, as for convert.", show_default=False
+        ),
+    ] = None,
+    threads: Annotated[
+        int | None,
+        typer.Option("--threads", help="Threads per conversion [default: 1].", show_default=False),
     ] = None,
     max_bytes: MaxBytes = None,
     allow_high_ratio: AllowHighRatio = False,
-    backoff_initial: Annotated[float | None, typer.Option(
-        "--backoff-initial", help="Seconds before the first retry after an environment "
-                                  "error (disk full, read-only), doubling [default: 5].",
-        show_default=False)] = None,
-    backoff_max: Annotated[float | None, typer.Option(
-        "--backoff-max", help="Longest wait between such retries [default: 600].",
-        show_default=False)] = None,
-    shutdown_grace: Annotated[float | None, typer.Option(
-        "--shutdown-grace", help="Seconds a running conversion may finish after SIGTERM "
-                                 "[default: 20].", show_default=False)] = None,
-    allow_root: Annotated[bool, typer.Option(
-        "--allow-root", help="Run even as root (not recommended).")] = False,
-    log_format: Annotated[str | None, typer.Option(
-        "--log-format", help="text (default) or json.", show_default=False)] = None,
-    status: Annotated[bool, typer.Option(
-        "--status", help="Show counts by state and recent failures, then exit.")] = False,
-    retry: Annotated[list[str] | None, typer.Option(
-        "--retry", help="Retry this failed or stalled file (path relative to IN_DIR) "
-                        "without waiting for it to change; repeatable.")] = None,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")
-                     ] = False,
+    backoff_initial: Annotated[
+        float | None,
+        typer.Option(
+            "--backoff-initial",
+            help="Seconds before the first retry after an environment "
+            "error (disk full, read-only), doubling [default: 5].",
+            show_default=False,
+        ),
+    ] = None,
+    backoff_max: Annotated[
+        float | None,
+        typer.Option(
+            "--backoff-max",
+            help="Longest wait between such retries [default: 600].",
+            show_default=False,
+        ),
+    ] = None,
+    shutdown_grace: Annotated[
+        float | None,
+        typer.Option(
+            "--shutdown-grace",
+            help="Seconds a running conversion may finish after SIGTERM [default: 20].",
+            show_default=False,
+        ),
+    ] = None,
+    allow_root: Annotated[
+        bool, typer.Option("--allow-root", help="Run even as root (not recommended).")
+    ] = False,
+    log_format: Annotated[
+        str | None, typer.Option("--log-format", help="text (default) or json.", show_default=False)
+    ] = None,
+    status: Annotated[
+        bool, typer.Option("--status", help="Show counts by state and recent failures, then exit.")
+    ] = False,
+    retry: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--retry",
+            help="Retry this failed or stalled file (path relative to IN_DIR) "
+            "without waiting for it to change; repeatable.",
+        ),
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
 ) -> None:
     """Watch a folder and convert every finished file once (a long-running daemon)."""
     overrides: dict[str, Any] = {
-        "in_dir": in_dir, "out_dir": out, "recursive": recursive, "state_dir": state_dir,
-        "backend": "polling" if poll else backend, "poll_interval": poll_interval,
-        "rescan_interval": rescan_interval, "stability": stability, "min_age": min_age,
-        "max_wait": max_wait, "marker": marker, "ignore": ignore or None,
-        "workers": workers, "memory_limit_mb": memory_limit_mb, "time_limit": time_limit,
-        "recycle_after": recycle_after, "dedup": dedup, "compression": compression,
-        "axis_order": axis_order, "threads": threads, "backoff_initial": backoff_initial,
-        "backoff_max": backoff_max, "shutdown_grace": shutdown_grace,
-        "max_bytes": max_bytes, "allow_high_ratio": allow_high_ratio or None,
-        "allow_root": allow_root or None, "log_format": log_format,
+        "in_dir": in_dir,
+        "out_dir": out,
+        "recursive": recursive,
+        "state_dir": state_dir,
+        "backend": "polling" if poll else backend,
+        "poll_interval": poll_interval,
+        "rescan_interval": rescan_interval,
+        "stability": stability,
+        "min_age": min_age,
+        "max_wait": max_wait,
+        "marker": marker,
+        "ignore": ignore or None,
+        "workers": workers,
+        "memory_limit_mb": memory_limit_mb,
+        "time_limit": time_limit,
+        "recycle_after": recycle_after,
+        "dedup": dedup,
+        "compression": compression,
+        "axis_order": axis_order,
+        "threads": threads,
+        "backoff_initial": backoff_initial,
+        "backoff_max": backoff_max,
+        "shutdown_grace": shutdown_grace,
+        "max_bytes": max_bytes,
+        "allow_high_ratio": allow_high_ratio or None,
+        "allow_root": allow_root or None,
+        "log_format": log_format,
     }
     if status:
         guarded(debug, None, lambda: _print_status(config, overrides))
@@ -137,8 +250,7 @@ def _print_status(config: Path | None, overrides: dict[str, Any]) -> None:
     Console().print(status_report(state_dir_of(config, overrides)))
 
 
-def _request_retries(config: Path | None, overrides: dict[str, Any],
-                     paths: list[str]) -> None:
+def _request_retries(config: Path | None, overrides: dict[str, Any], paths: list[str]) -> None:
     from emdconvert.errors import UsageError
     from emdconvert.watch.config import state_dir_of
     from emdconvert.watch.ledger import Ledger

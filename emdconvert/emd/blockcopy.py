@@ -23,7 +23,6 @@ with the same :class:`BufferPool`, :func:`to_stored`, :class:`ChunkWriter` and
 from __future__ import annotations
 
 import contextlib
-import functools
 import math
 import os
 import queue
@@ -35,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from emdconvert.emd.transpose import SIMD_MIN_BYTES, to_stored, use_simd_transpose
 from emdconvert.errors import UnsupportedError
 from emdconvert.lazy import Index, LazyArray, block_indices, block_shape
 
@@ -45,8 +45,6 @@ if TYPE_CHECKING:
 CHUNK_BYTES = 4 * 1024 * 1024
 #: Frames at least this large get chunks of their own (no interleaving of frames).
 FRAME_CHUNK_MIN = 256 * 1024
-#: Side of the square tiles the transpose works in (fits L1/L2 for any dtype).
-TILE = 64
 #: Chunks being read, transposed or compressed at once.
 WINDOW = 6
 
@@ -76,90 +74,6 @@ def source_chunk(shape: tuple[int, ...], itemsize: int, transpose: bool) -> tupl
     return block_shape(shape, itemsize, CHUNK_BYTES)
 
 
-#: The OpenCV element type that moves each item size's bytes unchanged.
-_CV_VIEWS: dict[int, np.dtype[Any]] = {
-    1: np.dtype(np.uint8), 2: np.dtype(np.uint16), 4: np.dtype(np.int32),
-    8: np.dtype(np.float64)}
-
-
-#: Data at least this large are worth importing OpenCV for (~25 ms) to transpose.
-SIMD_MIN_BYTES = 16 * 1024 * 1024
-
-
-@functools.cache
-def _opencv() -> Any:
-    try:
-        import cv2
-    except ImportError:
-        return None
-    return cv2
-
-
-def use_simd_transpose() -> None:
-    """Load OpenCV for :func:`transpose_2d`; a 1 MB file is done before it would pay off.
-
-    Called by writers that are about to transpose at least :data:`SIMD_MIN_BYTES`.
-    """
-    _opencv()
-
-
-def transpose_2d(frame: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """``out[:] = frame.T``: with OpenCV's SIMD transpose when it is installed.
-
-    numpy's strided copy moves about one element per nanosecond whatever the dtype, and
-    a tiled numpy copy gains little on frames that fit in cache (0.28 ms for a 512x512
-    uint16 frame here, 23 ms for 2048x2048); ``cv2.transpose`` takes 0.045 ms and
-    2.3 ms and releases the GIL, so the reader, transposer and writer threads overlap.
-    It is used once :func:`use_simd_transpose` has loaded it.
-    Only bytes move, so every dtype goes through the integer or float type of its item
-    size (16-byte items as two 8-byte channels); the result is bit-identical.
-    """
-    cv2 = _opencv() if _opencv.cache_info().currsize else None
-    size = frame.dtype.itemsize
-    if cv2 is not None and frame.ndim == 2 and frame.strides[1] == size and \
-            out.flags.c_contiguous and (size in _CV_VIEWS or size == 16):
-        view = _CV_VIEWS.get(size, np.dtype(np.float64))
-        channels = () if size in _CV_VIEWS else (2,)
-        rows, cols = frame.shape
-        src = frame.view(view).reshape(rows, cols, *channels)
-        dst = out.view(view).reshape(cols, rows, *channels)
-        if np.shares_memory(cv2.transpose(src, dst), dst):  # wrote into *out*
-            return out
-    rows, cols = frame.shape
-    for y in range(0, rows, TILE):
-        for x in range(0, cols, TILE):
-            out[x:x + TILE, y:y + TILE] = frame[y:y + TILE, x:x + TILE].T
-    return out
-
-
-def transposed(block: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """A C-contiguous ``block.T`` (in *out* when given); fast within one frame."""
-    if out is None:
-        out = np.empty(block.shape[::-1], dtype=block.dtype)
-    if block.ndim >= 2 and math.prod(block.shape[:-2]) == 1:
-        frame = block.reshape(block.shape[-2:])
-        transpose_2d(frame, out.reshape(frame.shape[::-1]))
-    else:
-        np.copyto(out, block.T)
-    return out
-
-
-def to_stored(values: np.ndarray, out: np.ndarray | None, *,
-              transpose: bool) -> np.ndarray:
-    """A source block as it is stored: its transpose (x-first) or itself, C-contiguous.
-
-    Written into *out* when given (a copy, so the caller's buffer is free afterwards);
-    without *out* a C-contiguous block is used as it is.
-    """
-    if transpose:
-        return transposed(values, out)
-    if out is None:
-        return np.ascontiguousarray(values)
-    if out is not values:
-        np.copyto(out, values)
-    return out
-
-
 class BufferPool:
     """Reusable chunk arrays of one shape: fresh 4 MiB arrays cost a page fault per 4 KiB.
 
@@ -187,8 +101,13 @@ class Chunk:
 
     __slots__ = ("array", "buffer", "offset", "payload")
 
-    def __init__(self, offset: tuple[int, ...], array: np.ndarray, payload: Buffer | None,
-                 buffer: np.ndarray | None) -> None:
+    def __init__(
+        self,
+        offset: tuple[int, ...],
+        array: np.ndarray,
+        payload: Buffer | None,
+        buffer: np.ndarray | None,
+    ) -> None:
         self.offset = offset
         self.array = array
         self.payload = payload
@@ -205,8 +124,9 @@ class ChunkWriter:
     whose bytes only the plugin makes) go through h5py's selection and filter pipeline.
     """
 
-    def __init__(self, target: h5py.Dataset, encode: ChunkEncoder | None,
-                 pool: BufferPool | None = None) -> None:
+    def __init__(
+        self, target: h5py.Dataset, encode: ChunkEncoder | None, pool: BufferPool | None = None
+    ) -> None:
         self.target = target
         self.encode = encode
         self.pool = pool
@@ -215,17 +135,25 @@ class ChunkWriter:
     @property
     def compresses(self) -> bool:
         """True when whole chunks are worth encoding in a worker thread."""
-        return self.encode is not None and self.encode is not raw_bytes and \
-            self.chunk_shape is not None
+        return (
+            self.encode is not None
+            and self.encode is not raw_bytes
+            and self.chunk_shape is not None
+        )
 
-    def prepare(self, offset: tuple[int, ...], array: np.ndarray,
-                buffer: np.ndarray | None = None) -> Chunk:
+    def prepare(
+        self, offset: tuple[int, ...], array: np.ndarray, buffer: np.ndarray | None = None
+    ) -> Chunk:
         """Encode *array* (stored at *offset*; held in the pooled *buffer*, if any)."""
         payload = None
         if self.encode is not None and array.shape == self.chunk_shape:
             payload = self.encode(array)
-        if payload is not None and payload is not array and buffer is not None and \
-                self.pool is not None:
+        if (
+            payload is not None
+            and payload is not array
+            and buffer is not None
+            and self.pool is not None
+        ):
             self.pool.give(buffer)  # the encoded copy is what gets written
             buffer = None
         return Chunk(offset, array, payload, buffer)
@@ -234,8 +162,9 @@ class ChunkWriter:
         if chunk.payload is not None:
             self.target.id.write_direct_chunk(chunk.offset, chunk.payload, 0)
         else:
-            self.target[tuple(slice(o, o + n) for o, n in zip(
-                chunk.offset, chunk.array.shape, strict=True))] = chunk.array
+            self.target[
+                tuple(slice(o, o + n) for o, n in zip(chunk.offset, chunk.array.shape, strict=True))
+            ] = chunk.array
         if chunk.buffer is not None and self.pool is not None:
             self.pool.give(chunk.buffer)
 
@@ -250,8 +179,7 @@ class Pipeline:
     def __init__(self, write: Callable[[Chunk], None], threads: int, name: str) -> None:
         self._write = write
         self._pending: deque[Future[Chunk]] = deque()
-        self._pool = ThreadPoolExecutor(max_workers=max(1, threads),
-                                        thread_name_prefix=name)
+        self._pool = ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix=name)
 
     def submit(self, prepare: Callable[..., Chunk], *args: Any) -> None:
         self._pending.append(self._pool.submit(prepare, *args))
@@ -276,9 +204,16 @@ class Pipeline:
         self.close()
 
 
-def copy_into(source: LazyArray, target: h5py.Dataset, block: tuple[int, ...], *,
-              transpose: bool, encode: ChunkEncoder | None = raw_bytes, threads: int = 2,
-              progress: ProgressCallback | None = None) -> None:
+def copy_into(
+    source: LazyArray,
+    target: h5py.Dataset,
+    block: tuple[int, ...],
+    *,
+    transpose: bool,
+    encode: ChunkEncoder | None = raw_bytes,
+    threads: int = 2,
+    progress: ProgressCallback | None = None,
+) -> None:
     """Copy *source* into *target* (its transpose when *transpose*) chunk by chunk.
 
     *block* is the source block of one stored chunk (:func:`source_chunk`).  Chunks are
@@ -293,8 +228,8 @@ def copy_into(source: LazyArray, target: h5py.Dataset, block: tuple[int, ...], *
     if transpose and math.prod(shape) * dtype.itemsize >= SIMD_MIN_BYTES:
         use_simd_transpose()
     read_lock: contextlib.AbstractContextManager[Any] = (
-        contextlib.nullcontext() if getattr(source, "concurrent_reads", False)
-        else threading.Lock())
+        contextlib.nullcontext() if getattr(source, "concurrent_reads", False) else threading.Lock()
+    )
     read_into = getattr(source, "read_into", None)
     scratch = threading.local()  # per-thread read buffer, transposed out of at once
     # One stored block: a whole chunk when chunked, a contiguous run otherwise.
@@ -318,8 +253,7 @@ def copy_into(source: LazyArray, target: h5py.Dataset, block: tuple[int, ...], *
         if transpose:
             buffer = getattr(scratch, "buffer", None)
             if buffer is None or buffer.shape != expected:
-                buffer = scratch.buffer = np.empty(expected, dtype) if pooled is not None \
-                    else None
+                buffer = scratch.buffer = np.empty(expected, dtype) if pooled is not None else None
             array = to_stored(read(index, buffer), pooled, transpose=True)
         else:  # read straight into the pooled buffer when the source can
             array = to_stored(read(index, pooled), None, transpose=False)

@@ -77,8 +77,9 @@ def parse(spec: str | None) -> Compression | None:
         return None
     name, colon, level_text = spec.partition(":")
     if name not in NAMES:
-        raise UsageError("unknown compression; choose none, gzip[:0-9], zstd[:1-22], "
-                         "bitshuffle-lz4")
+        raise UsageError(
+            "unknown compression; choose none, gzip[:0-9], zstd[:1-22], bitshuffle-lz4"
+        )
     if name == "none":
         raise UsageError("none takes no level")
     if name == "bitshuffle-lz4":
@@ -100,17 +101,21 @@ def _with_plugin(choice: Compression) -> Compression:
     try:
         import hdf5plugin  # noqa: F401
     except ImportError:
-        raise UsageError(f"{choice.name} compression needs hdf5plugin: "
-                         "pip install hdf5plugin") from None
+        raise UsageError(
+            f"{choice.name} compression needs hdf5plugin: pip install hdf5plugin"
+        ) from None
     return choice
 
 
 def warn_readers(choice: Compression | None) -> None:
     """Say once, where the options are checked, that readers need hdf5plugin too."""
     if choice is not None and choice.needs_plugin:
-        log.warning("%s-compressed data need hdf5plugin on the reading side; plain h5py, "
-                    "rsciio and ncempy without it cannot read them (use gzip for "
-                    "universal files)", choice.name)
+        log.warning(
+            "%s-compressed data need hdf5plugin on the reading side; plain h5py, "
+            "rsciio and ncempy without it cannot read them (use gzip for "
+            "universal files)",
+            choice.name,
+        )
 
 
 @functools.cache
@@ -131,9 +136,18 @@ def known_plugin_filters() -> frozenset[int]:
 #: it: a file using one, read where hdf5plugin is missing (or too old to have it), needs
 #: ``pip install hdf5plugin`` (exit 4); a filter no one registers stays refused (exit 5).
 HDF5PLUGIN_FILTERS = {
-    307: "bzip2", 32001: "blosc", 32004: "lz4", 32008: "bitshuffle", 32013: "zfp",
-    32015: "zstd", 32017: "sz", 32018: "fcidecomp", 32024: "sz3", 32026: "blosc2",
-    32028: "sperr", 32033: "htj2k",
+    307: "bzip2",
+    32001: "blosc",
+    32004: "lz4",
+    32008: "bitshuffle",
+    32013: "zfp",
+    32015: "zstd",
+    32017: "sz",
+    32018: "fcidecomp",
+    32024: "sz3",
+    32026: "blosc2",
+    32028: "sperr",
+    32033: "htj2k",
 }
 _UNKNOWN_FILTER = re.compile(r"^(.*): unknown filter ([0-9]+)$")
 
@@ -154,6 +168,7 @@ def missing_filter_plugin(problem: str, path: Path) -> MissingDependency:
     try:
         import hdf5plugin  # noqa: F401
     except ImportError as exc:
-        return MissingDependency("hdf5plugin", path=path, detail=detail,
-                                 upgrade=not isinstance(exc, ModuleNotFoundError))
+        return MissingDependency(
+            "hdf5plugin", path=path, detail=detail, upgrade=not isinstance(exc, ModuleNotFoundError)
+        )
     return MissingDependency("hdf5plugin", path=path, detail=detail, upgrade=True)

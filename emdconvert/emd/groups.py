@@ -26,8 +26,7 @@ def text(value: Any) -> str:
 def as_int(value: Any) -> int | None:
     """An integer attribute, tolerating rsciio's string versions (``'0'``, ``'2'``)."""
     try:
-        return int(text(value)) if isinstance(value, (str, bytes, np.bytes_)) \
-            else int(value)
+        return int(text(value)) if isinstance(value, (str, bytes, np.bytes_)) else int(value)
     except (TypeError, ValueError):
         return None
 
@@ -36,8 +35,9 @@ def is_data_group(group: h5py.Group) -> bool:
     """``emd_group_type`` 1 (integer, or rsciio's string) with a ``data`` dataset."""
     import h5py
 
-    return as_int(group.attrs.get("emd_group_type")) == 1 and \
-        isinstance(group.get("data"), h5py.Dataset)
+    return as_int(group.attrs.get("emd_group_type")) == 1 and isinstance(
+        group.get("data"), h5py.Dataset
+    )
 
 
 def data_groups(h5: h5py.File) -> list[h5py.Group]:
@@ -57,4 +57,3 @@ def address(obj: Any) -> int:
     import h5py
 
     return int(h5py.h5o.get_info(obj.id).addr)
-

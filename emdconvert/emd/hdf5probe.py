@@ -92,8 +92,10 @@ def _verdict(path: Path, deadline: float) -> str | None:
     finally:
         os.close(read_end)
     if status is None:
-        return (f"the HDF5 library did not finish reading the file's metadata in "
-                f"{deadline:.0f} s (a loop in damaged structures)")
+        return (
+            f"the HDF5 library did not finish reading the file's metadata in "
+            f"{deadline:.0f} s (a loop in damaged structures)"
+        )
     if os.WIFSIGNALED(status):
         name = signal.Signals(os.WTERMSIG(status)).name
         return f"the HDF5 library crashed ({name}) reading the file's metadata"
@@ -141,5 +143,6 @@ def _attributes(obj: Any) -> None:
 def _parsed_whole(dataset: Any) -> bool:
     """Strings and other variable-length data: what readers parse as metadata."""
     dtype = dataset.dtype
-    return (dtype.kind in "OSU" or dtype.names is not None) and \
-        dataset.size * max(dtype.itemsize, 1) <= SMALL_DATASET
+    return (dtype.kind in "OSU" or dtype.names is not None) and dataset.size * max(
+        dtype.itemsize, 1
+    ) <= SMALL_DATASET

@@ -48,8 +48,12 @@ class SourceFacts:
     sha256: str
 
     def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "size": self.size, "mtime_ns": self.mtime_ns,
-                "sha256": self.sha256}
+        return {
+            "name": self.name,
+            "size": self.size,
+            "mtime_ns": self.mtime_ns,
+            "sha256": self.sha256,
+        }
 
 
 class SourceDigest:
@@ -66,8 +70,7 @@ class SourceDigest:
         self._digest = hashlib.sha256()
         self._error: BaseException | None = None
         self._facts: SourceFacts | None = None
-        self._thread = threading.Thread(target=self._run, name="emdconvert-sha256",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._run, name="emdconvert-sha256", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
@@ -103,13 +106,20 @@ class SourceDigest:
             raise self._error
         for file, before in zip(self._files, self._before, strict=True):
             if _identity(file) != before:
-                raise InputError("the source changed while it was being converted; "
-                                 "nothing was written (convert it again once it is "
-                                 "complete)", path=file, kind="changed")
+                raise InputError(
+                    "the source changed while it was being converted; "
+                    "nothing was written (convert it again once it is "
+                    "complete)",
+                    path=file,
+                    kind="changed",
+                )
         if self._facts is None:
-            self._facts = SourceFacts(self.path.name, self.size,
-                                      max((b[1] for b in self._before), default=0),
-                                      self._digest.hexdigest())
+            self._facts = SourceFacts(
+                self.path.name,
+                self.size,
+                max((b[1] for b in self._before), default=0),
+                self._digest.hexdigest(),
+            )
         return self._facts
 
 
@@ -122,10 +132,15 @@ def _identity(path: Path) -> tuple[int, int, int, int]:
     return info.st_size, info.st_mtime_ns, info.st_ino, info.st_dev
 
 
-def conversion_comment(*, reader: str, reader_libraries: Mapping[str, str],
-                       writer: str, writer_libraries: Mapping[str, str],
-                       source: SourceFacts | None,
-                       options: Mapping[str, Any]) -> Comment:
+def conversion_comment(
+    *,
+    reader: str,
+    reader_libraries: Mapping[str, str],
+    writer: str,
+    writer_libraries: Mapping[str, str],
+    source: SourceFacts | None,
+    options: Mapping[str, Any],
+) -> Comment:
     """The provenance entry for one write."""
     entry: dict[str, Any] = {
         "event": "convert" if source is not None else "write",
@@ -162,9 +177,10 @@ def read_comments(h5: h5py.File) -> tuple[Comment, ...]:
     group = h5.get("comments")
     if group is None:
         return ()
-    return tuple(Comment(_parse_timestamp(key), text(value), original_key=key,
-                         original_value=value)
-                 for key, value in group.attrs.items())
+    return tuple(
+        Comment(_parse_timestamp(key), text(value), original_key=key, original_value=value)
+        for key, value in group.attrs.items()
+    )
 
 
 def append_comment(path: Path, comment: Comment) -> None:

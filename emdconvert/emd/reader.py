@@ -59,7 +59,6 @@ def flavour(h5: h5py.File) -> str | None:
     return None
 
 
-
 def stored_order(group: h5py.Group, ndim: int) -> str:
     """x-first (the spec) unless the file says C order or its dim names show it.
 
@@ -74,8 +73,7 @@ def stored_order(group: h5py.Group, ndim: int) -> str:
         last = group.get(f"dim{ndim}")
         before = group.get(f"dim{ndim - 1}")
         if last is not None and before is not None:
-            names = (text(before.attrs.get("name")).lower(),
-                     text(last.attrs.get("name")).lower())
+            names = (text(before.attrs.get("name")).lower(), text(last.attrs.get("name")).lower())
             if names == ("y", "x"):
                 return C_ORDER
     return X_FIRST
@@ -85,11 +83,9 @@ def _read_dim(group: h5py.Group, k: int, length: int) -> Dim:
     dim = group.get(f"dim{k}")
     if dim is None:
         raise FormatError(f"{group.name}: dim{k} is missing")
-    if not hasattr(dim, "shape") or tuple(dim.shape) not in (
-            (length,), (2,), (length, 1), (2, 1)):
+    if not hasattr(dim, "shape") or tuple(dim.shape) not in ((length,), (2,), (length, 1), (2, 1)):
         shape = getattr(dim, "shape", "no")
-        raise FormatError(f"{group.name}/dim{k}: shape {shape} for an axis of length "
-                          f"{length}")
+        raise FormatError(f"{group.name}/dim{k}: shape {shape} for an axis of length {length}")
     # Read whole, then widened to float64: counted before a byte is allocated.
     reserve(math.prod(dim.shape) * (dim.dtype.itemsize + 8), f"{group.name}/dim{k}")
     values = np.asarray(dim[()])
@@ -103,10 +99,13 @@ def _read_dim(group: h5py.Group, k: int, length: int) -> Dim:
     if values.shape[0] == length:
         return Dim(name, units, values.astype(np.float64, copy=False), attrs=attrs)
     if values.shape[0] == 2:
-        return dataclasses.replace(Dim.uniform(name, units, length, float(values[0]),
-                                               float(values[1] - values[0])), attrs=attrs)
-    raise FormatError(f"{group.name}/dim{k}: {values.shape[0]} values for an axis of "
-                      f"length {length}")
+        return dataclasses.replace(
+            Dim.uniform(name, units, length, float(values[0]), float(values[1] - values[0])),
+            attrs=attrs,
+        )
+    raise FormatError(
+        f"{group.name}/dim{k}: {values.shape[0]} values for an axis of length {length}"
+    )
 
 
 def read_group(group: h5py.Group) -> Dataset:
@@ -121,9 +120,14 @@ def read_group(group: h5py.Group) -> Dataset:
         array, dims = TransposedArray(data), stored_dims[::-1]
     attrs = {k: v for k, v in group.attrs.items() if k not in _RESERVED_GROUP_ATTRS}
     name = group.name.rsplit("/", 1)[-1] or "data"
-    return Dataset(name, array, tuple(dims), attrs, units=from_emd(text(
-        group.attrs.get("units"))), extras=group_extras(group, data.ndim))
-
+    return Dataset(
+        name,
+        array,
+        tuple(dims),
+        attrs,
+        units=from_emd(text(group.attrs.get("units"))),
+        extras=group_extras(group, data.ndim),
+    )
 
 
 def velox_stream_bytes(h5: h5py.File) -> int | None:
@@ -161,13 +165,18 @@ def check_complete(path: Path) -> None:
     except OSError as exc:
         message = " ".join(str(exc).split())
         if "truncated file" in message:
-            raise IncompleteError(f"incomplete: HDF5 file is shorter than its "
-                                  f"superblock declares ({message})") from None
+            raise IncompleteError(
+                f"incomplete: HDF5 file is shorter than its superblock declares ({message})"
+            ) from None
         # Not the word "lock" alone: it is also in "bad superblock version number".
-        if isinstance(exc, BlockingIOError) or "unable to lock file" in message or \
-                "already open for write" in message:
-            raise IncompleteError(f"incomplete: another program is still writing it "
-                                  f"({message})") from None
+        if (
+            isinstance(exc, BlockingIOError)
+            or "unable to lock file" in message
+            or "already open for write" in message
+        ):
+            raise IncompleteError(
+                f"incomplete: another program is still writing it ({message})"
+            ) from None
         raise FormatError(f"not a readable HDF5 file ({message})") from None
 
 
@@ -204,8 +213,7 @@ def read_berkeley(h5: h5py.File, path: Path) -> EMDFile:
         raise FormatError("no EMD data groups (emd_group_type = 1) found", path=path)
     datasets = tuple(read_group(g) for g in groups)
     metadata = {g: dict(h5[g].attrs) if g in h5 else {} for g in METADATA_GROUPS}
-    return EMDFile(datasets, comments=read_comments(h5), extras=file_extras(h5),
-                   **metadata)
+    return EMDFile(datasets, comments=read_comments(h5), extras=file_extras(h5), **metadata)
 
 
 def dataset_infos(h5: h5py.File) -> tuple[DatasetInfo, ...]:

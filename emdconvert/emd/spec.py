@@ -67,8 +67,9 @@ def emd_groups(h5: h5py.Group) -> list[h5py.Group]:
     return found
 
 
-def walk_links(h5: h5py.Group, descend: Callable[[h5py.Group], bool] | None = None
-               ) -> Iterator[tuple[str, Any, Any]]:
+def walk_links(
+    h5: h5py.Group, descend: Callable[[h5py.Group], bool] | None = None
+) -> Iterator[tuple[str, Any, Any]]:
     """``(path, link, object)`` for every link, depth first in the file's order, without
     following external or soft links; groups for which *descend* is False are not
     entered.
@@ -153,14 +154,16 @@ def _check_dims(group: h5py.Group, where: str, out: list[Violation]) -> None:
 
     data = group.get("data")
     shape = data.shape
-    numbers = sorted(int(m.group(1)) for key in group
-                     if (m := _DIM.match(key)) and isinstance(group.get(key), h5py.Dataset))
+    numbers = sorted(
+        int(m.group(1))
+        for key in group
+        if (m := _DIM.match(key)) and isinstance(group.get(key), h5py.Dataset)
+    )
     if 0 in numbers:
         out.append(Violation(4, MUST, where, "has dim0 (EMD v0.2 numbers dims from 1)"))
     extra = [n for n in numbers if n > len(shape)]
     if extra:
-        out.append(Violation(4, MUST, where, f"extra dims {extra} for a "
-                             f"{len(shape)}-D array"))
+        out.append(Violation(4, MUST, where, f"extra dims {extra} for a {len(shape)}-D array"))
     for k in range(1, len(shape) + 1):
         name = f"dim{k}"
         dim = group.get(name)
@@ -180,8 +183,14 @@ def _check_dims(group: h5py.Group, where: str, out: list[Violation]) -> None:
         if not np.issubdtype(dim.dtype, np.number):
             out.append(Violation(5, MUST, dwhere, f"dtype {dim.dtype} is not numeric"))
         if dim_len is not None and dim_len != length and not (dim_len == 2 and length != 2):
-            out.append(Violation(5, MUST, dwhere, f"length {dim_len} does not match "
-                                 f"axis {k - 1} of data (length {length})"))
+            out.append(
+                Violation(
+                    5,
+                    MUST,
+                    dwhere,
+                    f"length {dim_len} does not match axis {k - 1} of data (length {length})",
+                )
+            )
         for attr in ("name", "units"):
             if attr not in dim.attrs:
                 out.append(Violation(6, MUST, dwhere, f"no {attr!r} attribute"))
@@ -189,8 +198,9 @@ def _check_dims(group: h5py.Group, where: str, out: list[Violation]) -> None:
                 out.append(Violation(6, MUST, dwhere, f"{attr!r} is not a string"))
         units = _text(dim.attrs.get("units"))
         if units and not (units.startswith("[") and units.endswith("]")):
-            out.append(Violation(6, SHOULD, dwhere, f"units {units!r} are not bracketed "
-                                 "(e.g. '[n_m]')"))
+            out.append(
+                Violation(6, SHOULD, dwhere, f"units {units!r} are not bracketed (e.g. '[n_m]')")
+            )
 
 
 def check_file(h5: h5py.File) -> list[Violation]:
@@ -201,9 +211,16 @@ def check_file(h5: h5py.File) -> list[Violation]:
     major = _int_attr(h5.attrs.get("version_major"))
     minor = _int_attr(h5.attrs.get("version_minor"))
     if (major, minor) != (0, 2):
-        out.append(Violation(1, MUST, "/", "root needs integer version_major=0 and "
-                             f"version_minor=2 (found {h5.attrs.get('version_major')!r}, "
-                             f"{h5.attrs.get('version_minor')!r})"))
+        out.append(
+            Violation(
+                1,
+                MUST,
+                "/",
+                "root needs integer version_major=0 and "
+                f"version_minor=2 (found {h5.attrs.get('version_major')!r}, "
+                f"{h5.attrs.get('version_minor')!r})",
+            )
+        )
     groups = emd_groups(h5)
     if _int_attr(h5.attrs.get("emd_group_type")) == 1:
         out.append(Violation(2, MUST, "/", "the root group must not be a data group"))

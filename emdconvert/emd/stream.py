@@ -33,25 +33,21 @@ from typing import Any
 
 import numpy as np
 
-from emdconvert.emd.blockcopy import Pipeline, default_threads, to_stored, use_simd_transpose
-from emdconvert.emd.compression import Compression
+from emdconvert.emd.blockcopy import Pipeline, default_threads
 from emdconvert.emd.compression import parse as parse_compression
-from emdconvert.emd.provenance import conversion_comment
-from emdconvert.emd.stream_file import StreamFile
+from emdconvert.emd.stream_file import StreamFile, live_path_for, opening_model
 from emdconvert.emd.stream_layout import StreamLayout
-from emdconvert.emd.verify import check_spec
+from emdconvert.emd.transpose import to_stored, use_simd_transpose
+from emdconvert.emd.verify import check_written
 from emdconvert.emd.writer import X_FIRST
 from emdconvert.errors import (
     EmdConvertError,
     OutputExistsError,
-    UnsupportedError,
     UsageError,
-    ValidationError,
 )
-from emdconvert.model import AttrValue, Dataset, Dim, EMDFile
+from emdconvert.model import AttrValue, Dim
 from emdconvert.options import ConvertOptions
-from emdconvert.plugin import package_version
-from emdconvert.publish import TEMP_PREFIX, atomic_output, check_destination, temp_name
+from emdconvert.publish import atomic_output, check_destination, temp_name
 
 log = logging.getLogger(__name__)
 
@@ -61,24 +57,6 @@ Staged = tuple[np.ndarray, np.ndarray | None]
 #: Frames the queue holds by default: as many as fit in this many bytes (at least 2).
 QUEUE_BYTES = 64 * 1024 * 1024
 _STOP = None
-#: The writer named in a stream's provenance entry (the batch writer's is "emd").
-WRITER = "emd-stream"
-
-
-def live_path_for(path: str | Path) -> Path:
-    """Where a live stream to *path* is written until it is published (``live=True``)."""
-    dst = Path(path)
-    return dst.parent / f"{TEMP_PREFIX}{dst.name}.live"
-
-
-def writer_libraries(choice: Compression | None) -> dict[str, str]:
-    """The libraries that write a stream: h5py, and what its compression takes."""
-    libraries = {"h5py": package_version("h5py")}
-    if choice is not None and choice.needs_plugin:
-        libraries["hdf5plugin"] = package_version("hdf5plugin")
-    elif choice is not None:
-        libraries["zlib-ng"] = package_version("zlib-ng")  # the chunks' deflate
-    return libraries
 
 
 class StreamWriter:
@@ -107,46 +85,55 @@ class StreamWriter:
     their ``append`` calls take the writer's lock, each frame whole.
     """
 
-    def __init__(self, path: str | Path, frame_shape: Sequence[int], dtype: Any, *,
-                 dims: Sequence[Dim] | None = None, scan_shape: Sequence[int | None] | None
-                 = None, microscope: Mapping[str, AttrValue] | None = None,
-                 sample: Mapping[str, AttrValue] | None = None,
-                 user: Mapping[str, AttrValue] | None = None,
-                 compression: str | None = None, overwrite: bool = False,
-                 live: bool = False, axis_order: str = X_FIRST, name: str = "data",
-                 threads: int | None = None, queue_size: int | None = None) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        frame_shape: Sequence[int],
+        dtype: Any,
+        *,
+        dims: Sequence[Dim] | None = None,
+        scan_shape: Sequence[int | None] | None = None,
+        microscope: Mapping[str, AttrValue] | None = None,
+        sample: Mapping[str, AttrValue] | None = None,
+        user: Mapping[str, AttrValue] | None = None,
+        compression: str | None = None,
+        overwrite: bool = False,
+        live: bool = False,
+        axis_order: str = X_FIRST,
+        name: str = "data",
+        threads: int | None = None,
+        queue_size: int | None = None,
+    ) -> None:
         self.path = Path(path)
         self.overwrite = overwrite
         self.live = live
         # The same parser as convert(): the same messages, the same hdf5plugin warning.
-        settings = ConvertOptions.parse(compression=compression, axis_order=axis_order,
-                                        threads=threads)
+        settings = ConvertOptions.parse(
+            compression=compression, axis_order=axis_order, threads=threads
+        )
         self.layout = layout = StreamLayout.create(frame_shape, dtype, scan_shape, axis_order)
         dims = layout.check_dims(dims) if dims is not None else layout.default_dims()
         choice = parse_compression(settings.compression)
-        options = {"frame_shape": list(layout.frame_shape), "dtype": str(layout.dtype),
-                   "scan_shape": None if scan_shape is None else list(layout.positions),
-                   **settings.recorded(), "live": live}
-        comment = conversion_comment(reader="stream", reader_libraries={}, writer=WRITER,
-                                     writer_libraries=writer_libraries(choice),
-                                     source=None, options=options)
-        growing = dims[0]  # one step of it: the file grows it from its offset and step
-        first = Dim(growing.name, growing.units, growing.values[:1], growing.scale,
-                    growing.attrs)
-        try:
-            placeholder = np.broadcast_to(np.zeros((), layout.dtype), layout.shape(1))
-            model = EMDFile((Dataset(name, placeholder, (first, *dims[1:])),),
-                            microscope or {}, sample or {}, user or {}, (comment,))
-        except UnsupportedError as exc:
-            raise UsageError(exc.reason) from None
+        options = {
+            "frame_shape": list(layout.frame_shape),
+            "dtype": str(layout.dtype),
+            "scan_shape": None if scan_shape is None else list(layout.positions),
+            **settings.recorded(),
+            "live": live,
+        }
+        metadata = (microscope or {}, sample or {}, user or {})
+        model = opening_model(layout, dims, name, metadata, options, choice)
         check_destination(self.path, overwrite=overwrite)
         self.work_path = live_path_for(self.path) if live else temp_name(self.path.parent)
         try:
             self._file = StreamFile(self.work_path, layout, model, choice, live=live)
         except FileExistsError:
-            raise OutputExistsError(f"{self.work_path.name} exists: a live stream to this "
-                                    "output is running, or a crashed one left it (recover "
-                                    "or delete it)", path=self.path) from None
+            raise OutputExistsError(
+                f"{self.work_path.name} exists: a live stream to this "
+                "output is running, or a crashed one left it (recover "
+                "or delete it)",
+                path=self.path,
+            ) from None
         capacity = queue_size or max(2, QUEUE_BYTES // layout.frame_bytes)
         self._capacity = capacity
         self._slots = threading.Semaphore(capacity)
@@ -159,8 +146,9 @@ class StreamWriter:
         self._error: BaseException | None = None
         self._closed = False
         self._threads = threads or default_threads()
-        self._thread = threading.Thread(target=self._run, name="emdconvert-stream-writer",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name="emdconvert-stream-writer", daemon=True
+        )
         self._thread.start()
 
     @property
@@ -189,11 +177,15 @@ class StreamWriter:
         array = np.asarray(frames)
         shape, ndim = self.layout.frame_shape, len(self.layout.frame_shape)
         if array.dtype != self.layout.dtype:
-            raise UsageError(f"frame dtype {array.dtype} does not match the stream's "
-                             f"{self.layout.dtype}", path=self.path)
-        if array.shape[array.ndim - ndim:] != shape or array.ndim < ndim:
-            raise UsageError(f"frame shape {array.shape} does not end in the stream's "
-                             f"frame shape {shape}", path=self.path)
+            raise UsageError(
+                f"frame dtype {array.dtype} does not match the stream's {self.layout.dtype}",
+                path=self.path,
+            )
+        if array.shape[array.ndim - ndim :] != shape or array.ndim < ndim:
+            raise UsageError(
+                f"frame shape {array.shape} does not end in the stream's frame shape {shape}",
+                path=self.path,
+            )
         for frame in array.reshape(-1, *shape):
             self._put(frame)
 
@@ -223,8 +215,11 @@ class StreamWriter:
         pool = self._file.chunks.pool
         whole = pool is not None and values.shape == layout.piece_block
         buffer = pool.take() if pool is not None and whole else None
-        out = buffer if buffer is not None else np.empty(
-            layout.stored((1,) * len(layout.positions) + values.shape), layout.dtype)
+        out = (
+            buffer
+            if buffer is not None
+            else np.empty(layout.stored((1,) * len(layout.positions) + values.shape), layout.dtype)
+        )
         piece = out.reshape(values.shape[::-1] if layout.transpose else values.shape)
         to_stored(values, piece, transpose=layout.transpose)
         return out, buffer
@@ -234,8 +229,9 @@ class StreamWriter:
             error = self._error
             if isinstance(error, EmdConvertError):
                 raise error
-            raise EmdConvertError(f"stream writer failed: {type(error).__name__}: {error}",
-                                  path=self.path) from error
+            raise EmdConvertError(
+                f"stream writer failed: {type(error).__name__}: {error}", path=self.path
+            ) from error
 
     # -- writer thread -------------------------------------------------------------
 
@@ -257,7 +253,8 @@ class StreamWriter:
                     self._file.grow(self.layout.rows_for(batch[-1][0] + 1))
                     for index, staged in batch:
                         for (_, offset), (array, buffer) in zip(
-                                self.layout.pieces(index), staged, strict=True):
+                            self.layout.pieces(index), staged, strict=True
+                        ):
                             if chunks.compresses and buffer is not None:
                                 pipeline.submit(chunks.prepare, offset, array, buffer)
                             else:  # uncompressed (or an edge): no worker needed
@@ -295,8 +292,7 @@ class StreamWriter:
         try:
             self._raise_if_failed()
             if self._count == 0:
-                raise UsageError("no frames were appended; nothing was written",
-                                 path=self.path)
+                raise UsageError("no frames were appended; nothing was written", path=self.path)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 self.work_path.unlink()
@@ -308,15 +304,19 @@ class StreamWriter:
     def _warn_if_incomplete(self) -> None:
         capacity = self.layout.capacity
         if capacity is not None and self._count < capacity:
-            log.warning("%s: scan incomplete: %d of %d frames; the unacquired positions "
-                        "of the last row are zero", self.path, self._count, capacity)
+            log.warning(
+                "%s: scan incomplete: %d of %d frames; the unacquired positions "
+                "of the last row are zero",
+                self.path,
+                self._count,
+                capacity,
+            )
 
     def _publish(self) -> None:
         """Hard-link the finished file to a publish temp name and let atomic_output move
         it into place; the work file goes only once the output exists."""
         try:
-            with atomic_output(self.path, overwrite=self.overwrite,
-                               check=self._check) as tmp:
+            with atomic_output(self.path, overwrite=self.overwrite, check=self._check) as tmp:
                 try:
                     os.link(self.work_path, tmp)
                 except OSError:  # no hard links here: move it (lost if publishing fails)
@@ -329,30 +329,25 @@ class StreamWriter:
             self.work_path.unlink()
 
     def _check(self, tmp: Path) -> None:
-        """The check every conversion passes (the spec's MUST rules), and the data have
-        the shape and dtype the frames appended make."""
-        import h5py
-
-        from emdconvert.emd.reader import dataset_infos
-
+        """The check every conversion passes, and the data have the shape and dtype
+        the appended frames make."""
+        layout = self.layout
+        wanted = [(layout.shape(layout.rows_for(self._count)), layout.dtype)]
         try:
-            check_spec(tmp, what="streamed file")
-            with h5py.File(tmp, "r") as h5:
-                found = [(d.shape, d.dtype) for d in dataset_infos(h5)]
+            check_written(tmp, wanted, what="streamed file")
         except EmdConvertError as exc:
             exc.path = str(self.path)  # never name the temp file the user will not see
             raise
-        layout = self.layout
-        wanted = [(layout.shape(layout.rows_for(self._count)), layout.dtype)]
-        if found != wanted:
-            raise ValidationError(f"streamed file failed verification: wrote {found}, "
-                                  f"expected {wanted}", path=self.path)
 
     def __enter__(self) -> StreamWriter:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         if exc_type is not None:
             self.abort()
         elif not self._closed:

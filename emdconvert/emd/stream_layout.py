@@ -41,8 +41,13 @@ class StreamLayout:
     axis_order: str = X_FIRST
 
     @classmethod
-    def create(cls, frame_shape: Sequence[int], dtype: Any,
-               scan_shape: Sequence[int | None] | None, axis_order: str) -> StreamLayout:
+    def create(
+        cls,
+        frame_shape: Sequence[int],
+        dtype: Any,
+        scan_shape: Sequence[int | None] | None,
+        axis_order: str,
+    ) -> StreamLayout:
         try:
             shape = tuple(int(n) for n in frame_shape)
             kind = np.dtype(dtype)
@@ -58,10 +63,15 @@ class StreamLayout:
         if scan_shape is not None:
             positions = tuple(None if n is None else int(n) for n in scan_shape)
             inner = positions[1:]
-            if not positions or any(n is None or n < 1 for n in inner) or (
-                    positions[0] is not None and positions[0] < 1):
-                raise UsageError("scan_shape must be positive sizes (only the first may be "
-                                 f"None, for an open-ended scan), got {tuple(scan_shape)}")
+            if (
+                not positions
+                or any(n is None or n < 1 for n in inner)
+                or (positions[0] is not None and positions[0] < 1)
+            ):
+                raise UsageError(
+                    "scan_shape must be positive sizes (only the first may be "
+                    f"None, for an open-ended scan), got {tuple(scan_shape)}"
+                )
         return cls(shape, kind, positions, axis_order)
 
     @property
@@ -124,8 +134,9 @@ class StreamLayout:
     def default_dims(self) -> tuple[Dim, ...]:
         """Uncalibrated axes: ``frame`` (or ``scan_y``, ``scan_x``), then the frame's."""
         names = ["frame"] if len(self.positions) == 1 else _scan_names(len(self.positions))
-        grid = [Dim.uniform(name, "", n or 1) for name, n in zip(names, self.positions,
-                                                                  strict=True)]
+        grid = [
+            Dim.uniform(name, "", n or 1) for name, n in zip(names, self.positions, strict=True)
+        ]
         return (*grid, *default_dims(self.frame_shape))
 
     def check_dims(self, dims: Sequence[Dim]) -> tuple[Dim, ...]:
@@ -137,21 +148,28 @@ class StreamLayout:
         dims = tuple(dims)
         wanted = len(self.positions) + len(self.frame_shape)
         if len(dims) != wanted or not all(isinstance(d, Dim) for d in dims):
-            raise UsageError(f"dims: need {wanted} emdconvert.Dim objects (numpy order: "
-                             f"{len(self.positions)} position axes, then the frame's), "
-                             f"got {len(dims)}")
+            raise UsageError(
+                f"dims: need {wanted} emdconvert.Dim objects (numpy order: "
+                f"{len(self.positions)} position axes, then the frame's), "
+                f"got {len(dims)}"
+            )
         for dim, size in zip(dims[1:], self.shape(1)[1:], strict=True):
             if dim.size != size:
-                raise UsageError(f"dim {dim.name!r} has {dim.size} values for an axis of "
-                                 f"length {size}")
+                raise UsageError(
+                    f"dim {dim.name!r} has {dim.size} values for an axis of length {size}"
+                )
         growing = dims[0]
         if growing.size < 2:  # one value carries no step: it would silently become 1.0
-            raise UsageError(f"dim {growing.name!r}: give the growing axis at least two "
-                             "values (offset and step), e.g. Dim.uniform(name, units, 2, "
-                             "offset, step)")
+            raise UsageError(
+                f"dim {growing.name!r}: give the growing axis at least two "
+                "values (offset and step), e.g. Dim.uniform(name, units, 2, "
+                "offset, step)"
+            )
         if growing.size > 2 and not np.allclose(np.diff(growing.values), growing.scale):
-            raise UsageError(f"dim {growing.name!r}: the growing axis must be uniformly "
-                             "spaced (it is extended from its offset and step)")
+            raise UsageError(
+                f"dim {growing.name!r}: the growing axis must be uniformly "
+                "spaced (it is extended from its offset and step)"
+            )
         return dims
 
 

@@ -8,6 +8,7 @@ start, middle and end of every dataset are read back and compared with them.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -24,6 +25,21 @@ def check_spec(path: Path, *, what: str = "written file") -> None:
     broken = errors(validate(path))
     if broken:
         raise ValidationError(f"{what} breaks {broken[0]}")
+
+
+def check_written(
+    path: Path, wanted: list[tuple[tuple[int, ...], np.dtype[Any]]], *, what: str = "written file"
+) -> None:
+    """:func:`check_spec`, and the data groups have the *wanted* shapes and dtypes."""
+    import h5py
+
+    from emdconvert.emd.reader import dataset_infos
+
+    check_spec(path, what=what)
+    with h5py.File(path, "r") as h5:
+        found = [(d.shape, d.dtype) for d in dataset_infos(h5)]
+    if found != wanted:
+        raise ValidationError(f"{what} failed verification: wrote {found}, expected {wanted}")
 
 
 def compare_samples(model: EMDFile, path: Path) -> None:
@@ -43,7 +59,7 @@ def compare_samples(model: EMDFile, path: Path) -> None:
             for key in sample_keys(wanted.shape, wanted.dtype.itemsize):
                 expected = np.asarray(wanted.data[key])
                 found = np.asarray(written.data[key])
-                if not np.array_equal(expected, found,
-                                      equal_nan=expected.dtype.kind in "fc"):
-                    raise ValidationError(f"written data differ from the source in "
-                                          f"{group.name} at {key}")
+                if not np.array_equal(expected, found, equal_nan=expected.dtype.kind in "fc"):
+                    raise ValidationError(
+                        f"written data differ from the source in {group.name} at {key}"
+                    )

@@ -24,6 +24,7 @@ import numpy as np
 
 from emdconvert.emd.blockcopy import copy_into, default_threads, raw_bytes, source_chunk
 from emdconvert.emd.compression import parse as parse_compression
+from emdconvert.emd.extras import copy_extras
 from emdconvert.errors import UnsupportedError, UsageError
 from emdconvert.model import (
     METADATA_GROUPS,
@@ -62,12 +63,14 @@ def group_names(names: Sequence[str]) -> list[str]:
     """
     # Names come from file names and metadata: "..", "a/b" and "x\0y" (which HDF5 cuts
     # to "x") must not become paths or collide (README, Safety rules R12).
-    clean = [re.sub(r"[^A-Za-z0-9_.-]", "_", n).strip(".")[:MAX_NAME] or "dataset"
-             for n in names]
+    clean = [re.sub(r"[^A-Za-z0-9_.-]", "_", n).strip(".")[:MAX_NAME] or "dataset" for n in names]
     counts = Counter(clean)
     ordered = sorted(counts)
-    suffixed = {name for name, following in zip(ordered, [*ordered[1:], ""], strict=True)
-                if counts[name] > 1 or following.startswith(name)}
+    suffixed = {
+        name
+        for name, following in zip(ordered, [*ordered[1:], ""], strict=True)
+        if counts[name] > 1 or following.startswith(name)
+    }
     seen: Counter[str] = Counter()
     out: list[str] = []
     for name in clean:
@@ -87,8 +90,9 @@ def _attr(value: AttrValue) -> Any:
         if value.size == 1:
             return value.reshape(()).item()
         if value.dtype.kind in "UO":
-            return np.array([str(v) for v in value.ravel()],
-                            dtype=h5py.string_dtype()).reshape(value.shape)
+            return np.array([str(v) for v in value.ravel()], dtype=h5py.string_dtype()).reshape(
+                value.shape
+            )
     if isinstance(value, bytes):
         return np.bytes_(value)
     return value
@@ -104,8 +108,7 @@ def _bytes(text: str) -> np.bytes_:
     return np.bytes_(text.encode("utf-8"))
 
 
-def write_dim(group: h5py.Group, k: int, dim: Dim, *, resizable: bool = False
-              ) -> h5py.Dataset:
+def write_dim(group: h5py.Group, k: int, dim: Dim, *, resizable: bool = False) -> h5py.Dataset:
     """``dimK``: a full-length 1-D vector (2-element form on length-1 axes, README L5).
 
     *resizable*: chunked with no maximum length, for an axis that grows (a stream's).
@@ -117,8 +120,9 @@ def write_dim(group: h5py.Group, k: int, dim: Dim, *, resizable: bool = False
     ds = group.create_dataset(f"dim{k}", data=values, **growth)
     ds.attrs["name"] = _bytes(dim.name)
     ds.attrs["units"] = _bytes(to_emd(dim.units))
-    write_attrs(ds, {key: value for key, value in dim.attrs.items()
-                     if key not in ("name", "units")})
+    write_attrs(
+        ds, {key: value for key, value in dim.attrs.items() if key not in ("name", "units")}
+    )
     return ds
 
 
@@ -129,8 +133,9 @@ def start_file(h5: h5py.File) -> h5py.Group:
     return h5.create_group("data", track_order=True)
 
 
-def start_data_group(parent: h5py.Group, name: str, dataset: Dataset,
-                     axis_order: str) -> h5py.Group:
+def start_data_group(
+    parent: h5py.Group, name: str, dataset: Dataset, axis_order: str
+) -> h5py.Group:
     """The data group ``/data/<name>`` with its attributes; its ``data`` comes next."""
     group = parent.create_group(name)
     group.attrs["emd_group_type"] = 1
@@ -143,8 +148,9 @@ def start_data_group(parent: h5py.Group, name: str, dataset: Dataset,
     return group
 
 
-def write_dims(group: h5py.Group, dims: Sequence[Dim], axis_order: str, *,
-               growing: bool = False) -> h5py.Dataset:
+def write_dims(
+    group: h5py.Group, dims: Sequence[Dim], axis_order: str, *, growing: bool = False
+) -> h5py.Dataset:
     """``dim1``...``dimN`` in stored order (x first for x-first); returns the vector of
     numpy axis 0, which *growing* makes resizable (a stream's growing axis)."""
     transpose = axis_order == X_FIRST
@@ -174,8 +180,9 @@ def append_comments(h5: h5py.File, comments: Iterable[Comment]) -> None:
             if comment.original_key:
                 key = f"{comment.original_key} ({key})"
         value = comment.original_value
-        group.attrs[key] = _bytes(comment.message) if value is None or \
-            _text(value) != comment.message else value
+        group.attrs[key] = (
+            _bytes(comment.message) if value is None or _text(value) != comment.message else value
+        )
 
 
 def _text(value: Any) -> str | None:
@@ -184,65 +191,16 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def copy_attrs(source: h5py.HLObject, target: h5py.HLObject) -> None:
-    """*source*'s attributes onto *target*, type and shape as they were; attributes
-    *target* already has (the writer's) are kept."""
-    import h5py
-
-    for key in source.attrs:
-        if key in target.attrs:
-            continue
-        value = source.attrs[key]
-        if isinstance(value, h5py.Empty):
-            target.attrs.create(key, value)
-        else:
-            target.attrs.create(key, value, dtype=source.attrs.get_id(key).dtype)
-
-
-def _tracks_order(group: h5py.Group) -> bool:
-    return bool(group.id.get_create_plist().get_link_creation_order())
-
-
-def copy_extras(target: h5py.Group, extras: Iterable[Passthrough]) -> None:
-    """Copy what the model holds only as source HDF5 objects (:class:`Passthrough`).
-
-    Whole objects go through ``H5Ocopy`` (``Group.copy``), which copies chunk by chunk
-    inside libhdf5, keeping dtype, shape, layout, filters and attributes: nothing is
-    loaded whole.  Relative paths are below *target*, absolute ones from its file root.
-    """
-    import h5py
-
-    for extra in extras:
-        source, path = extra.source, extra.path
-        if isinstance(source, h5py.SoftLink):
-            if target.get(path, getlink=True) is None:
-                target[path] = h5py.SoftLink(source.path)
-            continue
-        if not extra.whole:
-            existing = target.get(path)
-            if existing is None:
-                existing = target.create_group(
-                    path, track_order=isinstance(source, h5py.Group) and
-                    _tracks_order(source))
-            copy_attrs(source, existing)
-            if isinstance(existing, h5py.Group) and "data" not in existing:
-                # rsciio marks its /signals container a data group; with the data
-                # groups moved to /data it would break rule L2 (a data group holds data).
-                existing.attrs.pop("emd_group_type", None)
-            continue
-        if target.get(path, getlink=True) is not None:
-            msg = f"cannot copy {source.name} to {path}: the output already has it"
-            raise UnsupportedError(msg)
-        parent_path, _, name = path.rstrip("/").rpartition("/")
-        parent = target.require_group(parent_path) if parent_path else \
-            (target.file["/"] if path.startswith("/") else target)
-        source.parent.copy(source, parent, name=name)
-
-
-def write_dataset(parent: h5py.Group, name: str, dataset: Dataset, *,
-                  axis_order: str = X_FIRST, compression: str | None = None,
-                  threads: int | None = None,
-                  progress: ProgressCallback | None = None) -> None:
+def write_dataset(
+    parent: h5py.Group,
+    name: str,
+    dataset: Dataset,
+    *,
+    axis_order: str = X_FIRST,
+    compression: str | None = None,
+    threads: int | None = None,
+    progress: ProgressCallback | None = None,
+) -> None:
     """One complete EMD data group ``/data/<name>`` streamed block by block.
 
     *threads* read, transpose and compress chunks in parallel (default: the CPU count,
@@ -265,19 +223,31 @@ def write_dataset(parent: h5py.Group, name: str, dataset: Dataset, *,
     group = start_data_group(parent, name, dataset, axis_order)
     stored_shape = shape[::-1] if transpose else shape
     filters = choice.dataset_kwargs() if chunked and choice is not None else {}
-    data = group.create_dataset("data", shape=stored_shape, dtype=dtype, chunks=chunks,
-                                **filters)
+    data = group.create_dataset("data", shape=stored_shape, dtype=dtype, chunks=chunks, **filters)
     if 0 not in shape:
         encode = raw_bytes if choice is None else choice.chunk_encoder()
-        copy_into(dataset.data, data, block, transpose=transpose, encode=encode,
-                  threads=threads or default_threads(), progress=progress)
+        copy_into(
+            dataset.data,
+            data,
+            block,
+            transpose=transpose,
+            encode=encode,
+            threads=threads or default_threads(),
+            progress=progress,
+        )
     write_dims(group, dataset.dims, axis_order)
     copy_extras(group, dataset.extras)
 
 
-def write_emd(model: EMDFile, path: Path, *, axis_order: str = X_FIRST,
-              compression: str | None = None, threads: int | None = None,
-              progress: ProgressCallback | None = None) -> None:
+def write_emd(
+    model: EMDFile,
+    path: Path,
+    *,
+    axis_order: str = X_FIRST,
+    compression: str | None = None,
+    threads: int | None = None,
+    progress: ProgressCallback | None = None,
+) -> None:
     """Write *model* to *path* as Berkeley EMD v0.2 (a new file; *path* is a temp name).
 
     A dataset with no elements (an axis of length 0) is refused: HDF5 can store it, but
@@ -288,22 +258,34 @@ def write_emd(model: EMDFile, path: Path, *, axis_order: str = X_FIRST,
 
     for dataset in model.datasets:
         if 0 in dataset.shape:
-            raise UnsupportedError(f"dataset {dataset.name!r} has no elements (shape "
-                                   f"{dataset.shape}); EMD readers (rsciio, HyperSpy) "
-                                   "cannot open an empty dataset")
+            raise UnsupportedError(
+                f"dataset {dataset.name!r} has no elements (shape "
+                f"{dataset.shape}); EMD readers (rsciio, HyperSpy) "
+                "cannot open an empty dataset"
+            )
     with h5py.File(path, "w") as h5:
         data = start_file(h5)
         names = _free_names(group_names([d.name for d in model.datasets]), model.extras)
         for name, dataset in zip(names, model.datasets, strict=True):
-            write_dataset(data, name, dataset, axis_order=axis_order,
-                          compression=compression, threads=threads, progress=progress)
+            write_dataset(
+                data,
+                name,
+                dataset,
+                axis_order=axis_order,
+                compression=compression,
+                threads=threads,
+                progress=progress,
+            )
         finish_file(h5, model)
 
 
 def _free_names(names: list[str], extras: Sequence[Passthrough]) -> list[str]:
     """*names* with a ``~`` suffix where an extra copied into ``/data`` has the name."""
-    taken = {extra.path[len("/data/"):] for extra in extras
-             if extra.path.startswith("/data/") and extra.path.count("/") == 2}
+    taken = {
+        extra.path[len("/data/") :]
+        for extra in extras
+        if extra.path.startswith("/data/") and extra.path.count("/") == 2
+    }
     if not taken & set(names):
         return names
     out = []

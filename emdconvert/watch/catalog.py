@@ -63,11 +63,14 @@ class Catalog:
             del self.known[path]
         return True
 
-    def mark_stable(self, row_id: int, signature: Signature, sha256: str | None = None
-                    ) -> None:
-        self.ledger.set_signature(row_id, signature, state=State.STABLE,
-                                  stable_at=time.time(),
-                                  **({"sha256": sha256} if sha256 else {}))
+    def mark_stable(self, row_id: int, signature: Signature, sha256: str | None = None) -> None:
+        self.ledger.set_signature(
+            row_id,
+            signature,
+            state=State.STABLE,
+            stable_at=time.time(),
+            **({"sha256": sha256} if sha256 else {}),
+        )
         row = self.refresh(row_id)
         self.previous.pop(row.path, None)
         self.enqueue(row_id)
@@ -81,14 +84,19 @@ class Catalog:
 
     def alias(self, row: Row, signature: Signature, sha256: str, original: int) -> Row:
         """*row* has the content of converted row *original*: returns that one."""
-        self.ledger.set_signature(row.id, signature, state=State.ALIAS, sha256=sha256,
-                                  alias_of=original, finished=time.time())
+        self.ledger.set_signature(
+            row.id,
+            signature,
+            state=State.ALIAS,
+            sha256=sha256,
+            alias_of=original,
+            finished=time.time(),
+        )
         self.previous.pop(row.path, None)
         self.refresh(row.id)
         return self.ledger.row(original)
 
-    def claim(self, idle: int, root: str, out_dir: Path,
-              request: Request) -> list[Task]:
+    def claim(self, idle: int, root: str, out_dir: Path, request: Request) -> list[Task]:
         """Claim up to *idle* queued rows, each under an output name no row has."""
         tasks: list[Task] = []
         while self.ready and idle > len(tasks):
@@ -101,10 +109,13 @@ class Catalog:
             if not self.ledger.claim(row_id, version):
                 continue  # no longer claimable (changed meanwhile)
             row = self.refresh(row_id)
-            task = Task(row.id, os.path.join(root, row.path),
-                        str(out_dir / output_name(row.path, version)),
-                        Signature(row.size, row.mtime_ns, row.ino or 0, row.dev or 0),
-                        request)
+            task = Task(
+                row.id,
+                os.path.join(root, row.path),
+                str(out_dir / output_name(row.path, version)),
+                Signature(row.size, row.mtime_ns, row.ino or 0, row.dev or 0),
+                request,
+            )
             self.inflight[row.id] = task
             self.busy.add(row.path)
             tasks.append(task)

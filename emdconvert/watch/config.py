@@ -68,8 +68,7 @@ class WatchConfig:
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
-            raise UsageError(f"backend must be one of {', '.join(BACKENDS)}, "
-                             f"got {self.backend!r}")
+            raise UsageError(f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
         if self.log_format not in LOG_FORMATS:
             raise UsageError(f"log_format must be text or json, got {self.log_format!r}")
         for name in ("poll_interval", "rescan_interval", "time_limit", "backoff_initial"):
@@ -80,10 +79,19 @@ class WatchConfig:
         if self.marker is not None and not self.marker.startswith("."):
             raise UsageError(f"marker must be a suffix such as '.done', got {self.marker!r}")
         # Parsed once (a bad compression, axis order or size stops the start: exit 2).
-        object.__setattr__(self, "_request", Request(ConvertOptions.parse(
-            compression=self.compression, axis_order=self.axis_order, threads=self.threads,
-            max_bytes=self.max_bytes,
-            max_ratio=None if self.allow_high_ratio else DEFAULT_MAX_RATIO)))
+        object.__setattr__(
+            self,
+            "_request",
+            Request(
+                ConvertOptions.parse(
+                    compression=self.compression,
+                    axis_order=self.axis_order,
+                    threads=self.threads,
+                    max_bytes=self.max_bytes,
+                    max_ratio=None if self.allow_high_ratio else DEFAULT_MAX_RATIO,
+                )
+            ),
+        )
 
     @property
     def state_path(self) -> Path:
@@ -125,14 +133,24 @@ def read_toml(path: Path) -> dict[str, Any]:
 
 _FIELDS = {f.name: f for f in dataclasses.fields(WatchConfig)}
 _PATHS = {"in_dir", "out_dir", "state_dir"}
-_FLOATS = {"poll_interval", "rescan_interval", "stability", "min_age", "max_wait",
-           "time_limit", "backoff_initial", "backoff_max", "shutdown_grace"}
+_FLOATS = {
+    "poll_interval",
+    "rescan_interval",
+    "stability",
+    "min_age",
+    "max_wait",
+    "time_limit",
+    "backoff_initial",
+    "backoff_max",
+    "shutdown_grace",
+}
 _INTS = {"workers", "memory_limit_mb", "recycle_after", "threads"}
 _BOOLS = {"recursive", "dedup", "allow_root", "allow_high_ratio"}
 
 
 def _coerce(name: str, value: Any, origin: str) -> Any:
     """Check a TOML value's type (TOML is typed; a string '10' for a number is a mistake)."""
+
     def bad(expected: str) -> UsageError:
         return UsageError(f"{origin}: {name} must be {expected}, got {value!r}")
 

@@ -58,21 +58,31 @@ class Daemon:
         self.log = log
         self.root = os.path.realpath(config.in_dir)
         self.out_dir = Path(os.path.realpath(config.out_dir))
-        self.tracker = StabilityTracker(self.root, window=config.stability,
-                                        min_age=config.min_age, marker=config.marker)
+        self.tracker = StabilityTracker(
+            self.root, window=config.stability, min_age=config.min_age, marker=config.marker
+        )
         self.backend = choose_backend(config.backend, config.in_dir)
-        self.intake = Intake(config, log, root=self.root, out_dir=self.out_dir,
-                             names=NameFilter(config.ignore, config.marker),
-                             backend=self.backend, consider=self._consider)
+        self.intake = Intake(
+            config,
+            log,
+            root=self.root,
+            out_dir=self.out_dir,
+            names=NameFilter(config.ignore, config.marker),
+            backend=self.backend,
+            consider=self._consider,
+        )
         self.ledger: Ledger | None = None
         self.catalog: Catalog  # rows and queue, once the ledger is open (see _reconcile)
         self.hashing: Hashing
         self.backoffs: dict[int, int] = {}  # environment retries in a row, by row id
         self.skewed: set[str] = set()  # paths whose future mtime was reported
-        self.pool = WorkerPool(config.workers, memory_limit_mb=config.memory_limit_mb,
-                               time_limit=config.time_limit,
-                               recycle_after=config.recycle_after,
-                               note=lambda text: log.warning("worker", detail=text))
+        self.pool = WorkerPool(
+            config.workers,
+            memory_limit_mb=config.memory_limit_mb,
+            time_limit=config.time_limit,
+            recycle_after=config.recycle_after,
+            note=lambda text: log.warning("worker", detail=text),
+        )
         self.stopping = False
 
     # -- life cycle ----------------------------------------------------------------
@@ -82,20 +92,26 @@ class Daemon:
         os.umask(0o027)
         lock = InstanceLock(self.config.state_path)
         lock.acquire()
-        previous_handlers = {sig: signal.signal(sig, self._request_stop)
-                             for sig in (signal.SIGTERM, signal.SIGINT)}
+        previous_handlers = {
+            sig: signal.signal(sig, self._request_stop) for sig in (signal.SIGTERM, signal.SIGINT)
+        }
         try:
             self.ledger = Ledger(self.config.state_path)
-            self.log.info("start", watch=self.root, out=str(self.out_dir),
-                          backend=self.backend, state=str(self.config.state_path),
-                          workers=self.config.workers, pid=os.getpid())
+            self.log.info(
+                "start",
+                watch=self.root,
+                out=str(self.out_dir),
+                backend=self.backend,
+                state=str(self.config.state_path),
+                workers=self.config.workers,
+                pid=os.getpid(),
+            )
             self._reconcile()
             self.pool.start()
             self.intake.start()
             with self.ledger.batch():
                 self.intake.rescan("startup")  # after the watch starts: nothing between
-            self.log.info("watching", backend=self.backend,
-                          events=self.intake.observer is not None)
+            self.log.info("watching", backend=self.backend, events=self.intake.observer is not None)
             self._loop()
             self._shutdown()
         finally:
@@ -120,8 +136,14 @@ class Daemon:
         for path in orphans.sweep(self.out_dir, recursive=True):
             self.log.info("orphan-removed", path=path)
         self.catalog = Catalog(self.ledger)
-        self.hashing = Hashing(self.catalog, self.tracker, self.log, config=self.config,
-                               root=self.root, out_dir=self.out_dir)
+        self.hashing = Hashing(
+            self.catalog,
+            self.tracker,
+            self.log,
+            config=self.config,
+            root=self.root,
+            out_dir=self.out_dir,
+        )
         for row in self.catalog.known.values():
             action = transitions.at_startup(row)
             if action == Action.ENQUEUE:
@@ -167,16 +189,18 @@ class Daemon:
                     self.catalog.queue_retries(time.time())
                     next_retry_check = now + min(1.0, self.config.rescan_interval)
                 if not self.stopping:
-                    submit = self.catalog.claim(self.pool.idle(), self.root,
-                                                self.out_dir, self.request)
+                    submit = self.catalog.claim(
+                        self.pool.idle(), self.root, self.out_dir, self.request
+                    )
             if submit:
                 faults.reached("daemon_after_claim")  # test hook: claimed, not handed out
             for task in submit:
                 self.pool.submit(task)
 
     # -- candidates ----------------------------------------------------------------
-    def _consider(self, relative: PurePath, found_by: str,
-                  info: os.stat_result | None = None) -> None:
+    def _consider(
+        self, relative: PurePath, found_by: str, info: os.stat_result | None = None
+    ) -> None:
         """A hint that *relative* may need work: decide whether to watch it."""
         path = str(relative)
         if path in self.catalog.busy or relative in self.tracker:
@@ -194,13 +218,13 @@ class Daemon:
         if not stat.S_ISREG(info.st_mode):
             return  # a symbolic link or a folder: never followed out of the watch root
         signature = Signature.of(info)
-        if row is not None and (row.size, row.mtime_ns) == (signature.size,
-                                                            signature.mtime_ns):
+        if row is not None and (row.size, row.mtime_ns) == (signature.size, signature.mtime_ns):
             return  # converted, aliased or failed already, and unchanged since
         self.catalog.add(path, signature, found_by, row)
         self.tracker.watch(relative, found_by)
-        self.log.info("found", path=path, by=found_by,
-                      **({"previous": row.state} if row is not None else {}))
+        self.log.info(
+            "found", path=path, by=found_by, **({"previous": row.state} if row is not None else {})
+        )
 
     def _vanished(self, path: str) -> None:
         """A watched file went away before it was stable: forget its unstarted row."""
@@ -215,10 +239,14 @@ class Daemon:
             return
         if item.clock_skew and path not in self.skewed:
             self.skewed.add(path)
-            self.log.warning("clock-skew", path=path, ahead=round(item.clock_skew, 1),
-                             detail="its mtime is in the future (the writer's clock is "
-                                    "ahead of this one): judged stable on size and "
-                                    "identity alone, without min_age")
+            self.log.warning(
+                "clock-skew",
+                path=path,
+                ahead=round(item.clock_skew, 1),
+                detail="its mtime is in the future (the writer's clock is "
+                "ahead of this one): judged stable on size and "
+                "identity alone, without min_age",
+            )
         previous = self.catalog.previous.get(path)
         if previous is not None and previous.sha256 and previous.size == item.signature.size:
             self.hashing.submit(path, Purpose.TOUCHED, row.id, item.signature)
@@ -236,9 +264,14 @@ class Daemon:
         if result.outcome == Outcome.DONE:
             faults.reached("daemon_after_publish")  # test hook: ledger not done yet
         step = transitions.after_result(
-            row, result, now=time.time(), config=self.config,
-            backoffs=self.backoffs.get(row.id, 0), target=task.target if task else None,
-            output=os.path.relpath(task.target, self.out_dir) if task else None)
+            row,
+            result,
+            now=time.time(),
+            config=self.config,
+            backoffs=self.backoffs.get(row.id, 0),
+            target=task.target if task else None,
+            output=os.path.relpath(task.target, self.out_dir) if task else None,
+        )
         self.ledger.update(row.id, **step.changes)
         if step.backoffs:
             self.backoffs[row.id] = step.backoffs
@@ -250,8 +283,9 @@ class Daemon:
         elif step.action == Action.WATCH:
             self.tracker.watch(PurePath(row.path), "changed")
         elif step.action == Action.RECHECK:
-            self.tracker.watch(PurePath(row.path), "recheck",
-                               not_before=time.monotonic() + step.delay)
+            self.tracker.watch(
+                PurePath(row.path), "recheck", not_before=time.monotonic() + step.delay
+            )
         elif step.action == Action.REPORT:
             self.hashing.submit(row.path, Purpose.REPORT, row.id, result)
         self.catalog.refresh(row.id)

@@ -40,8 +40,14 @@ class HintHandler(FileSystemEventHandler):
         self.hints.put((os.fsdecode(path), event.is_directory))
 
 
-def start_observer(backend: str, root: Path, hints: queue.SimpleQueue[tuple[str, bool]], *,
-                   recursive: bool, poll_interval: float) -> BaseObserver:
+def start_observer(
+    backend: str,
+    root: Path,
+    hints: queue.SimpleQueue[tuple[str, bool]],
+    *,
+    recursive: bool,
+    poll_interval: float,
+) -> BaseObserver:
     """A running watchdog observer of *root* feeding *hints*."""
     if backend == "polling":
         from watchdog.observers.polling import PollingObserver

@@ -75,8 +75,16 @@ class HashJobs:
 class Hashing:
     """Hash jobs for the daemon's rows, and what their digests decide."""
 
-    def __init__(self, catalog: Catalog, tracker: StabilityTracker, log: EventLog, *,
-                 config: WatchConfig, root: str, out_dir: Path) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        tracker: StabilityTracker,
+        log: EventLog,
+        *,
+        config: WatchConfig,
+        root: str,
+        out_dir: Path,
+    ) -> None:
         self.catalog = catalog
         self.tracker = tracker
         self.log = log
@@ -111,8 +119,8 @@ class Hashing:
         if job.digest is not None and (job.purpose == Purpose.DEDUP or self.config.dedup):
             original = catalog.ledger.done_hashes(signature.size).get(job.digest)
         verdict = transitions.after_hash(
-            job.digest, previous_sha256=previous.sha256 if previous else None,
-            original=original)
+            job.digest, previous_sha256=previous.sha256 if previous else None, original=original
+        )
         if verdict == Verdict.RESAMPLE:
             self.tracker.watch(PurePath(row.path), "retry")
         elif verdict == Verdict.UNCHANGED:
@@ -130,7 +138,14 @@ class Hashing:
         if job.digest is not None:
             self.catalog.ledger.update(row.id, sha256=job.digest)
             self.catalog.refresh(row.id)
-        report = write_report(self.out_dir, in_dir=Path(self.root), relative=row.path,
-                              state=row.state, result=job.extra, sha256=job.digest,
-                              attempts=row.attempts, state_dir=self.config.state_dir)
+        report = write_report(
+            self.out_dir,
+            in_dir=Path(self.root),
+            relative=row.path,
+            state=row.state,
+            result=job.extra,
+            sha256=job.digest,
+            attempts=row.attempts,
+            state_dir=self.config.state_dir,
+        )
         self.log.info("quarantined", path=row.path, report=str(report))

@@ -29,8 +29,17 @@ Consider = Callable[[PurePath, str, "os.stat_result | None"], None]
 class Intake:
     """The watch root's observer and scans, feeding *consider*."""
 
-    def __init__(self, config: WatchConfig, log: EventLog, *, root: str, out_dir: Path,
-                 names: NameFilter, backend: str, consider: Consider) -> None:
+    def __init__(
+        self,
+        config: WatchConfig,
+        log: EventLog,
+        *,
+        root: str,
+        out_dir: Path,
+        names: NameFilter,
+        backend: str,
+        consider: Consider,
+    ) -> None:
         self.config = config
         self.log = log
         self.root = root
@@ -46,9 +55,13 @@ class Intake:
 
     def start(self) -> None:
         try:
-            self.observer = start_observer(self.backend, Path(self.root), self.hints,
-                                           recursive=self.config.recursive,
-                                           poll_interval=self.config.poll_interval)
+            self.observer = start_observer(
+                self.backend,
+                Path(self.root),
+                self.hints,
+                recursive=self.config.recursive,
+                poll_interval=self.config.poll_interval,
+            )
         except OSError as exc:  # e.g. the inotify watch limit: the rescan still works
             self.observer = None
             self.log.warning("events-unavailable", detail=str(exc))
@@ -97,19 +110,23 @@ class Intake:
         except OSError as exc:
             if self.root_available:
                 self.root_available = False
-                self.log.error("watch-root-unavailable", path=self.root,
-                               detail=exc.strerror or str(exc))
+                self.log.error(
+                    "watch-root-unavailable", path=self.root, detail=exc.strerror or str(exc)
+                )
             return
         if not self.root_available or identity != self.root_identity:
             if self.root_identity is not None:
-                self.log.warning("watch-root-available" if not self.root_available else
-                                 "watch-root-changed", path=self.root)
+                self.log.warning(
+                    "watch-root-available" if not self.root_available else "watch-root-changed",
+                    path=self.root,
+                )
                 self.stop()  # its watch was on the old folder: start anew
                 self.start()
             self.root_available = True
             self.root_identity = identity
 
     def _scan_from(self, start: str, found_by: str) -> None:
-        for relative, info in scan(self.root, self.names, recursive=self.config.recursive,
-                                   skip=self.skip, start=start):
+        for relative, info in scan(
+            self.root, self.names, recursive=self.config.recursive, skip=self.skip, start=start
+        ):
             self.consider(relative, found_by, info)

@@ -68,9 +68,29 @@ CREATE INDEX IF NOT EXISTS files_by_size ON files(size);
 CREATE INDEX IF NOT EXISTS files_by_path ON files(path);
 """
 
-_COLUMNS = ("id", "path", "size", "mtime_ns", "ino", "dev", "sha256", "state", "version", "output",
-            "alias_of", "attempts", "kind", "detail", "found_by", "pid", "first_seen",
-            "stable_at", "started", "finished", "retry_at")
+_COLUMNS = (
+    "id",
+    "path",
+    "size",
+    "mtime_ns",
+    "ino",
+    "dev",
+    "sha256",
+    "state",
+    "version",
+    "output",
+    "alias_of",
+    "attempts",
+    "kind",
+    "detail",
+    "found_by",
+    "pid",
+    "first_seen",
+    "stable_at",
+    "started",
+    "finished",
+    "retry_at",
+)
 
 
 @dataclass(frozen=True)
@@ -113,8 +133,9 @@ class Ledger:
     def __init__(self, state_dir: Path) -> None:
         self.path = state_dir / LEDGER_NAME
         fresh = not self.path.exists()
-        self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30.0,
-                                   check_same_thread=False)
+        self._db = sqlite3.connect(
+            self.path, isolation_level=None, timeout=30.0, check_same_thread=False
+        )
         if fresh:
             os.chmod(self.path, 0o600)
         try:
@@ -122,13 +143,14 @@ class Ledger:
         except sqlite3.DatabaseError as exc:
             self._db.close()
             if isinstance(exc, sqlite3.OperationalError):  # locked, unreadable: not damage
-                raise EnvironmentProblem(f"cannot use the ledger: {exc}",
-                                         path=self.path) from None
+                raise EnvironmentProblem(f"cannot use the ledger: {exc}", path=self.path) from None
             raise EnvironmentProblem(
                 f"the ledger is damaged ({exc}); move it and any -wal/-shm files beside "
                 "it aside and start again: the start-up scan records outputs already "
                 "in the output folder as done from their provenance, without converting "
-                "them again", path=self.path) from None
+                "them again",
+                path=self.path,
+            ) from None
         self._depth = 0
 
     def _open(self) -> None:
@@ -188,22 +210,29 @@ class Ledger:
 
     def latest(self) -> dict[str, Row]:
         """The newest row of every path: what the daemon compares a file against."""
-        return {row.path: row for row in self._rows(
-            "WHERE id IN (SELECT MAX(id) FROM files GROUP BY path)")}
+        return {
+            row.path: row
+            for row in self._rows("WHERE id IN (SELECT MAX(id) FROM files GROUP BY path)")
+        }
 
     def in_state(self, *states: State) -> list[Row]:
         marks = ", ".join("?" * len(states))
-        return self._rows(f"WHERE state IN ({marks}) ORDER BY id",
-                          [state.value for state in states])
+        return self._rows(
+            f"WHERE state IN ({marks}) ORDER BY id", [state.value for state in states]
+        )
 
     def due_retries(self, now: float) -> list[Row]:
-        return self._rows(f"WHERE state = '{State.RETRY.value}' AND COALESCE(retry_at, 0) "
-                          "<= ? ORDER BY id", (now,))
+        return self._rows(
+            f"WHERE state = '{State.RETRY.value}' AND COALESCE(retry_at, 0) <= ? ORDER BY id",
+            (now,),
+        )
 
     def done_hashes(self, size: int) -> dict[str, int]:
         """sha256 -> row id of converted files of exactly *size* bytes (de-duplication)."""
-        query = (f"SELECT sha256, id FROM files WHERE state = '{State.DONE.value}' "
-                 "AND size = ? AND sha256 IS NOT NULL")
+        query = (
+            f"SELECT sha256, id FROM files WHERE state = '{State.DONE.value}' "
+            "AND size = ? AND sha256 IS NOT NULL"
+        )
         return dict(self._db.execute(query, (size,)).fetchall())
 
     def next_version(self, path: str) -> int:
@@ -220,8 +249,10 @@ class Ledger:
         return dict(self._db.execute(query).fetchall())
 
     def recent_failures(self, limit: int = 10) -> list[Row]:
-        return self._rows(f"WHERE state IN {sql_list((*QUARANTINED, State.RETRY))} "
-                          "ORDER BY updated DESC LIMIT ?", (limit,))
+        return self._rows(
+            f"WHERE state IN {sql_list((*QUARANTINED, State.RETRY))} ORDER BY updated DESC LIMIT ?",
+            (limit,),
+        )
 
     # -- writing -------------------------------------------------------------------
     def add(self, path: str, signature: Signature, found_by: str) -> int:
@@ -230,8 +261,18 @@ class Ledger:
         cursor = self._db.execute(
             "INSERT INTO files (path, size, mtime_ns, ino, dev, state, found_by, first_seen, "
             "updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            (path, signature.size, signature.mtime_ns, signature.ino, signature.dev,
-             State.SEEN.value, found_by, now, now))
+            (
+                path,
+                signature.size,
+                signature.mtime_ns,
+                signature.ino,
+                signature.dev,
+                State.SEEN.value,
+                found_by,
+                now,
+                now,
+            ),
+        )
         if cursor.rowcount:
             return int(cursor.lastrowid)  # type: ignore[arg-type]
         query = f"SELECT id FROM files WHERE path = ? AND state NOT IN {sql_list(FINAL)}"
@@ -246,8 +287,14 @@ class Ledger:
         self._db.execute(f"UPDATE files SET {columns} WHERE id = ?", (*values.values(), row_id))
 
     def set_signature(self, row_id: int, signature: Signature, **values: Any) -> None:
-        self.update(row_id, size=signature.size, mtime_ns=signature.mtime_ns,
-                    ino=signature.ino, dev=signature.dev, **values)
+        self.update(
+            row_id,
+            size=signature.size,
+            mtime_ns=signature.mtime_ns,
+            ino=signature.ino,
+            dev=signature.dev,
+            **values,
+        )
 
     def claim(self, row_id: int, version: int) -> bool:
         """Claim a ``stable``/``retry`` row for this process: True exactly once."""
@@ -256,7 +303,8 @@ class Ledger:
             f"UPDATE files SET state = '{State.CLAIMED.value}', pid = ?, host = ?, "
             f"started = ?, version = ?, updated = ? WHERE id = ? "
             f"AND state IN {sql_list(CLAIMABLE)}",
-            (os.getpid(), os.uname().nodename, now, version, now, row_id))
+            (os.getpid(), os.uname().nodename, now, version, now, row_id),
+        )
         return cursor.rowcount == 1
 
     def delete(self, row_id: int) -> None:
@@ -268,5 +316,6 @@ class Ledger:
             f"UPDATE files SET state = '{State.RETRY.value}', retry_at = 0, updated = ? "
             f"WHERE id = (SELECT MAX(id) FROM files WHERE path = ?) "
             f"AND state IN {sql_list(QUARANTINED)}",
-            (time.time(), path))
+            (time.time(), path),
+        )
         return cursor.rowcount

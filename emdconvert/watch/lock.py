@@ -54,15 +54,15 @@ class InstanceLock:
         try:
             fd = os.open(self.path, flags, 0o600)
         except OSError as exc:
-            raise UsageError(f"cannot open the lock file: {exc.strerror}",
-                             path=self.path) from None
+            raise UsageError(f"cannot open the lock file: {exc.strerror}", path=self.path) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             text = os.pread(fd, 32, 0).decode(errors="replace").strip()
             os.close(fd)
-            raise AlreadyRunning(f"already running (pid {text or '?'}) with state folder "
-                                 f"{self.path.parent}") from None
+            raise AlreadyRunning(
+                f"already running (pid {text or '?'}) with state folder {self.path.parent}"
+            ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         os.fsync(fd)

@@ -41,8 +41,11 @@ class EventLog:
         now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
         values = {k: v for k, v in fields.items() if v is not None}
         if self.fmt == "json":
-            line = json.dumps({"time": now, "level": level, "event": event, **values},
-                              ensure_ascii=True, default=str)
+            line = json.dumps(
+                {"time": now, "level": level, "event": event, **values},
+                ensure_ascii=True,
+                default=str,
+            )
         else:
             pairs = " ".join(f"{key}={_text_value(value)}" for key, value in values.items())
             line = f"{now} {level} {event}" + (f" {pairs}" if pairs else "")

@@ -17,9 +17,25 @@ from emdconvert.batch import readable_suffixes
 from emdconvert.publish import TEMP_PREFIX, TEMP_SUFFIX
 
 #: Always ignored (case-insensitive globs on the last path component).
-DEFAULT_IGNORE = (".*", "~$*", "*.tmp", "*.temp", "*.part", "*.partial", "*.crdownload",
-                  "*.filepart", "thumbs.db", "desktop.ini", ".ds_store", "._*", "@eadir",
-                  "$recycle.bin", ".nfs*", ".smbdelete*", f"{TEMP_PREFIX}*{TEMP_SUFFIX}")
+DEFAULT_IGNORE = (
+    ".*",
+    "~$*",
+    "*.tmp",
+    "*.temp",
+    "*.part",
+    "*.partial",
+    "*.crdownload",
+    "*.filepart",
+    "thumbs.db",
+    "desktop.ini",
+    ".ds_store",
+    "._*",
+    "@eadir",
+    "$recycle.bin",
+    ".nfs*",
+    ".smbdelete*",
+    f"{TEMP_PREFIX}*{TEMP_SUFFIX}",
+)
 
 #: The daemon's own folder inside OUT_DIR for error reports.
 QUARANTINE_DIR = "_quarantine"
@@ -48,8 +64,7 @@ class NameFilter:
 
     def candidate(self, relative: PurePath) -> bool:
         """A data file the daemon should consider converting."""
-        return (not self.ignored_path(relative)
-                and relative.suffix.lower() in _suffixes())
+        return not self.ignored_path(relative) and relative.suffix.lower() in _suffixes()
 
     def data_for_marker(self, relative: PurePath) -> PurePath | None:
         """For ``X.done`` (marker mode), the data file ``X`` it announces."""

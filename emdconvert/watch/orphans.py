@@ -55,8 +55,11 @@ def sweep(directory: Path, *, recursive: bool) -> list[str]:
     """Remove every temp file of ours under *directory* that no process holds open."""
     if not directory.is_dir():
         return []
-    found = directory.rglob(f"{TEMP_PREFIX}*{TEMP_SUFFIX}") if recursive else \
-        directory.glob(f"{TEMP_PREFIX}*{TEMP_SUFFIX}")
+    found = (
+        directory.rglob(f"{TEMP_PREFIX}*{TEMP_SUFFIX}")
+        if recursive
+        else directory.glob(f"{TEMP_PREFIX}*{TEMP_SUFFIX}")
+    )
     candidates = {os.path.realpath(p) for p in found if p.is_file()}
     if not candidates:
         return []

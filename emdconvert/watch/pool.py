@@ -45,8 +45,15 @@ class _Slot:
 class WorkerPool:
     """*size* worker processes with a memory limit (MB) and a per-file time limit (s)."""
 
-    def __init__(self, size: int, *, memory_limit_mb: int | None, time_limit: float,
-                 recycle_after: int, note: Callable[[str], None] = lambda _: None) -> None:
+    def __init__(
+        self,
+        size: int,
+        *,
+        memory_limit_mb: int | None,
+        time_limit: float,
+        recycle_after: int,
+        note: Callable[[str], None] = lambda _: None,
+    ) -> None:
         self.size = size
         self.memory_limit_mb = memory_limit_mb
         self.time_limit = time_limit
@@ -62,8 +69,9 @@ class WorkerPool:
 
     def _new_slot(self) -> _Slot:
         parent, child = self._context.Pipe(duplex=True)
-        process = self._context.Process(target=serve, args=(child, self.memory_limit_mb),
-                                        name="emdconvert-worker", daemon=True)
+        process = self._context.Process(
+            target=serve, args=(child, self.memory_limit_mb), name="emdconvert-worker", daemon=True
+        )
         process.start()
         child.close()
         return _Slot(process, parent)
@@ -124,12 +132,20 @@ class WorkerPool:
         if task is None:
             self.note(f"an idle worker exited (code {code}); replaced it")
             return None
-        how = (f"killed by signal {signal.Signals(-code).name}" if code is not None and
-               code < 0 else f"exited with code {code}")
+        how = (
+            f"killed by signal {signal.Signals(-code).name}"
+            if code is not None and code < 0
+            else f"exited with code {code}"
+        )
         orphans.sweep(Path(task.target).parent, recursive=False)
-        return Result(task.row_id, Outcome.CRASHED, kind="crash", exit_code=70,
-                      exception_class="WorkerCrash",
-                      detail=f"the conversion process {how} (segfault or memory limit)")
+        return Result(
+            task.row_id,
+            Outcome.CRASHED,
+            kind="crash",
+            exit_code=70,
+            exception_class="WorkerCrash",
+            detail=f"the conversion process {how} (segfault or memory limit)",
+        )
 
     def _overdue(self) -> list[Result]:
         now = time.monotonic()
@@ -139,10 +155,16 @@ class WorkerPool:
                 task = slot.task
                 self._kill(slot)
                 self._replace(slot, retire=False)
-                results.append(Result(task.row_id, Outcome.TIMEOUT, kind="timeout",
-                                      exit_code=70, exception_class="TimeoutError",
-                                      detail=f"no result within the time limit of "
-                                             f"{self.time_limit:g} s"))
+                results.append(
+                    Result(
+                        task.row_id,
+                        Outcome.TIMEOUT,
+                        kind="timeout",
+                        exit_code=70,
+                        exception_class="TimeoutError",
+                        detail=f"no result within the time limit of {self.time_limit:g} s",
+                    )
+                )
         return results
 
     def _kill(self, slot: _Slot) -> None:
@@ -185,12 +207,10 @@ class WorkerPool:
             results += self.collect(min(0.1, max(0.0, deadline - time.monotonic())))
         for slot in list(self._slots):  # idle ones too: no need to wait for their imports
             if slot.task is not None:
-                results.append(Result(slot.task.row_id, Outcome.INTERRUPTED,
-                                      detail="stopped"))
+                results.append(Result(slot.task.row_id, Outcome.INTERRUPTED, detail="stopped"))
             self._kill(slot)
             slot.conn.close()
         for process in self._retired:
             process.join(5)
         self._slots = []
         return results
-

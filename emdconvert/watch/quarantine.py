@@ -40,15 +40,28 @@ def retry_command(in_dir: Path, relative: str, state_dir: Path | None) -> str:
     return shlex.join(words)
 
 
-def write_report(out_dir: Path, *, in_dir: Path, relative: str, state: str, result: Result,
-                 sha256: str | None, attempts: int, state_dir: Path | None) -> Path:
+def write_report(
+    out_dir: Path,
+    *,
+    in_dir: Path,
+    relative: str,
+    state: str,
+    result: Result,
+    sha256: str | None,
+    attempts: int,
+    state_dir: Path | None,
+) -> Path:
     """Write (or replace) the report for one failed file; returns its path."""
     source = in_dir / relative
     try:
         info = os.lstat(source)
-        stat: dict[str, Any] | None = {"size": info.st_size, "mtime_ns": info.st_mtime_ns,
-                                       "ino": info.st_ino, "dev": info.st_dev,
-                                       "mode": oct(info.st_mode)}
+        stat: dict[str, Any] | None = {
+            "size": info.st_size,
+            "mtime_ns": info.st_mtime_ns,
+            "ino": info.st_ino,
+            "dev": info.st_dev,
+            "mode": oct(info.st_mode),
+        }
     except OSError:
         stat = None
     report = {
@@ -63,9 +76,11 @@ def write_report(out_dir: Path, *, in_dir: Path, relative: str, state: str, resu
         "source_sha256": sha256,
         "tool_version": tool_version(),
         "timestamp": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "how_to_retry": ("The source was left untouched. The daemon tries again by itself "
-                         "when the file's content changes; to retry the same content, run: "
-                         + retry_command(in_dir, relative, state_dir)),
+        "how_to_retry": (
+            "The source was left untouched. The daemon tries again by itself "
+            "when the file's content changes; to retry the same content, run: "
+            + retry_command(in_dir, relative, state_dir)
+        ),
     }
     path = report_path(out_dir, relative, sha256)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -15,9 +15,14 @@ from pathlib import PurePath
 from emdconvert.watch.names import NameFilter
 
 
-def scan(root: str, names: NameFilter, *, recursive: bool,
-         skip: frozenset[str] = frozenset(), start: str = ""
-         ) -> Iterator[tuple[PurePath, os.stat_result]]:
+def scan(
+    root: str,
+    names: NameFilter,
+    *,
+    recursive: bool,
+    skip: frozenset[str] = frozenset(),
+    start: str = "",
+) -> Iterator[tuple[PurePath, os.stat_result]]:
     """(relative path, lstat) of candidate files under *root*; *skip*: real folder paths.
 
     Only names that pass the filter are stat-ed, so a folder of unrelated files is cheap.
@@ -40,8 +45,11 @@ def scan(root: str, names: NameFilter, *, recursive: bool,
             rel = os.path.join(relative, entry.name) if relative else entry.name
             try:
                 if entry.is_dir(follow_symlinks=False):
-                    if (recursive and not names.ignored(entry.name)
-                            and os.path.realpath(entry.path) not in skip):
+                    if (
+                        recursive
+                        and not names.ignored(entry.name)
+                        and os.path.realpath(entry.path) not in skip
+                    ):
                         pending.append(rel)
                 elif entry.is_file(follow_symlinks=False) and names.candidate(PurePath(rel)):
                     yield PurePath(rel), entry.stat(follow_symlinks=False)

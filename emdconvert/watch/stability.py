@@ -58,8 +58,9 @@ class Stable:
 class StabilityTracker:
     """The files being watched until they are stable, each sampled on its own clock."""
 
-    def __init__(self, root: str, *, window: float, min_age: float,
-                 marker: str | None = None) -> None:
+    def __init__(
+        self, root: str, *, window: float, min_age: float, marker: str | None = None
+    ) -> None:
         self.root = root
         self.window = window
         self.min_age = min_age
@@ -115,11 +116,11 @@ class StabilityTracker:
             else:
                 # An mtime in the future never grows old: an acquisition PC's clock is
                 # ahead.  The unchanged signature over the window then decides alone.
-                ready = (now - watched.since >= self.window
-                         and (age >= self.min_age or age < 0))
+                ready = now - watched.since >= self.window and (age >= self.min_age or age < 0)
             if ready:
-                stable.append(Stable(relative, signature, watched.found_by,
-                                     clock_skew=max(-age, 0.0)))
+                stable.append(
+                    Stable(relative, signature, watched.found_by, clock_skew=max(-age, 0.0))
+                )
         for relative in vanished:
             del self._watched[relative]
         for item in stable:

@@ -28,8 +28,9 @@ def _when(timestamp: float | None) -> str:
 def status_report(state_dir: Path, *, failures: int = 10) -> Group:
     """A line saying whether the daemon runs, counts by state, recent failures."""
     if not (state_dir / LEDGER_NAME).is_file():
-        raise UsageError("no ledger here yet (has the daemon run with this state folder?)",
-                         path=state_dir)
+        raise UsageError(
+            "no ledger here yet (has the daemon run with this state folder?)", path=state_dir
+        )
     ledger = Ledger(state_dir)
     try:
         counts = ledger.counts()
@@ -50,8 +51,13 @@ def status_report(state_dir: Path, *, failures: int = 10) -> Group:
         for column in ("file", "state", "kind", "attempts", "when", "reason"):
             failed.add_column(column)
         for row in recent:
-            failed.add_row(escape(escape_controls(row.path)), row.state, row.kind or "",
-                           str(row.attempts), _when(row.finished or row.retry_at),
-                           escape(escape_controls(row.detail or "")))
+            failed.add_row(
+                escape(escape_controls(row.path)),
+                row.state,
+                row.kind or "",
+                str(row.attempts),
+                _when(row.finished or row.retry_at),
+                escape(escape_controls(row.detail or "")),
+            )
         parts.append(failed)
     return Group(*parts)

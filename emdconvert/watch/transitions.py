@@ -60,12 +60,19 @@ class Step:
 
 def backoff_delay(tries: int, config: WatchConfig) -> float:
     """Seconds before retry number *tries* + 1: doubling from the first, capped."""
-    return float(min(config.backoff_initial * 2 ** tries, config.backoff_max))
+    return float(min(config.backoff_initial * 2**tries, config.backoff_max))
 
 
-def after_result(row: Row, result: Result, *, now: float, config: WatchConfig,
-                 backoffs: int = 0, output: str | None = None,
-                 target: str | None = None) -> Step:
+def after_result(
+    row: Row,
+    result: Result,
+    *,
+    now: float,
+    config: WatchConfig,
+    backoffs: int = 0,
+    output: str | None = None,
+    target: str | None = None,
+) -> Step:
     """The step for a worker's *result* on claimed *row* at wall-clock *now*.
 
     *backoffs* counts the environment retries in a row so far; *output* is the published
@@ -75,57 +82,101 @@ def after_result(row: Row, result: Result, *, now: float, config: WatchConfig,
     failure = {"kind": result.kind, "detail": result.detail, "pid": None}
     if outcome in (Outcome.DONE, Outcome.PUBLISHED):
         assert output is not None, "a published result without its task"
-        return Step(State.DONE, {"state": State.DONE, "output": output,
-                                 "sha256": result.sha256, "finished": now, "kind": None,
-                                 "detail": None, "pid": None}, Action.NONE,
-                    "converted" if outcome == Outcome.DONE else "already-published",
-                    fields={"path": path, "output": output,
-                            "seconds": round(result.seconds, 3)})
+        return Step(
+            State.DONE,
+            {
+                "state": State.DONE,
+                "output": output,
+                "sha256": result.sha256,
+                "finished": now,
+                "kind": None,
+                "detail": None,
+                "pid": None,
+            },
+            Action.NONE,
+            "converted" if outcome == Outcome.DONE else "already-published",
+            fields={"path": path, "output": output, "seconds": round(result.seconds, 3)},
+        )
     if outcome == Outcome.NAME_TAKEN:
-        return Step(State.STABLE, {"state": State.STABLE, "version": row.version + 1,
-                                   "pid": None}, Action.ENQUEUE, "name-taken",
-                    fields={"path": path, "output": target}, backoffs=backoffs)
+        return Step(
+            State.STABLE,
+            {"state": State.STABLE, "version": row.version + 1, "pid": None},
+            Action.ENQUEUE,
+            "name-taken",
+            fields={"path": path, "output": target},
+            backoffs=backoffs,
+        )
     if outcome in (Outcome.CHANGED, Outcome.INTERRUPTED):
         state = State.SEEN if outcome == Outcome.CHANGED else State.STABLE
-        return Step(state, {"state": state, "pid": None},
-                    Action.WATCH if state == State.SEEN else Action.NONE, str(outcome),
-                    fields={"path": path, "detail": result.detail}, backoffs=backoffs)
+        return Step(
+            state,
+            {"state": state, "pid": None},
+            Action.WATCH if state == State.SEEN else Action.NONE,
+            str(outcome),
+            fields={"path": path, "detail": result.detail},
+            backoffs=backoffs,
+        )
     if outcome == Outcome.INCOMPLETE:
         return _incomplete(row, result, now, config, backoffs)
     if outcome == Outcome.ENVIRONMENT:
         delay = backoff_delay(backoffs, config)
-        return Step(State.RETRY, {"state": State.RETRY, "retry_at": now + delay, **failure},
-                    Action.NONE, "environment-problem", "warning",
-                    {"path": path, "detail": result.detail, "retry_in": round(delay, 1)},
-                    backoffs=backoffs + 1)
+        return Step(
+            State.RETRY,
+            {"state": State.RETRY, "retry_at": now + delay, **failure},
+            Action.NONE,
+            "environment-problem",
+            "warning",
+            {"path": path, "detail": result.detail, "retry_in": round(delay, 1)},
+            backoffs=backoffs + 1,
+        )
     if outcome == Outcome.TIMEOUT and row.kind != TIMEOUT_KIND:
         # Once more in a fresh worker: the first may have been frozen (SIGSTOP, a
         # suspended VM, a share that hung) rather than slow on this file.
-        return Step(State.STABLE, {"state": State.STABLE, "attempts": row.attempts + 1,
-                                   **failure}, Action.ENQUEUE, "timeout-retry", "warning",
-                    {"path": path, "detail": result.detail}, backoffs=backoffs)
+        return Step(
+            State.STABLE,
+            {"state": State.STABLE, "attempts": row.attempts + 1, **failure},
+            Action.ENQUEUE,
+            "timeout-retry",
+            "warning",
+            {"path": path, "detail": result.detail},
+            backoffs=backoffs,
+        )
     # failed (corrupt or any other bad input, a bug), crashed, a second timeout
-    return Step(State.FAILED, {"state": State.FAILED, "attempts": row.attempts + 1,
-                               **failure, "finished": now}, Action.REPORT, "failed", "error",
-                {"path": path, "kind": result.kind, "detail": result.detail},
-                backoffs=backoffs)
+    return Step(
+        State.FAILED,
+        {"state": State.FAILED, "attempts": row.attempts + 1, **failure, "finished": now},
+        Action.REPORT,
+        "failed",
+        "error",
+        {"path": path, "kind": result.kind, "detail": result.detail},
+        backoffs=backoffs,
+    )
 
 
-def _incomplete(row: Row, result: Result, now: float, config: WatchConfig,
-                backoffs: int) -> Step:
+def _incomplete(row: Row, result: Result, now: float, config: WatchConfig, backoffs: int) -> Step:
     """Shorter than its header says: wait while young, ``stalled`` after max_wait."""
     failure = {"kind": result.kind, "detail": result.detail, "pid": None}
     waited = now - min(row.first_seen, row.mtime_ns / 1e9)
     if waited < config.max_wait:
         recheck = min(config.rescan_interval, config.max_wait - waited)
-        return Step(State.INCOMPLETE, {"state": State.INCOMPLETE, **failure},
-                    Action.RECHECK, "incomplete",
-                    fields={"path": row.path, "detail": result.detail},
-                    backoffs=backoffs, delay=max(recheck, 0.0))
-    return Step(State.STALLED, {"state": State.STALLED, **failure, "finished": now},
-                Action.REPORT, "stalled", "warning",
-                {"path": row.path, "detail": result.detail, "waited": round(waited, 1)},
-                backoffs=backoffs)
+        return Step(
+            State.INCOMPLETE,
+            {"state": State.INCOMPLETE, **failure},
+            Action.RECHECK,
+            "incomplete",
+            fields={"path": row.path, "detail": result.detail},
+            backoffs=backoffs,
+            delay=max(recheck, 0.0),
+        )
+    return Step(
+        State.STALLED,
+        {"state": State.STALLED, **failure, "finished": now},
+        Action.REPORT,
+        "stalled",
+        "warning",
+        {"path": row.path, "detail": result.detail, "waited": round(waited, 1)},
+        backoffs=backoffs,
+    )
 
 
 class Verdict(Enum):
@@ -137,8 +188,9 @@ class Verdict(Enum):
     STABLE = "stable"  # new content: queue it
 
 
-def after_hash(digest: str | None, *, previous_sha256: str | None = None,
-               original: int | None = None) -> Verdict:
+def after_hash(
+    digest: str | None, *, previous_sha256: str | None = None, original: int | None = None
+) -> Verdict:
     """The verdict on a stable file hashed for the "touched" or the de-duplication check.
 
     *previous_sha256* is the digest of the final row this one replaces (touched check

@@ -117,17 +117,26 @@ def _failure(task: Task, exc: EmdConvertError, start: float) -> Result:
     if exc.kind == "changed" or _changed_since(task):
         return Result(task.row_id, Outcome.CHANGED, detail=detail)
     outcome = Outcome.ENVIRONMENT if exc.exit_code == 4 else Outcome.FAILED
-    return Result(task.row_id, outcome, kind=exc.kind, exit_code=exc.exit_code,
-                  exception_class=_class_name(exc), detail=detail,
-                  seconds=time.perf_counter() - start)
+    return Result(
+        task.row_id,
+        outcome,
+        kind=exc.kind,
+        exit_code=exc.exit_code,
+        exception_class=_class_name(exc),
+        detail=detail,
+        seconds=time.perf_counter() - start,
+    )
 
 
 def _existing_output(task: Task, start: float) -> Result:
     """The target exists: ours for this very content (published), or another file's."""
     facts = source_provenance(Path(task.target))
     digest = sha256_of(task.source)
-    outcome = Outcome.PUBLISHED if facts is not None and facts.get("sha256") == digest \
+    outcome = (
+        Outcome.PUBLISHED
+        if facts is not None and facts.get("sha256") == digest
         else Outcome.NAME_TAKEN
+    )
     return Result(task.row_id, outcome, sha256=digest, seconds=time.perf_counter() - start)
 
 
@@ -146,8 +155,7 @@ def run(task: Task) -> Result:
     try:
         info = os.lstat(task.source)
         if Signature.of(info) != task.signature:
-            return Result(task.row_id, Outcome.CHANGED,
-                          detail="changed since it was stable")
+            return Result(task.row_id, Outcome.CHANGED, detail="changed since it was stable")
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
             prepared = prepare(task.source, target, task.request)
@@ -157,23 +165,33 @@ def run(task: Task) -> Result:
         facts = prepared.facts()
         if (facts.size, facts.mtime_ns) != (task.signature.size, task.signature.mtime_ns):
             target.unlink()  # it was read while changing: discard, retry later (README R13)
-            return Result(task.row_id, Outcome.CHANGED,
-                          detail="changed while it was converted")
-        return Result(task.row_id, Outcome.DONE, sha256=facts.sha256,
-                      seconds=time.perf_counter() - start)
+            return Result(task.row_id, Outcome.CHANGED, detail="changed while it was converted")
+        return Result(
+            task.row_id, Outcome.DONE, sha256=facts.sha256, seconds=time.perf_counter() - start
+        )
     except FileNotFoundError:
         return Result(task.row_id, Outcome.CHANGED, detail="the file went away")
     except IncompleteError as exc:
-        return Result(task.row_id, Outcome.INCOMPLETE, kind=exc.kind,
-                      exit_code=exc.exit_code, exception_class=_class_name(exc),
-                      detail=" ".join(str(exc).split()))
+        return Result(
+            task.row_id,
+            Outcome.INCOMPLETE,
+            kind=exc.kind,
+            exit_code=exc.exit_code,
+            exception_class=_class_name(exc),
+            detail=" ".join(str(exc).split()),
+        )
     except EmdConvertError as exc:
         return _failure(task, exc, start)
     except Exception as exc:  # a bug: reported for this file, the daemon carries on
-        return Result(task.row_id, Outcome.FAILED, kind="internal", exit_code=70,
-                      exception_class=_class_name(exc),
-                      detail=f"internal error: {type(exc).__name__}: {exc}",
-                      seconds=time.perf_counter() - start)
+        return Result(
+            task.row_id,
+            Outcome.FAILED,
+            kind="internal",
+            exit_code=70,
+            exception_class=_class_name(exc),
+            detail=f"internal error: {type(exc).__name__}: {exc}",
+            seconds=time.perf_counter() - start,
+        )
 
 
 def _limit_child(memory_limit_mb: int | None) -> None:

@@ -97,8 +97,7 @@ class CSVPlugin(BasePlugin):
             delimiter = guess_delimiter(lines[:10], decimal)
             for line in lines[:2]:
                 cells = split_cells(line, delimiter)
-                if len(cells) > 0 and all(parse_number(c, decimal) is not None
-                                          for c in cells):
+                if len(cells) > 0 and all(parse_number(c, decimal) is not None for c in cells):
                     return True
         return False
 
@@ -111,9 +110,18 @@ class CSVPlugin(BasePlugin):
         header, values = parse_table(path, options)
         if header is None or isinstance(values, np.ndarray):
             table = np.asarray(values)
-            return EMDFile((Dataset(path.stem, table,
-                                    (Dim.uniform("row", "", table.shape[0]),
-                                     Dim.uniform("column", "", table.shape[1]))),))
+            return EMDFile(
+                (
+                    Dataset(
+                        path.stem,
+                        table,
+                        (
+                            Dim.uniform("row", "", table.shape[0]),
+                            Dim.uniform("column", "", table.shape[1]),
+                        ),
+                    ),
+                )
+            )
         if len(values) == 1:
             name, units = split_header(header[0])
             return EMDFile((Dataset(name, values[0], units=units),))
@@ -125,11 +133,13 @@ class CSVPlugin(BasePlugin):
             datasets.append(Dataset(name, column, (axis,), units=units))
         return EMDFile(tuple(datasets))
 
-    def write(self, model: EMDFile, path: Path, *,
-              options: Mapping[str, Any] | None = None) -> None:
+    def write(
+        self, model: EMDFile, path: Path, *, options: Mapping[str, Any] | None = None
+    ) -> None:
         write_csv(model, path, options)
 
-    def verify(self, model: EMDFile, path: Path, *,
-               options: Mapping[str, Any] | None = None) -> None:
+    def verify(
+        self, model: EMDFile, path: Path, *, options: Mapping[str, Any] | None = None
+    ) -> None:
         """Read the file back with the strict parser and compare every value exactly."""
         verify_csv(model, path, options)

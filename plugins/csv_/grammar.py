@@ -28,8 +28,11 @@ INT64 = np.iinfo(np.int64)
 def cell_pattern(decimal: str) -> re.Pattern[str]:
     """A number cell; group ``int`` is set when it is an integer."""
     d = re.escape(decimal)
-    return re.compile(rf"[ \t]*(?:(?P<int>[+-]?\d+)|[+-]?(?:(?:\d+(?:{d}\d*)?|{d}\d+)"
-                      rf"(?:[eE][+-]?\d+)?|(?i:nan|inf|infinity)))[ \t]*", re.ASCII)
+    return re.compile(
+        rf"[ \t]*(?:(?P<int>[+-]?\d+)|[+-]?(?:(?:\d+(?:{d}\d*)?|{d}\d+)"
+        rf"(?:[eE][+-]?\d+)?|(?i:nan|inf|infinity)))[ \t]*",
+        re.ASCII,
+    )
 
 
 def split_header(cell: str) -> tuple[str, str]:

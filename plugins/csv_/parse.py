@@ -49,26 +49,33 @@ def _loadtxt(text: str, layout: Layout, ints: list[bool], rows: int) -> Groups |
     # again as int64, because float64 would round them beyond 2**53.
     floats = [j for j in range(layout.width) if not ints[j]]
     integers = [j for j in range(layout.width) if ints[j]]
-    for columns, dtype in ((floats or integers, np.float64 if floats else np.int64),
-                           (integers if floats else [], np.int64)):
+    for columns, dtype in (
+        (floats or integers, np.float64 if floats else np.int64),
+        (integers if floats else [], np.int64),
+    ):
         if not columns:
             continue
         everything = columns is floats or not floats
         try:
-            values = np.loadtxt(io.StringIO(text), dtype=dtype, comments=None, ndmin=2,
-                                delimiter=None if layout.delimiter == " " else layout.delimiter,
-                                usecols=None if everything else columns)
+            values = np.loadtxt(
+                io.StringIO(text),
+                dtype=dtype,
+                comments=None,
+                ndmin=2,
+                delimiter=None if layout.delimiter == " " else layout.delimiter,
+                usecols=None if everything else columns,
+            )
         except ValueError:
             return None
         if values.shape != (rows, layout.width if everything else len(columns)):
             return None
-        groups.append((columns, values[:, columns] if everything and floats and integers
-                       else values))
+        groups.append(
+            (columns, values[:, columns] if everything and floats and integers else values)
+        )
     return groups
 
 
-def _parse_cells(text: str, line: int, layout: Layout, ints: list[bool],
-                 rows: int) -> Groups:
+def _parse_cells(text: str, line: int, layout: Layout, ints: list[bool], rows: int) -> Groups:
     """The block parsed cell by cell: slow, but it names the first bad cell.
 
     Columns the block shows to hold a float are returned as float columns.
@@ -94,24 +101,25 @@ def _parse_cells(text: str, line: int, layout: Layout, ints: list[bool],
         for c, cell in enumerate(cells):
             match = pattern.fullmatch(cell)
             if match is None:
-                raise FormatError(f"row {r}, column {c + 1}: {cell.strip()!r} is "
-                                  "not a number")
+                raise FormatError(f"row {r}, column {c + 1}: {cell.strip()!r} is not a number")
             if match["int"] is None:
                 is_float[c] = True
                 as_float[i, c] = parse_float(cell, layout.decimal)
                 continue
             number = int(cell)
             if not INT64.min <= number <= INT64.max:
-                raise FormatError(f"row {r}, column {c + 1}: {cell.strip()} does not fit "
-                                  "a 64-bit integer")
+                raise FormatError(
+                    f"row {r}, column {c + 1}: {cell.strip()} does not fit a 64-bit integer"
+                )
             as_int[i, c] = as_float[i, c] = number
         i += 1
     if i != rows:
         raise FormatError("the file changed while it was read")
     floats = [j for j in range(layout.width) if is_float[j]]
     integers = [j for j in range(layout.width) if not is_float[j]]
-    return [(cols, values[:, cols]) for cols, values in
-            ((integers, as_int), (floats, as_float)) if cols]
+    return [
+        (cols, values[:, cols]) for cols, values in ((integers, as_int), (floats, as_float)) if cols
+    ]
 
 
 class _Columns:
@@ -130,12 +138,12 @@ class _Columns:
             self.table: np.ndarray | None = np.empty((rows, layout.width), dtype)
             self.columns: list[np.ndarray] = []
         else:
-            self.ints = [not layout.floats or (j < len(layout.first_ints)
-                                               and layout.first_ints[j])
-                         for j in range(layout.width)]
+            self.ints = [
+                not layout.floats or (j < len(layout.first_ints) and layout.first_ints[j])
+                for j in range(layout.width)
+            ]
             self.table = None
-            self.columns = [np.empty(rows, np.int64 if kind else np.float64)
-                            for kind in self.ints]
+            self.columns = [np.empty(rows, np.int64 if kind else np.float64) for kind in self.ints]
 
     def put(self, first: int, groups: Groups) -> None:
         for columns, values in groups:
@@ -159,8 +167,9 @@ class _Columns:
             self.ints[j] = False
 
 
-def parse_table(path: Path, options: Mapping[str, Any] | None = None
-                ) -> tuple[list[str] | None, np.ndarray | list[np.ndarray]]:
+def parse_table(
+    path: Path, options: Mapping[str, Any] | None = None
+) -> tuple[list[str] | None, np.ndarray | list[np.ndarray]]:
     """(header cells or None, values) of the CSV file at *path*, strictly.
 
     Values are the 2-D table when there is no header, else one 1-D array per column.
@@ -172,8 +181,9 @@ def parse_table(path: Path, options: Mapping[str, Any] | None = None
         result = _Columns(layout)
         plain = _plain_bytes(layout.delimiter, layout.decimal)
         first = 0
-        for (line, offset, raw), rows in zip(blocks(handle, layout.start, layout.line),
-                                             layout.rows, strict=True):
+        for (line, offset, raw), rows in zip(
+            blocks(handle, layout.start, layout.line), layout.rows, strict=True
+        ):
             if not rows:
                 continue
             text = decode(raw, offset)

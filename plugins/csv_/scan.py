@@ -96,14 +96,14 @@ def survey(handle: IO[bytes], options: Mapping[str, Any] | None) -> Layout:
     delimiter = delimiter or guess_delimiter([s[2] for s in sample], decimal)
     first = split_cells(sample[0][2], delimiter)
     numeric = [parse_number(cell, decimal) for cell in first]
-    has_header = header_mode == "yes" or (
-        header_mode == "auto" and any(n is None for n in numeric))
+    has_header = header_mode == "yes" or (header_mode == "auto" and any(n is None for n in numeric))
     header = [cell.strip() for cell in first] if has_header else None
     line, start = (sample[0][0] + 1, sample[0][1]) if has_header else (1, bom)
     rows, floats, first_ints = [], False, [isinstance(n, int) for n in numeric]
     if has_header and len(sample) > 1:
-        first_ints = [isinstance(parse_number(c, decimal), int)
-                      for c in split_cells(sample[1][2], delimiter)]
+        first_ints = [
+            isinstance(parse_number(c, decimal), int) for c in split_cells(sample[1][2], delimiter)
+        ]
     marks = (*_FLOAT_MARKS, decimal.encode())
     for _, offset, raw in blocks(handle, start, line):
         text = decode(raw, offset)
@@ -111,7 +111,8 @@ def survey(handle: IO[bytes], options: Mapping[str, Any] | None) -> Layout:
         rows.append(text.count("\n") - blank)
         floats = floats or any(mark in raw for mark in marks)
     if not sum(rows):
-        raise FormatError("the file has a header but no data rows" if has_header
-                          else "the file has no data rows")
+        raise FormatError(
+            "the file has a header but no data rows" if has_header else "the file has no data rows"
+        )
     width = len(header) if header is not None else len(first)
     return Layout(delimiter, decimal, header, start, line, width, rows, floats, first_ints)

@@ -24,8 +24,7 @@ from emdconvert.plugins.csv_.parse import parse_table
 def _dialect(options: Mapping[str, Any] | None) -> tuple[str, str]:
     """(delimiter, decimal) to write: a tab for a ``.tsv`` target unless one is given."""
     delimiter, decimal, _ = parse_options(options)
-    delimiter = delimiter or ("\t" if (options or {}).get("target_suffix") == ".tsv"
-                              else ",")
+    delimiter = delimiter or ("\t" if (options or {}).get("target_suffix") == ".tsv" else ",")
     return delimiter, decimal
 
 
@@ -37,8 +36,9 @@ def write_csv(model: EMDFile, path: Path, options: Mapping[str, Any] | None) -> 
     spectra = ndim == {1} and len(shapes) == 1
     if not spectra and not (ndim == {2} and len(model.datasets) == 1):
         described = ", ".join(f"{d.name} {d.shape}" for d in model.datasets)
-        raise UnsupportedError("CSV holds 1-D spectra of one length or a single 2-D "
-                               f"table; the input has {described}")
+        raise UnsupportedError(
+            f"CSV holds 1-D spectra of one length or a single 2-D table; the input has {described}"
+        )
     for dataset in model.datasets:
         _check_writable(dataset.name, dataset.dtype)
     if spectra:
@@ -59,23 +59,34 @@ def verify_csv(model: EMDFile, path: Path, options: Mapping[str, Any] | None) ->
     the same float32), not dtypes.
     """
     delimiter, decimal = _dialect(options)
-    _, values = parse_table(path, {"delimiter": delimiter, "decimal": decimal,
-                                   "header": "yes" if len(model.datasets[0].shape) == 1
-                                   else "no"})
+    _, values = parse_table(
+        path,
+        {
+            "delimiter": delimiter,
+            "decimal": decimal,
+            "header": "yes" if len(model.datasets[0].shape) == 1 else "no",
+        },
+    )
     if isinstance(values, np.ndarray):
         pairs = [(model.datasets[0].name, values, model.datasets[0].data[...])]
     elif len(values) != len(model.datasets) + 1:
-        raise ValidationError(f"written file failed verification: {len(values)} "
-                              f"columns, expected {len(model.datasets) + 1}")
+        raise ValidationError(
+            f"written file failed verification: {len(values)} "
+            f"columns, expected {len(model.datasets) + 1}"
+        )
     else:
         axis = model.datasets[0].dims[0]
         pairs = [(f"axis {axis.name}", values[0], axis.values)]
-        pairs += [(d.name, column, d.data[...])
-                  for d, column in zip(model.datasets, values[1:], strict=True)]
+        pairs += [
+            (d.name, column, d.data[...])
+            for d, column in zip(model.datasets, values[1:], strict=True)
+        ]
     for name, found, wanted in pairs:
         if not _same_values(np.asarray(found), np.asarray(wanted)):
-            raise ValidationError(f"written file failed verification: {name}: the "
-                                  "values read back differ from those written")
+            raise ValidationError(
+                f"written file failed verification: {name}: the "
+                "values read back differ from those written"
+            )
 
 
 def _check_writable(name: str, dtype: np.dtype[Any]) -> None:
@@ -87,8 +98,10 @@ def _check_writable(name: str, dtype: np.dtype[Any]) -> None:
     """
     if dtype.kind in "iu" or (dtype.kind == "f" and dtype.itemsize <= 8):
         return
-    hint = {"c": "; write its real and imaginary parts as two datasets, or use .npy/.emd",
-            "b": "; convert it to integers (0/1) first, or use .npy/.emd"}.get(dtype.kind, "")
+    hint = {
+        "c": "; write its real and imaginary parts as two datasets, or use .npy/.emd",
+        "b": "; convert it to integers (0/1) first, or use .npy/.emd",
+    }.get(dtype.kind, "")
     raise UnsupportedError(f"{name}: {dtype} data cannot be written as CSV{hint}")
 
 
@@ -100,8 +113,9 @@ def _same_values(found: np.ndarray, wanted: np.ndarray) -> bool:
         # Compared as Python-exact int64: numpy compares int64 with uint64 as float64.
         return found.dtype.kind == "i" and bool(np.all(found == wanted.astype(np.int64)))
     back = found.astype(wanted.dtype)
-    return (bool(np.array_equal(back, wanted, equal_nan=True))
-            and bool(np.all(np.signbit(back) == np.signbit(wanted))))
+    return bool(np.array_equal(back, wanted, equal_nan=True)) and bool(
+        np.all(np.signbit(back) == np.signbit(wanted))
+    )
 
 
 def _cells(values: np.ndarray, decimal: str) -> list[str]:
@@ -112,14 +126,23 @@ def _cells(values: np.ndarray, decimal: str) -> list[str]:
     numpy's ``str`` gives.  uint64 values above int64's range are refused, because the
     reader (and pandas' default) read integer columns as int64.
     """
-    if values.dtype.kind == "u" and values.dtype.itemsize == 8 and values.size \
-            and values.max() > INT64.max:
-        raise UnsupportedError(f"the value {int(values.max())} does not fit a 64-bit signed "
-                               "integer, which CSV readers parse integers as; use .npy/.emd")
+    if (
+        values.dtype.kind == "u"
+        and values.dtype.itemsize == 8
+        and values.size
+        and values.max() > INT64.max
+    ):
+        raise UnsupportedError(
+            f"the value {int(values.max())} does not fit a 64-bit signed "
+            "integer, which CSV readers parse integers as; use .npy/.emd"
+        )
     if values.dtype.kind in "iu":
         return [str(v) for v in values.tolist()]
-    texts = ([repr(v) for v in values.tolist()] if values.dtype.itemsize == 8
-             else [str(v) for v in values])
+    texts = (
+        [repr(v) for v in values.tolist()]
+        if values.dtype.itemsize == 8
+        else [str(v) for v in values]
+    )
     return [t.replace(".", ",") for t in texts] if decimal == "," else texts
 
 
@@ -127,12 +150,12 @@ def _label(name: str, units: str) -> str:
     return f"{name} [{units}]" if units else name
 
 
-def _write_spectra(datasets: Sequence[Dataset], handle: IO[str], delimiter: str,
-                   decimal: str) -> None:
+def _write_spectra(
+    datasets: Sequence[Dataset], handle: IO[str], delimiter: str, decimal: str
+) -> None:
     writer = csv.writer(handle, delimiter=delimiter, lineterminator="\n")
     axis = datasets[0].dims[0]
-    writer.writerow([_label(axis.name, axis.units)]
-                    + [_label(d.name, d.units) for d in datasets])
+    writer.writerow([_label(axis.name, axis.units)] + [_label(d.name, d.units) for d in datasets])
     columns = [_cells(axis.values, decimal)]
     columns += [_cells(np.asarray(d.data[...]), decimal) for d in datasets]
     writer.writerows(zip(*columns, strict=True))

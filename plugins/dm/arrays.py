@@ -71,8 +71,9 @@ class SignalLastArray(ArrayLike):
 
     concurrent_reads = True
 
-    def __init__(self, base: RawFileArray | NativeOrderArray,
-                 slab_bytes: int | None = None) -> None:
+    def __init__(
+        self, base: RawFileArray | NativeOrderArray, slab_bytes: int | None = None
+    ) -> None:
         self.base = base
         self._raw = base.raw if isinstance(base, NativeOrderArray) else base
         self.shape = (*base.shape[1:], base.shape[0])
@@ -117,8 +118,12 @@ class SignalLastArray(ArrayLike):
         """Fill *out* with ``self[key]`` (the block copier's reused buffers); False when
         *key* is not a run of pixels."""
         run = None if self._raw.fortran_order else self._run(list(key))
-        if (run is None or run[-1] != out.shape or out.dtype != self.dtype
-                or not out.flags.c_contiguous):
+        if (
+            run is None
+            or run[-1] != out.shape
+            or out.dtype != self.dtype
+            or not out.flags.c_contiguous
+        ):
             return False
         self._fill(*run[:-1], out)
         return True
@@ -134,17 +139,17 @@ class SignalLastArray(ArrayLike):
             return None
         return pixels[0], pixels[1], channels[0], channels[1], (*pixels[2], *channels[2])
 
-    def _fill(self, first: int, count: int, c0: int, channels: int,
-              out: np.ndarray) -> None:
+    def _fill(self, first: int, count: int, c0: int, channels: int, out: np.ndarray) -> None:
         """*out* (C-contiguous) = pixels ``first:first+count`` x channels
         ``c0:c0+channels`` of the ``(pixels, E)`` view."""
-        from emdconvert.emd.blockcopy import transpose_2d
+        from emdconvert.emd.transpose import transpose_2d
 
         if not count or not channels:
             return
         flat = out.reshape(count, channels)
-        if count * channels * 64 < self.slab_pixels * self.channels and \
-                not self._cached(first, count):
+        if count * channels * 64 < self.slab_pixels * self.channels and not self._cached(
+            first, count
+        ):
             # Small (a verification sample, a few spectra): read just that.
             band = np.empty((channels, count), dtype=self._raw.dtype)
             self._read(c0, first, band)
@@ -157,8 +162,9 @@ class SignalLastArray(ArrayLike):
             try:
                 assert slab.array is not None
                 take = min(count - done, slab.width - start)
-                transpose_2d(slab.array[c0:c0 + channels, start:start + take],
-                             flat[done:done + take])
+                transpose_2d(
+                    slab.array[c0 : c0 + channels, start : start + take], flat[done : done + take]
+                )
             finally:
                 self._give(slab)
             done += take
@@ -192,7 +198,7 @@ class SignalLastArray(ArrayLike):
                 if buffer is None:
                     buffer = np.empty((self.channels, stride), dtype=self._raw.dtype)
                 slab.buffer = buffer
-                array = buffer[:, :slab.width]
+                array = buffer[:, : slab.width]
                 self._read(0, index * self.slab_pixels, array)
                 slab.array = self._native(array)
             except BaseException as exc:
@@ -220,7 +226,7 @@ class SignalLastArray(ArrayLike):
         :data:`SLABS_KEPT`, keeping one buffer to read the next slab into (no page
         faults on fresh memory for every slab)."""
         idle = [k for k, slab in self._slabs.items() if not slab.users]
-        for k in idle[:max(0, len(self._slabs) - SLABS_KEPT)]:
+        for k in idle[: max(0, len(self._slabs) - SLABS_KEPT)]:
             buffer = self._slabs.pop(k).buffer
             if buffer is not None and not self._spare:
                 self._spare.append(buffer)
@@ -244,15 +250,19 @@ class SignalLastArray(ArrayLike):
         step = band.strides[0] if channels > 1 else length
         # One flat byte view of the whole band, sliced per row: no array per row.
         buffer = np.lib.stride_tricks.as_strided(
-            band, shape=((channels - 1) * step // itemsize + count,), strides=(itemsize,))
+            band, shape=((channels - 1) * step // itemsize + count,), strides=(itemsize,)
+        )
         flat = memoryview(buffer.view(np.uint8))  # type: ignore[arg-type]  # ndarray is a buffer
         if count == self.pixels and step == length:
             channels, length = 1, channels * length
         fd = os.open(raw.path, os.O_RDONLY)
         try:
             for k in range(channels):
-                pread_fully(fd, flat[k * step:k * step + length],
-                            raw.offset + ((c0 + k) * self.pixels + first) * itemsize)
+                pread_fully(
+                    fd,
+                    flat[k * step : k * step + length],
+                    raw.offset + ((c0 + k) * self.pixels + first) * itemsize,
+                )
         finally:
             os.close(fd)
 

@@ -46,8 +46,9 @@ def hyperspy_axes(shape: Sequence[int], *, spectrum_image: bool) -> tuple[int, .
     return tuple(i for i in (*range(1, len(shape)), 0) if i in keep)
 
 
-def kept_axes_dicts(axes: Sequence[Mapping[str, Any]], order: tuple[int, ...], *,
-                    spectrum_image: bool = False) -> list[dict[str, Any]]:
+def kept_axes_dicts(
+    axes: Sequence[Mapping[str, Any]], order: tuple[int, ...], *, spectrum_image: bool = False
+) -> list[dict[str, Any]]:
     """rsciio's axis dicts of the kept axes in *order* (one per array axis), renumbered;
     after ``to_signal1D`` only the channel axis (axis 0 in the file) is a signal axis."""
     out = []

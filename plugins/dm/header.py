@@ -21,15 +21,21 @@ def _header(head: bytes, version: int) -> tuple[int, int] | None:
     width = _LAYOUTS[version][0]
     if len(head) < 8 + width:
         return None
-    return (int.from_bytes(head[4:4 + width], "big"),
-            int.from_bytes(head[4 + width:8 + width], "big"))
+    return (
+        int.from_bytes(head[4 : 4 + width], "big"),
+        int.from_bytes(head[4 + width : 8 + width], "big"),
+    )
 
 
 def _fits(head: bytes, version: int, size: int) -> bool:
     """Whether *head*, read as a DM *version* header, describes a whole file of *size*."""
     fields = _header(head, version)
-    return (fields is not None and fields[0] > 0 and fields[1] in (0, 1)
-            and size - fields[0] in _LAYOUTS[version][1])
+    return (
+        fields is not None
+        and fields[0] > 0
+        and fields[1] in (0, 1)
+        and size - fields[0] in _LAYOUTS[version][1]
+    )
 
 
 def declared_size(head: bytes, size: int) -> tuple[int, tuple[int, ...]]:
@@ -50,10 +56,13 @@ def declared_size(head: bytes, size: int) -> tuple[int, tuple[int, ...]]:
         raise IncompleteError(f"incomplete: only {len(head)} bytes, shorter than a DM header")
     other = 3 if version == 4 else 4
     if not _fits(head, version, size) and _fits(head, other, size):
-        raise FormatError(f"the header version word says DM{version}, but the header is a "
-                          f"whole DM{other} one")
+        raise FormatError(
+            f"the header version word says DM{version}, but the header is a whole DM{other} one"
+        )
     declared, byte_order = fields
     if byte_order not in (0, 1):
-        raise FormatError(f"the header's byte-order word {byte_order} is neither 0 "
-                          "(big-endian) nor 1 (little-endian)")
+        raise FormatError(
+            f"the header's byte-order word {byte_order} is neither 0 "
+            "(big-endian) nor 1 (little-endian)"
+        )
     return declared, _LAYOUTS[version][1]

@@ -84,11 +84,15 @@ def read_signals(path: Path) -> list[dict[str, Any]]:
             metadata["General"]["original_filename"] = path.name
             order = hyperspy_axes(image.shape, spectrum_image=image.to_spectrum)
             data = _image_data(image, path, parser.endian, order)
-            axes = kept_axes_dicts(image.get_axes_dict(), order,
-                                   spectrum_image=image.to_spectrum)
-            signals.append({"data": data, "axes": axes,
-                            "metadata": copy.deepcopy(metadata),
-                            "original_metadata": copy.deepcopy(parser.tags_dict)})
+            axes = kept_axes_dicts(image.get_axes_dict(), order, spectrum_image=image.to_spectrum)
+            signals.append(
+                {
+                    "data": data,
+                    "axes": axes,
+                    "metadata": copy.deepcopy(metadata),
+                    "original_metadata": copy.deepcopy(parser.tags_dict),
+                }
+            )
     return signals
 
 
@@ -110,8 +114,10 @@ def _image_data(image: Any, path: Path, endian: str, order: tuple[int, ...]) -> 
     _check_data_tag(image)
     special = data_type in _RGB_TYPES or data_type in _PACKED_COMPLEX_TYPES
     if endian == "big" and special:
-        raise UnsupportedError(f"big-endian DM images of DataType {data_type} (RGB or "
-                               "packed complex) are not supported")
+        raise UnsupportedError(
+            f"big-endian DM images of DataType {data_type} (RGB or "
+            "packed complex) are not supported"
+        )
     full = tuple(int(n) for n in image.shape)
     shape = tuple(full[i] for i in sorted(order))
     if data_type in _PACKED_COMPLEX_TYPES - {5}:
@@ -166,9 +172,12 @@ def _check_data_tag(image: Any) -> None:
         values = math.prod(shape[:-1]) * (shape[-1] // 2 + 1) if shape else 0
         elements = 2 * values
     if int(data["size"]) != elements:
-        raise FormatError(f"Dimensions declare {elements} elements but the Data tag "
-                          f"holds {int(data['size'])}")
+        raise FormatError(
+            f"Dimensions declare {elements} elements but the Data tag holds {int(data['size'])}"
+        )
     if int(data["size_bytes"]) != values * itemsize:
-        raise FormatError(f"the Data tag holds {int(data['size_bytes'])} bytes, but "
-                          f"{values} {np.dtype(image.dtype).name} elements need "
-                          f"{values * itemsize} (DataType {image_data.DataType})")
+        raise FormatError(
+            f"the Data tag holds {int(data['size_bytes'])} bytes, but "
+            f"{values} {np.dtype(image.dtype).name} elements need "
+            f"{values * itemsize} (DataType {image_data.DataType})"
+        )

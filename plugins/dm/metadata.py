@@ -70,8 +70,15 @@ MICROSCOPE_RULES: tuple[Rule, ...] = (
     ("stage_z_um", ("Microscope Info.Stage Position.Stage Z",), _number),
     ("stage_alpha_deg", ("Microscope Info.Stage Position.Stage Alpha",), _number),
     ("stage_beta_deg", ("Microscope Info.Stage Position.Stage Beta",), _number),
-    ("exposure_s", ("Acquisition.Parameters.High Level.Exposure (s)",
-                    "DataBar.Exposure Time (s)", "EELS.Acquisition.Exposure (s)"), _number),
+    (
+        "exposure_s",
+        (
+            "Acquisition.Parameters.High Level.Exposure (s)",
+            "DataBar.Exposure Time (s)",
+            "EELS.Acquisition.Exposure (s)",
+        ),
+        _number,
+    ),
     ("eels_exposure_s", ("EELS.Acquisition.Exposure (s)",), _number),
     ("dwell_time_us", ("DigiScan.Sample Time",), _number),
     ("camera_name", ("Acquisition.Device.Name", "DataBar.Device Name"), _string),

@@ -51,22 +51,32 @@ class DMPlugin(BasePlugin):
             raise IncompleteError(
                 f"incomplete: {size} bytes, but the DM header declares "
                 f"{declared + max(allowed)} ({declared + max(allowed) - size} missing: "
-                "truncated, or still being written)")
+                "truncated, or still being written)"
+            )
 
     def read(self, path: Path, *, options: Mapping[str, Any] | None = None) -> EMDFile:
         from rsciio import exceptions as rsciio_errors
 
         # What rsciio's tag parser raises on damaged tags (README, Safety rules R7): a
         # zero-filled tail gives KeyError('0'), a cut one struct.error.
-        dm_errors = (rsciio_errors.ByteOrderError, rsciio_errors.DM3FileVersionError,
-                     rsciio_errors.DM3TagError, rsciio_errors.DM3DataTypeError,
-                     rsciio_errors.DM3TagTypeError, rsciio_errors.DM3TagIDError,
-                     KeyError, IndexError, struct.error, UnicodeDecodeError)
+        dm_errors = (
+            rsciio_errors.ByteOrderError,
+            rsciio_errors.DM3FileVersionError,
+            rsciio_errors.DM3TagError,
+            rsciio_errors.DM3DataTypeError,
+            rsciio_errors.DM3TagTypeError,
+            rsciio_errors.DM3TagIDError,
+            KeyError,
+            IndexError,
+            struct.error,
+            UnicodeDecodeError,
+        )
         try:
             signals = read_signals(path)
         except dm_errors as exc:
-            raise FormatError(f"corrupt DM tag structure ({type(exc).__name__}: {exc})",
-                              path=path) from exc
+            raise FormatError(
+                f"corrupt DM tag structure ({type(exc).__name__}: {exc})", path=path
+            ) from exc
         if not signals:
             raise FormatError("the file holds no images", path=path)
         datasets = []
@@ -77,8 +87,11 @@ class DMPlugin(BasePlugin):
             datasets.append(signal_to_dataset(signal, f"image_{index}"))
             tags = lookup(signal.get("original_metadata", {}), ".".join(IMAGE_TAGS)) or {}
             # The first image's values win; later images only add what is missing.
-            for target, rules in ((microscope, MICROSCOPE_RULES), (sample, SAMPLE_RULES),
-                                  (user, USER_RULES)):
+            for target, rules in (
+                (microscope, MICROSCOPE_RULES),
+                (sample, SAMPLE_RULES),
+                (user, USER_RULES),
+            ):
                 for key, value in map_tags(tags, rules).items():
                     target.setdefault(key, value)
         return EMDFile(tuple(datasets), microscope, sample, user)

@@ -76,8 +76,9 @@ class NPYPlugin(BasePlugin):
             for _ in npz_members(path):
                 pass
 
-    def write(self, model: EMDFile, path: Path, *,
-              options: Mapping[str, Any] | None = None) -> None:
+    def write(
+        self, model: EMDFile, path: Path, *, options: Mapping[str, Any] | None = None
+    ) -> None:
         write_npy(model, path, options)
 
     def library_versions(self) -> dict[str, str]:

@@ -18,8 +18,7 @@ from emdconvert.lazy import RawFileArray
 NPY_MAGIC = b"\x93NUMPY"
 
 
-def read_header(handle: IO[bytes], where: str) -> tuple[tuple[int, ...], np.dtype[Any],
-                                                         bool, int]:
+def read_header(handle: IO[bytes], where: str) -> tuple[tuple[int, ...], np.dtype[Any], bool, int]:
     """(shape, dtype, fortran_order, header length) of the ``.npy`` stream at *handle*.
 
     *where* prefixes messages (an ``.npz`` member's name, or empty for a ``.npy``).
@@ -29,8 +28,10 @@ def read_header(handle: IO[bytes], where: str) -> tuple[tuple[int, ...], np.dtyp
     start = handle.tell()
     try:
         version = npformat.read_magic(handle)
-        parse = {(1, 0): npformat.read_array_header_1_0,
-                 (2, 0): npformat.read_array_header_2_0}.get(version)
+        parse = {
+            (1, 0): npformat.read_array_header_1_0,
+            (2, 0): npformat.read_array_header_2_0,
+        }.get(version)
         if parse is None:
             raise FormatError(f"{where}unsupported .npy format version {version}")
         shape, fortran, dtype = parse(handle)
@@ -41,14 +42,15 @@ def read_header(handle: IO[bytes], where: str) -> tuple[tuple[int, ...], np.dtyp
     return tuple(int(n) for n in shape), dtype, bool(fortran), handle.tell() - start
 
 
-def check_payload(where: str, shape: tuple[int, ...], dtype: np.dtype[Any],
-                  available: int) -> None:
+def check_payload(where: str, shape: tuple[int, ...], dtype: np.dtype[Any], available: int) -> None:
     """Refuse a header declaring more data bytes than the *available* ones after it."""
     declared = math.prod(shape) * dtype.itemsize
     if declared > available:
-        raise IncompleteError(f"{where}incomplete: the header's declared size is "
-                              f"{declared} bytes of data but only {available} follow "
-                              "(truncated, or still being written)")
+        raise IncompleteError(
+            f"{where}incomplete: the header's declared size is "
+            f"{declared} bytes of data but only {available} follow "
+            "(truncated, or still being written)"
+        )
 
 
 def npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype[Any], bool, int]:

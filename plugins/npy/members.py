@@ -64,8 +64,7 @@ def _member_errors(info: zipfile.ZipInfo) -> Iterator[None]:
 
 def check_crc(path: Path, info: zipfile.ZipInfo) -> None:
     """Stream the member *info* through :mod:`zipfile`, which checks its CRC-32 at the end."""
-    with _member_errors(info), zipfile.ZipFile(path) as archive, \
-            archive.open(info) as member:
+    with _member_errors(info), zipfile.ZipFile(path) as archive, archive.open(info) as member:
         while member.read(_PASS_BYTES):
             pass
 
@@ -91,8 +90,16 @@ class StoredMember(RawFileArray):
     part of a member gets no verdict, one that reads it all does.
     """
 
-    def __init__(self, path: Path, info: zipfile.ZipInfo, start: int, header: int,
-                 shape: tuple[int, ...], dtype: np.dtype[Any], fortran: bool) -> None:
+    def __init__(
+        self,
+        path: Path,
+        info: zipfile.ZipInfo,
+        start: int,
+        header: int,
+        shape: tuple[int, ...],
+        dtype: np.dtype[Any],
+        fortran: bool,
+    ) -> None:
         super().__init__(path, start + header, shape, dtype, fortran_order=fortran)
         self.info = info
         self._payload = math.prod(self.shape) * self.dtype.itemsize
@@ -118,12 +125,14 @@ class StoredMember(RawFileArray):
         """Take the bytes just read into the CRC; raise if the member is damaged."""
         if self._verdict is True:
             return
-        span = None if self.fortran_order else self._contiguous_span(
-            expand_index(key, self.shape)[0])
+        span = (
+            None if self.fortran_order else self._contiguous_span(expand_index(key, self.shape)[0])
+        )
         with self._lock:
             if self._verdict is None:
-                if span is None or not self._take(span[0] * self.dtype.itemsize,
-                                                   out.reshape(-1).view(np.uint8)):
+                if span is None or not self._take(
+                    span[0] * self.dtype.itemsize, out.reshape(-1).view(np.uint8)
+                ):
                     self._verdict = self._separate_pass()
             if isinstance(self._verdict, FormatError):
                 raise FormatError(str(self._verdict))
@@ -151,7 +160,7 @@ class StoredMember(RawFileArray):
 
     def _extend(self, first: int, data: np.ndarray) -> None:
         if first + len(data) > self._summed:
-            self._crc = zlib.crc32(data[self._summed - first:].data, self._crc)
+            self._crc = zlib.crc32(data[self._summed - first :].data, self._crc)
             self._summed = first + len(data)
 
     def _separate_pass(self) -> FormatError | bool:
@@ -180,8 +189,9 @@ class CompressedMember(ArrayLike):
     to its end, bytes after the array too, so that zipfile checks its CRC-32.
     """
 
-    def __init__(self, path: Path, info: zipfile.ZipInfo, shape: tuple[int, ...],
-                 dtype: np.dtype[Any]) -> None:
+    def __init__(
+        self, path: Path, info: zipfile.ZipInfo, shape: tuple[int, ...], dtype: np.dtype[Any]
+    ) -> None:
         self.path, self.info = path, info
         self.shape, self.dtype = shape, dtype
         self._array: np.ndarray | None = None
@@ -192,8 +202,11 @@ class CompressedMember(ArrayLike):
         return np.asarray(self._array[key])
 
     def _inflate(self) -> np.ndarray:
-        with _member_errors(self.info), zipfile.ZipFile(self.path) as archive, \
-                archive.open(self.info) as handle:
+        with (
+            _member_errors(self.info),
+            zipfile.ZipFile(self.path) as archive,
+            archive.open(self.info) as handle,
+        ):
             array = np.lib.format.read_array(handle, allow_pickle=False)  # type: ignore[arg-type]
             while handle.read(_PASS_BYTES):
                 pass

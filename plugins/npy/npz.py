@@ -31,9 +31,9 @@ from emdconvert.plugins.npy.members import (
 _EAGER_CRC_BYTES = 4 * 1024 * 1024
 
 
-def npz_members(path: Path) -> Iterator[tuple[zipfile.ZipInfo,
-                                              tuple[tuple[int, ...], np.dtype[Any],
-                                                    bool, int]]]:
+def npz_members(
+    path: Path,
+) -> Iterator[tuple[zipfile.ZipInfo, tuple[tuple[int, ...], np.dtype[Any], bool, int]]]:
     """Each member with its checked header."""
     with zipfile.ZipFile(path) as archive:
         if not archive.infolist():
@@ -53,8 +53,10 @@ def read_npz(path: Path) -> tuple[Dataset, ...]:
     for info, (shape, dtype, fortran, header) in npz_members(path):
         array: LazyArray
         if info.compress_type == zipfile.ZIP_STORED and info.compress_size != info.file_size:
-            raise FormatError(f"{info.filename}: a stored member's sizes disagree "
-                              f"({info.compress_size} and {info.file_size} bytes)")
+            raise FormatError(
+                f"{info.filename}: a stored member's sizes disagree "
+                f"({info.compress_size} and {info.file_size} bytes)"
+            )
         if info.compress_type != zipfile.ZIP_STORED:
             array = CompressedMember(path, info, shape, dtype)
         elif info.file_size <= _EAGER_CRC_BYTES or not math.prod(shape):
@@ -62,7 +64,8 @@ def read_npz(path: Path) -> tuple[Dataset, ...]:
             offset = member_offset(path, info) + header
             array = RawFileArray(path, offset, shape, dtype, fortran_order=fortran)
         else:
-            array = StoredMember(path, info, member_offset(path, info), header, shape,
-                                 dtype, fortran)
-        datasets.append(Dataset(info.filename[:-len(".npy")], array))
+            array = StoredMember(
+                path, info, member_offset(path, info), header, shape, dtype, fortran
+            )
+        datasets.append(Dataset(info.filename[: -len(".npy")], array))
     return tuple(datasets)

@@ -28,8 +28,10 @@ def write_npy(model: EMDFile, path: Path, options: Mapping[str, Any] | None) -> 
         return
     if len(model.datasets) != 1:
         names = ", ".join(d.name for d in model.datasets)
-        raise UnsupportedError(f".npy holds one array but the input has "
-                               f"{len(model.datasets)} ({names}); write .npz instead")
+        raise UnsupportedError(
+            f".npy holds one array but the input has "
+            f"{len(model.datasets)} ({names}); write .npz instead"
+        )
     with open(path, "wb") as handle:
         _stream_npy(model.datasets[0], handle, progress)
 
@@ -48,10 +50,14 @@ def _stream_npy(dataset: Dataset, handle: IO[bytes], progress: Any) -> None:
     """Header, then the array in C order, block by block."""
     from numpy.lib import format as npformat
 
-    header = {"descr": npformat.dtype_to_descr(dataset.dtype), "fortran_order": False,
-              "shape": dataset.shape}
-    npformat.write_array_header_2_0(handle, header) \
-        if _needs_v2(header) else npformat.write_array_header_1_0(handle, header)
+    header = {
+        "descr": npformat.dtype_to_descr(dataset.dtype),
+        "fortran_order": False,
+        "shape": dataset.shape,
+    }
+    npformat.write_array_header_2_0(handle, header) if _needs_v2(
+        header
+    ) else npformat.write_array_header_1_0(handle, header)
     for _, block in iter_blocks(dataset.data, DEFAULT_BLOCK_BYTES):
         handle.write(np.ascontiguousarray(block, dtype=dataset.dtype).data)
         if progress is not None:

@@ -34,18 +34,23 @@ def rsciio_calibration(path: Path) -> list[dict[str, Any]]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ResourceWarning)
         signals = file_reader(str(path), lazy=True)
-        found = [{"axes": s.get("axes", []),
-                  "original_metadata": s.get("original_metadata", {}),
-                  "metadata": s.get("metadata", {}),
-                  "title": s.get("metadata", {}).get("General", {}).get("title", "")}
-                 for s in signals]
+        found = [
+            {
+                "axes": s.get("axes", []),
+                "original_metadata": s.get("original_metadata", {}),
+                "metadata": s.get("metadata", {}),
+                "title": s.get("metadata", {}).get("General", {}).get("title", ""),
+            }
+            for s in signals
+        ]
         del signals
         gc.collect()
     return found
 
 
-def dims_for(shape: tuple[int, ...], calibration: dict[str, Any] | None,
-              imagej: dict[str, Any] | None = None) -> tuple[Dim, ...]:
+def dims_for(
+    shape: tuple[int, ...], calibration: dict[str, Any] | None, imagej: dict[str, Any] | None = None
+) -> tuple[Dim, ...]:
     """Dims from rsciio's axes, plus a ``channel`` dim for RGB samples tifffile keeps;
     an ImageJ file's own calibration (*imagej*, from :func:`imagej_info`) wins."""
     if calibration is None:
@@ -62,12 +67,34 @@ def dims_for(shape: tuple[int, ...], calibration: dict[str, Any] | None,
 
 #: ImageJ's (and other writers') spellings of units -> emdconvert's everyday notation.
 #: Words of more than two letters match in any case (``Micron``, ``Angstrom``, ``SEC``).
-_SPELLINGS = {"micron": "µm", "microns": "µm", "um": "µm", "micrometer": "µm",
-              "micrometre": "µm", "A": "Å", "\u212b": "Å", "angstrom": "Å", "angstroms": "Å",
-              "nanometer": "nm", "nanometre": "nm", "pixel": "px", "pixels": "px",
-              "sec": "s", "second": "s", "seconds": "s", "msec": "ms", "usec": "µs",
-              "us": "µs", "µsec": "µs", "nsec": "ns", "minute": "min", "minutes": "min",
-              "hour": "h", "hours": "h", "hr": "h"}
+_SPELLINGS = {
+    "micron": "µm",
+    "microns": "µm",
+    "um": "µm",
+    "micrometer": "µm",
+    "micrometre": "µm",
+    "A": "Å",
+    "\u212b": "Å",
+    "angstrom": "Å",
+    "angstroms": "Å",
+    "nanometer": "nm",
+    "nanometre": "nm",
+    "pixel": "px",
+    "pixels": "px",
+    "sec": "s",
+    "second": "s",
+    "seconds": "s",
+    "msec": "ms",
+    "usec": "µs",
+    "us": "µs",
+    "µsec": "µs",
+    "nsec": "ns",
+    "minute": "min",
+    "minutes": "min",
+    "hour": "h",
+    "hours": "h",
+    "hr": "h",
+}
 #: ImageJ writes a non-ASCII unit as a Java escape (``\\u00B5m``, ``\\u00C5``).
 _ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
 
@@ -112,8 +139,7 @@ def imagej_info(tif: Any, series: Any) -> dict[str, Any] | None:
         value = tag.value if tag is not None else None
         if isinstance(value, tuple) and len(value) == 2 and value[0] and value[1]:
             pixel[letter] = float(value[1]) / float(value[0])  # pixels per unit -> size
-    return {"metadata": dict(metadata), "axes": str(series.axes).replace("S", ""),
-            "pixel": pixel}
+    return {"metadata": dict(metadata), "axes": str(series.axes).replace("S", ""), "pixel": pixel}
 
 
 def _imagej_dims(dims: tuple[Dim, ...], imagej: dict[str, Any] | None) -> tuple[Dim, ...]:

@@ -19,11 +19,19 @@ from emdconvert.model import Dataset, Dim
 log = logging.getLogger(__name__)
 
 #: Lengths ImageJ calibrates in, in metres; x and y are converted to one of them.
-_LENGTHS = {"pm": 1e-12, "Å": 1e-10, "nm": 1e-9, "µm": 1e-6, "um": 1e-6, "micron": 1e-6,
-            "mm": 1e-3, "cm": 1e-2, "m": 1.0}
+_LENGTHS = {
+    "pm": 1e-12,
+    "Å": 1e-10,
+    "nm": 1e-9,
+    "µm": 1e-6,
+    "um": 1e-6,
+    "micron": 1e-6,
+    "mm": 1e-3,
+    "cm": 1e-2,
+    "m": 1.0,
+}
 #: Times in seconds: such an axis is an ImageJ time axis (``finterval`` is in seconds).
-_SECONDS = {"ns": 1e-9, "µs": 1e-6, "us": 1e-6, "ms": 1e-3, "s": 1.0, "min": 60.0,
-            "h": 3600.0}
+_SECONDS = {"ns": 1e-9, "µs": 1e-6, "us": 1e-6, "ms": 1e-3, "s": 1.0, "min": 60.0, "h": 3600.0}
 _TIME_NAMES = ("time", "t")
 #: A channel axis: ours, and rsciio's name for ImageJ's C.
 _CHANNEL_NAMES = ("channel", "c", "color|em-wavelength|channel")
@@ -69,11 +77,13 @@ def _common_length(x: Dim, y: Dim) -> tuple[str, float, float]:
     if _factor(x.units, y.units) is None:
         return x.units, x.scale, y.scale
     power, metres = _length(x.units) or (1, 1.0)
-    base = "nm" if metres == 1e-10 else ("µm" if metres == 1e-6 else
-                                          x.units.removeprefix("1/"))
+    base = "nm" if metres == 1e-10 else ("µm" if metres == 1e-6 else x.units.removeprefix("1/"))
     unit = base if power == 1 else f"1/{base}"
-    return (unit, x.scale * (_factor(x.units, unit) or 1.0),
-            y.scale * (_factor(y.units, unit) or 1.0))
+    return (
+        unit,
+        x.scale * (_factor(x.units, unit) or 1.0),
+        y.scale * (_factor(y.units, unit) or 1.0),
+    )
 
 
 def _letter(dim: Dim) -> str:
@@ -100,8 +110,9 @@ def _origin(dim: Dim) -> float | None:
     return -dim.offset / dim.scale if dim.offset and dim.scale else None
 
 
-def imagej_calibration(dataset: Dataset, rgb: bool = False
-                        ) -> tuple[dict[str, Any], tuple[float, float] | None]:
+def imagej_calibration(
+    dataset: Dataset, rgb: bool = False
+) -> tuple[dict[str, Any], tuple[float, float] | None]:
     """ImageJ metadata (axes, unit, z ``spacing``, time ``finterval``) and resolution.
 
     x and y share ImageJ's one ``unit``: converted to one length unit when both are
@@ -118,9 +129,13 @@ def imagej_calibration(dataset: Dataset, rgb: bool = False
     if unit:
         metadata["unit"] = _imagej_unit(unit)
     if y.units != x.units and _factor(y.units, x.units) is None:
-        log.warning("%s: x is in %r and y in %r, which cannot be converted to one unit; "
-                    "the TIFF gives y's as ImageJ yunit, which most readers ignore",
-                    dataset.name, x.units, y.units)
+        log.warning(
+            "%s: x is in %r and y in %r, which cannot be converted to one unit; "
+            "the TIFF gives y's as ImageJ yunit, which most readers ignore",
+            dataset.name,
+            x.units,
+            y.units,
+        )
         metadata["yunit"] = _imagej_unit(y.units)
     for letter, dim in zip(lead, dims[:-2], strict=True):
         if letter == "T":
@@ -165,8 +180,11 @@ def dm_tags(dataset: Dataset, rgb: bool) -> list[tuple[int, str, int, Any, bool]
     tags: list[tuple[int, str, int, Any, bool]] = []
     for k, (units, dim, scale) in enumerate(axes):  # tags 65003-5, 65006-8, 65009-11
         origin = dim.offset * scale / dim.scale if dim.scale else dim.offset
-        tags += [(65003 + k, "s", 0, units.encode("latin-1", "replace"), False),
-                 (65006 + k, "d", 1, origin, False), (65009 + k, "d", 1, scale, False)]
+        tags += [
+            (65003 + k, "s", 0, units.encode("latin-1", "replace"), False),
+            (65006 + k, "d", 1, origin, False),
+            (65009 + k, "d", 1, scale, False),
+        ]
     return tags
 
 

@@ -95,6 +95,8 @@ def errors_are_fatal() -> Iterator[None]:
     if records.messages:
         detail = "; ".join(dict.fromkeys(records.messages))
         if any(words in detail for words in _PAST_THE_END):
-            raise IncompleteError(f"incomplete: the TIFF page list points past the end of "
-                                  f"the file (truncated, or still being written): {detail}")
+            raise IncompleteError(
+                f"incomplete: the TIFF page list points past the end of "
+                f"the file (truncated, or still being written): {detail}"
+            )
         raise FormatError(f"corrupt TIFF structure: {detail}")

@@ -38,9 +38,11 @@ class TiffFramesArray(PagedArray):
             with tifffile.TiffFile(file) as tif:
                 shape, dtype = tuple(tif.series[0].shape), np.dtype(tif.series[0].dtype)
             if (shape, dtype) != (self.page_shape, self.dtype):
-                raise FormatError(f"frame {file.name} is {shape} {dtype} but "
-                                  f"{self.files[0].name} is {self.page_shape} {self.dtype}; "
-                                  "all frames of a stack must match")
+                raise FormatError(
+                    f"frame {file.name} is {shape} {dtype} but "
+                    f"{self.files[0].name} is {self.page_shape} {self.dtype}; "
+                    "all frames of a stack must match"
+                )
         self.shape = (len(self.files), *self.page_shape)
 
     def _read_pages(self, flat: np.ndarray) -> np.ndarray:

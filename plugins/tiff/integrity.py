@@ -35,19 +35,25 @@ def check_page_list(handle: Any, size: int, byteorder: str, bigtiff: bool) -> No
     while offset:
         page = len(seen)
         if offset in seen:
-            raise FormatError(f"circular TIFF page list: the pointer after page {page - 1} "
-                              f"leads back to page {seen[offset]} (byte {offset})")
+            raise FormatError(
+                f"circular TIFF page list: the pointer after page {page - 1} "
+                f"leads back to page {seen[offset]} (byte {offset})"
+            )
         seen[offset] = page
         if offset + count_size > size:
-            raise IncompleteError(f"incomplete: page {page} starts at byte {offset} of a "
-                                  f"{size}-byte file (truncated, or still being written)")
+            raise IncompleteError(
+                f"incomplete: page {page} starts at byte {offset} of a "
+                f"{size}-byte file (truncated, or still being written)"
+            )
         handle.seek(offset)
         (tags,) = struct.unpack(byteorder + count_code, handle.read(count_size))
         after = offset + count_size + tags * entry
         if after + pointer_size > size:
-            raise IncompleteError(f"incomplete: the tags of page {page} end at byte "
-                                  f"{after + pointer_size} of a {size}-byte file "
-                                  "(truncated, or still being written)")
+            raise IncompleteError(
+                f"incomplete: the tags of page {page} end at byte "
+                f"{after + pointer_size} of a {size}-byte file "
+                "(truncated, or still being written)"
+            )
         handle.seek(after)
         (offset,) = struct.unpack(byteorder + pointer, handle.read(pointer_size))
 
@@ -67,24 +73,37 @@ def check_geometry(page: Any) -> None:
     later as "cannot reshape array of size 0".
     """
     sizes = {**_SIZES, **(_TILES if page.is_tiled else _STRIPS)}
-    zero = [name for code, name in ((322, "TileWidth"), (323, "TileLength"))
-            if page.tags.valueof(code) == 0]
+    zero = [
+        name
+        for code, name in ((322, "TileWidth"), (323, "TileLength"))
+        if page.tags.valueof(code) == 0
+    ]
     zero += [name for attribute, name in sizes.items() if getattr(page, attribute) < 1]
     if zero:
-        raise FormatError(f"page {page.index}: {zero[0]} 0 (missing or zero; an image and "
-                          "its strips or tiles cannot be empty)")
+        raise FormatError(
+            f"page {page.index}: {zero[0]} 0 (missing or zero; an image and "
+            "its strips or tiles cannot be empty)"
+        )
     if page.dtype is None:
-        raise FormatError(f"page {page.index}: unsupported sample type (SampleFormat "
-                          f"{int(page.sampleformat)}, BitsPerSample {page.bitspersample})")
+        raise FormatError(
+            f"page {page.index}: unsupported sample type (SampleFormat "
+            f"{int(page.sampleformat)}, BitsPerSample {page.bitspersample})"
+        )
 
 
 def _segment_axes(page: Any) -> tuple[tuple[int, int], ...]:
     """(image extent, strip or tile extent) along depth, length and width."""
     if page.is_tiled:
-        return ((page.imagedepth, page.tiledepth), (page.imagelength, page.tilelength),
-                (page.imagewidth, page.tilewidth))
-    return ((page.imagedepth, 1), (page.imagelength, page.rowsperstrip),
-            (page.imagewidth, page.imagewidth))
+        return (
+            (page.imagedepth, page.tiledepth),
+            (page.imagelength, page.tilelength),
+            (page.imagewidth, page.tilewidth),
+        )
+    return (
+        (page.imagedepth, 1),
+        (page.imagelength, page.rowsperstrip),
+        (page.imagewidth, page.imagewidth),
+    )
 
 
 def _planes(page: Any) -> int:
@@ -109,8 +128,10 @@ def segment_sizes(page: Any) -> np.ndarray:
     """
     axes = _segment_axes(page)
     index = np.indices([-(-total // step) for total, step in axes]).reshape(3, -1)
-    depth, length, width = (np.minimum(step, total - i * step).astype(np.float64)
-                            for i, (total, step) in zip(index, axes, strict=True))
+    depth, length, width = (
+        np.minimum(step, total - i * step).astype(np.float64)
+        for i, (total, step) in zip(index, axes, strict=True)
+    )
     samples = page.samplesperpixel if page.planarconfig == 1 else 1
     rows = np.ceil(width * samples * page.bitspersample / 8)
     return np.tile(depth * length * rows, _planes(page))
@@ -133,16 +154,20 @@ def check_pages(tif: Any, size: int) -> None:
     except RuntimeError as error:  # tifffile's words for a page unlike its series' first
         if "incompatible keyframe" not in str(error):
             raise
-        raise FormatError("a page differs from the first page of its series in ImageWidth "
-                          "or in its number of strips or tiles") from error
+        raise FormatError(
+            "a page differs from the first page of its series in ImageWidth "
+            "or in its number of strips or tiles"
+        ) from error
     for index, series in enumerate(found):
         keyframe = series.keyframe
         check_geometry(keyframe)
         page_shape = tuple(keyframe.shape)
         lead = series.shape[: len(series.shape) - len(page_shape)]
         if len(series.shape) > len(page_shape) and math.prod(lead) != len(series.pages):
-            raise IncompleteError(f"incomplete: series {index} expects "
-                                  f"{math.prod(lead)} pages but holds {len(series.pages)}")
+            raise IncompleteError(
+                f"incomplete: series {index} expects "
+                f"{math.prod(lead)} pages but holds {len(series.pages)}"
+            )
         kind = "Tile" if keyframe.is_tiled else "Strip"
         declared = segment_count(keyframe)
         _check_listed(keyframe, kind, declared)
@@ -156,12 +181,16 @@ def check_pages(tif: Any, size: int) -> None:
             counts = np.asarray(page.databytecounts, dtype=np.float64)
             for values, tag in ((counts, "ByteCounts"), (offsets, "Offsets")):
                 if (values == 0).any():
-                    raise FormatError(f"page {page.index} has no data: {kind}{tag} 0 "
-                                      f"({kind.lower()} {int(np.argmin(values))})")
+                    raise FormatError(
+                        f"page {page.index} has no data: {kind}{tag} 0 "
+                        f"({kind.lower()} {int(np.argmin(values))})"
+                    )
             ends = offsets + counts
             if ends.size and ends.max() > size:
-                raise IncompleteError(f"incomplete: page {page.index} ends at byte "
-                                      f"{int(ends.max())} of a {size}-byte file (truncated)")
+                raise IncompleteError(
+                    f"incomplete: page {page.index} ends at byte "
+                    f"{int(ends.max())} of a {size}-byte file (truncated)"
+                )
             if needed is not None:
                 _check_segments(page.index, kind, counts, needed)
 
@@ -174,8 +203,10 @@ def _check_listed(page: Any, kind: str, declared: int) -> None:
     """
     offsets, counts = len(page.dataoffsets), len(page.databytecounts)
     if offsets != counts or counts != declared:
-        raise FormatError(f"page {page.index}: its size needs {declared} {kind.lower()}s but "
-                          f"it lists {offsets} {kind}Offsets and {counts} {kind}ByteCounts")
+        raise FormatError(
+            f"page {page.index}: its size needs {declared} {kind.lower()}s but "
+            f"it lists {offsets} {kind}Offsets and {counts} {kind}ByteCounts"
+        )
 
 
 def _check_segments(page: Any, kind: str, counts: np.ndarray, needed: np.ndarray) -> None:
@@ -183,6 +214,8 @@ def _check_segments(page: Any, kind: str, counts: np.ndarray, needed: np.ndarray
     short = np.flatnonzero(counts < needed)
     if short.size:
         first = int(short[0])
-        raise FormatError(f"page {page}: declared size {int(needed[first])} bytes for "
-                          f"{kind.lower()} {first} (from the image size and bit depth) but "
-                          f"it holds {int(counts[first])}")
+        raise FormatError(
+            f"page {page}: declared size {int(needed[first])} bytes for "
+            f"{kind.lower()} {first} (from the image size and bit depth) but "
+            f"it holds {int(counts[first])}"
+        )

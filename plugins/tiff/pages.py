@@ -26,15 +26,19 @@ def _split_key(key: Any, shape: tuple[int, ...], lead: int) -> tuple[list[Any], 
     return keys[:lead], tuple(keys[lead:])
 
 
-def _gather(lead_keys: list[Any], lead_shape: tuple[int, ...]
-            ) -> tuple[np.ndarray, tuple[int, ...], list[bool]]:
+def _gather(
+    lead_keys: list[Any], lead_shape: tuple[int, ...]
+) -> tuple[np.ndarray, tuple[int, ...], list[bool]]:
     """Flat page numbers selected by *lead_keys*, their grid shape, and dropped axes."""
     ranges = [np.arange(n)[k] for k, n in zip(lead_keys, lead_shape, strict=True)]
     dropped = [np.ndim(r) == 0 for r in ranges]
     grids = [np.atleast_1d(r) for r in ranges]
     mesh = np.meshgrid(*grids, indexing="ij") if grids else []
-    flat = np.ravel_multi_index([m.ravel() for m in mesh], lead_shape) if grids \
+    flat = (
+        np.ravel_multi_index([m.ravel() for m in mesh], lead_shape)
+        if grids
         else np.zeros(1, np.intp)
+    )
     return flat, tuple(len(g) for g in grids), dropped
 
 
@@ -70,10 +74,12 @@ class TiffSeriesArray(PagedArray):
         self.shape = tuple(int(n) for n in found.shape)
         self.dtype = np.dtype(found.dtype)
         self.page_shape = tuple(int(n) for n in found.keyframe.shape)
-        if math.prod(self.shape[: len(self.shape) - len(self.page_shape)]) != \
-                len(found) and len(self.shape) > len(self.page_shape):
-            raise FormatError(f"series {series} declares {self.shape} but "
-                              f"holds {len(found)} pages (truncated?)")
+        if math.prod(self.shape[: len(self.shape) - len(self.page_shape)]) != len(found) and len(
+            self.shape
+        ) > len(self.page_shape):
+            raise FormatError(
+                f"series {series} declares {self.shape} but holds {len(found)} pages (truncated?)"
+            )
 
     def close(self) -> None:
         """Close the TIFF file (the series cannot be read after)."""
@@ -88,4 +94,3 @@ class TiffSeriesArray(PagedArray):
         if len(self.shape) == len(self.page_shape):
             return np.asarray(self._tif.series[self._series].asarray())
         return np.asarray(self._tif.asarray(key=[int(i) for i in flat], series=self._series))
-

@@ -32,7 +32,11 @@ class TIFFPlugin(BasePlugin):
     description: ClassVar[str] = "TIFF, BigTIFF, ImageJ hyperstacks, folders of frames"
     extensions: ClassVar[tuple[str, ...]] = TIFF_SUFFIXES
     magic: ClassVar[tuple[tuple[int, bytes], ...]] = (
-        (0, b"II*\0"), (0, b"MM\0*"), (0, b"II+\0"), (0, b"MM\0+"))
+        (0, b"II*\0"),
+        (0, b"MM\0*"),
+        (0, b"II+\0"),
+        (0, b"MM\0+"),
+    )
     priority: ClassVar[int] = 60
     can_read: ClassVar[bool] = True
     can_write: ClassVar[bool] = True
@@ -57,22 +61,27 @@ class TIFFPlugin(BasePlugin):
             return read_frames(path)
         return read_file(path)
 
-    def inspect(self, path: Path, *,
-                options: Mapping[str, Any] | None = None) -> FileInfo:
+    def inspect(self, path: Path, *, options: Mapping[str, Any] | None = None) -> FileInfo:
         """Shapes and dtypes from the TIFF tags only (no pixels, no open handles)."""
         if not path.is_file():
             return super().inspect(path, options=options)
         import tifffile
 
         with tifffile.TiffFile(path) as tif:
-            return FileInfo(tuple(DatasetInfo(f"{path.stem}_{i}", tuple(s.shape),
-                                              np.dtype(s.dtype))
-                                  for i, s in enumerate(tif.series)))
+            return FileInfo(
+                tuple(
+                    DatasetInfo(f"{path.stem}_{i}", tuple(s.shape), np.dtype(s.dtype))
+                    for i, s in enumerate(tif.series)
+                )
+            )
 
-    def write(self, model: EMDFile, path: Path, *,
-              options: Mapping[str, Any] | None = None) -> None:
+    def write(
+        self, model: EMDFile, path: Path, *, options: Mapping[str, Any] | None = None
+    ) -> None:
         write_tiff(model, path, options)
 
     def library_versions(self) -> dict[str, str]:
-        return {"tifffile": package_version("tifffile"),
-                "rosettasciio": package_version("rosettasciio")}
+        return {
+            "tifffile": package_version("tifffile"),
+            "rosettasciio": package_version("rosettasciio"),
+        }

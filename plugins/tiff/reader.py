@@ -35,8 +35,7 @@ def read_file(path: Path) -> EMDFile:
         count = len(tif.series)
         contiguous = [_contiguous(tif, series) for series in tif.series]
         imagej = [imagej_info(tif, series) for series in tif.series]
-        declared = sum(math.prod(s.shape) * np.dtype(s.dtype).itemsize
-                       for s in tif.series)
+        declared = sum(math.prod(s.shape) * np.dtype(s.dtype).itemsize for s in tif.series)
     if count == 0:
         raise FormatError("the file holds no images", path=path)
     check_early(declared)  # before rsciio's calibration reader imports dask
@@ -52,8 +51,12 @@ def read_file(path: Path) -> EMDFile:
     return EMDFile(tuple(datasets), **readable_metadata(calibrations))
 
 
-def _dataset(name: str, array: LazyArray, calibration: dict[str, Any] | None,
-             imagej: dict[str, Any] | None = None) -> Dataset:
+def _dataset(
+    name: str,
+    array: LazyArray,
+    calibration: dict[str, Any] | None,
+    imagej: dict[str, Any] | None = None,
+) -> Dataset:
     attrs: dict[str, Any] = {}
     if calibration is not None and calibration["original_metadata"]:
         attrs[ORIGINAL_METADATA_ATTR] = metadata_json(calibration["original_metadata"])
@@ -73,4 +76,3 @@ def _contiguous(tif: Any, series: Any) -> RawFileArray | None:
         return None
     dtype = np.dtype(series.dtype).newbyteorder(tif.byteorder)
     return RawFileArray(tif.filehandle.path, int(offset), tuple(series.shape), dtype)
-

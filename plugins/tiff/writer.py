@@ -32,16 +32,18 @@ def write_tiff(model: EMDFile, path: Path, options: Mapping[str, Any] | None = N
     from emdconvert.emd.compression import parse as parse_compression
 
     if len(model.datasets) != 1:
-        raise UnsupportedError(f"a TIFF holds one image stack but the input has "
-                               f"{len(model.datasets)} datasets")
+        raise UnsupportedError(
+            f"a TIFF holds one image stack but the input has {len(model.datasets)} datasets"
+        )
     dataset = model.datasets[0]
     if dataset.dtype.kind == "c":
         raise UnsupportedError(f"{dataset.name}: complex data cannot be stored in TIFF")
     if dataset.dtype.kind == "b":
         raise UnsupportedError(f"{dataset.name}: boolean data cannot be stored in TIFF")
     if len(dataset.shape) < 2:
-        raise UnsupportedError(f"{dataset.name}: TIFF needs at least 2-D images, "
-                               f"got shape {dataset.shape}")
+        raise UnsupportedError(
+            f"{dataset.name}: TIFF needs at least 2-D images, got shape {dataset.shape}"
+        )
     rgb = _is_rgb(dataset)
     progress = (options or {}).get("progress")
     # ImageJ hyperstacks have at most TZC before YX(S); beyond that, no calibration.
@@ -49,27 +51,41 @@ def write_tiff(model: EMDFile, path: Path, options: Mapping[str, Any] | None = N
     imagej = dataset.dtype in IMAGEJ_DTYPES and calibrated
     metadata, resolution = imagej_calibration(dataset, rgb) if calibrated else ({}, None)
     # Pixel size in the ImageJ unit, not per inch (tifffile's default elsewhere).
-    kwargs: dict[str, Any] = {"metadata": metadata, "resolution": resolution,
-                              "resolutionunit": tifffile.RESUNIT.NONE,
-                              "extratags": dm_tags(dataset, rgb) if calibrated else ()}
+    kwargs: dict[str, Any] = {
+        "metadata": metadata,
+        "resolution": resolution,
+        "resolutionunit": tifffile.RESUNIT.NONE,
+        "extratags": dm_tags(dataset, rgb) if calibrated else (),
+    }
     if calibrated and not imagej:
         # ImageJ itself cannot open these dtypes, but tifffile, rsciio and Fiji's
         # Bio-Formats read the calibration from an ImageJ description all the same.
-        kwargs.update(metadata=None, description=tifffile.imagej_description(
-            dataset.shape, rgb=rgb, **metadata))
+        kwargs.update(
+            metadata=None,
+            description=tifffile.imagej_description(dataset.shape, rgb=rgb, **metadata),
+        )
     choice = parse_compression((options or {}).get("compression"))
     if choice is not None:
         kwargs.update(compression="zlib", compressionargs={"level": choice.level})
     big = dataset.shape and math.prod(dataset.shape) * dataset.dtype.itemsize > 2**31
     with tifffile.TiffWriter(path, imagej=imagej, bigtiff=bool(big and not imagej)) as tif:
-        tif.write(_pages(dataset, progress, rgb), shape=dataset.shape, dtype=dataset.dtype,
-                  photometric="rgb" if rgb else "minisblack", **kwargs)
+        tif.write(
+            _pages(dataset, progress, rgb),
+            shape=dataset.shape,
+            dtype=dataset.dtype,
+            photometric="rgb" if rgb else "minisblack",
+            **kwargs,
+        )
 
 
 def _is_rgb(dataset: Dataset) -> bool:
     """A trailing ``channel`` axis of 3 or 4 uint8 samples: colour pages, not grey slices."""
-    return (len(dataset.shape) >= 3 and dataset.shape[-1] in (3, 4)
-            and dataset.dtype == np.uint8 and dataset.dims[-1].name == "channel")
+    return (
+        len(dataset.shape) >= 3
+        and dataset.shape[-1] in (3, 4)
+        and dataset.dtype == np.uint8
+        and dataset.dims[-1].name == "channel"
+    )
 
 
 def _pages(dataset: Dataset, progress: Any, rgb: bool = False) -> Iterator[np.ndarray]:
@@ -80,4 +96,3 @@ def _pages(dataset: Dataset, progress: Any, rgb: bool = False) -> Iterator[np.nd
         if progress is not None:
             progress(block.nbytes)
         yield block.reshape(image)
-

@@ -41,8 +41,9 @@ def h5py_plain(src: Path, dst: Path, gzip: bool = False) -> None:
     with h5py.File(dst, "w") as h5:
         if gzip:
             chunks = source_chunk(data.shape, data.itemsize, False)
-            h5.create_dataset("data", data=data, chunks=chunks, compression="gzip",
-                              compression_opts=1)
+            h5.create_dataset(
+                "data", data=data, chunks=chunks, compression="gzip", compression_opts=1
+            )
         else:
             h5.create_dataset("data", data=data)
 

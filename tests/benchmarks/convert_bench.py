@@ -49,8 +49,11 @@ def _emdconvert(*extra: str) -> Builder:
 
 TOOLS: dict[str, tuple[Builder, str, float]] = {
     "cp": (lambda src, dst: ["cp", str(src), str(dst)], "copy", 0.0),
-    "cp+sync": (lambda src, dst: ["sh", "-c", 'cp "$0" "$1" && sync "$1"', str(src),
-                                  str(dst)], "copy", 0.0),
+    "cp+sync": (
+        lambda src, dst: ["sh", "-c", 'cp "$0" "$1" && sync "$1"', str(src), str(dst)],
+        "copy",
+        0.0,
+    ),
     "emdconvert": (_emdconvert(), ".emd", 0.0),
     "emdconvert-c": (_emdconvert("--axis-order", "c"), ".emd", 0.0),
     "emdconvert-gzip1": (_emdconvert("--compression", "gzip:1"), ".emd", 0.0),
@@ -98,12 +101,16 @@ class Row:
     @property
     def error(self) -> str:
         failed = [r for r in self.runs if r.exit_code != 0]
-        return failed[-1].stderr.splitlines()[-1][:120] if failed and failed[-1].stderr \
+        return (
+            failed[-1].stderr.splitlines()[-1][:120]
+            if failed and failed[-1].stderr
             else ("failed" if failed else "")
+        )
 
 
-def run_rounds(inputs: dict[str, Path], tools: Sequence[str], reps: int, work: Path,
-               timeout: float) -> list[Row]:
+def run_rounds(
+    inputs: dict[str, Path], tools: Sequence[str], reps: int, work: Path, timeout: float
+) -> list[Row]:
     rows: dict[tuple[str, str], Row] = {}
     memory = available_memory()
     for fmt, path in inputs.items():
@@ -116,8 +123,11 @@ def run_rounds(inputs: dict[str, Path], tools: Sequence[str], reps: int, work: P
     for rep in range(reps):
         for fmt, path in inputs.items():
             warm(path)
-            names = [t for t in (SMALL_TOOLS if fmt == "dm3-small" else tools)
-                     if not rows[fmt, t].skipped]
+            names = [
+                t
+                for t in (SMALL_TOOLS if fmt == "dm3-small" else tools)
+                if not rows[fmt, t].skipped
+            ]
             shift = rep % len(names)
             for tool in names[shift:] + names[:shift]:
                 build, suffix, _ = TOOLS[tool]
@@ -125,27 +135,34 @@ def run_rounds(inputs: dict[str, Path], tools: Sequence[str], reps: int, work: P
                 result = run_measured(build(path, out), out, timeout=timeout)
                 out.unlink(missing_ok=True)
                 rows[fmt, tool].runs.append(result)
-                print(f"  round {rep + 1} {fmt:9} {tool:17} {result.seconds:8.2f} s "
-                      f"{result.peak_rss_bytes / 1e6:8.0f} MB"
-                      + ("" if result.exit_code == 0 else f"  FAILED {result.exit_code}"),
-                      file=sys.stderr, flush=True)
+                print(
+                    f"  round {rep + 1} {fmt:9} {tool:17} {result.seconds:8.2f} s "
+                    f"{result.peak_rss_bytes / 1e6:8.0f} MB"
+                    + ("" if result.exit_code == 0 else f"  FAILED {result.exit_code}"),
+                    file=sys.stderr,
+                    flush=True,
+                )
     return list(rows.values())
 
 
 def table(rows: list[Row]) -> str:
     cp = {r.format: r.seconds for r in rows if r.tool == "cp"}
-    lines = ["| input | tool | median s | x cp | peak RSS MB | MB/s | output MB | "
-             "max/min |",
-             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| input | tool | median s | x cp | peak RSS MB | MB/s | output MB | max/min |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in rows:
         if r.skipped or not r.ok_runs():
-            lines.append(f"| {r.format} | {r.tool} | {r.skipped or 'failed: ' + r.error} "
-                         "| | | | | |")
+            lines.append(
+                f"| {r.format} | {r.tool} | {r.skipped or 'failed: ' + r.error} | | | | | |"
+            )
             continue
         ratio = r.seconds / cp[r.format] if cp.get(r.format) else float("nan")
-        lines.append(f"| {r.format} | {r.tool} | {r.seconds:.2f} | {ratio:.2f} | "
-                     f"{r.peak_rss_mb:.0f} | {r.input_bytes / 1e6 / r.seconds:.0f} | "
-                     f"{r.output_mb:.0f} | {r.spread:.2f} |")
+        lines.append(
+            f"| {r.format} | {r.tool} | {r.seconds:.2f} | {ratio:.2f} | "
+            f"{r.peak_rss_mb:.0f} | {r.input_bytes / 1e6 / r.seconds:.0f} | "
+            f"{r.output_mb:.0f} | {r.spread:.2f} |"
+        )
     return "\n".join(lines)
 
 
@@ -158,8 +175,7 @@ class Target:
 
     @property
     def met(self) -> bool:
-        return self.value >= self.limit if self.higher_is_better else \
-            self.value <= self.limit
+        return self.value >= self.limit if self.higher_is_better else self.value <= self.limit
 
 
 def targets(rows: list[Row]) -> list[Target]:
@@ -171,16 +187,23 @@ def targets(rows: list[Row]) -> list[Target]:
         for tool, limit in (("emdconvert", 2.0), ("emdconvert-c", 1.3)):
             row = by.get((fmt, tool))
             if cp and row:
-                found.append(Target(f"{fmt}: {tool} time / cp time", row.seconds / cp.seconds,
-                                    limit))
+                found.append(
+                    Target(f"{fmt}: {tool} time / cp time", row.seconds / cp.seconds, limit)
+                )
         for tool in ("emdconvert", "emdconvert-c", "emdconvert-gzip1"):
             row = by.get((fmt, tool))
             if row:
                 found.append(Target(f"{fmt}: {tool} peak RSS MB", row.peak_rss_mb, 300))
         ours, theirs = by.get((fmt, "emdconvert-gzip1")), by.get((fmt, "h5py-gzip1"))
         if ours and theirs:
-            found.append(Target(f"{fmt}: gzip:1 throughput, emdconvert / h5py filter",
-                                theirs.seconds / ours.seconds, 1.8, True))
+            found.append(
+                Target(
+                    f"{fmt}: gzip:1 throughput, emdconvert / h5py filter",
+                    theirs.seconds / ours.seconds,
+                    1.8,
+                    True,
+                )
+            )
     small = by.get(("dm3-small", "emdconvert"))
     if small:
         found.append(Target("~1 MB DM3 → EMD wall s", small.seconds, 0.5))
@@ -188,23 +211,30 @@ def targets(rows: list[Row]) -> list[Target]:
 
 
 def machine() -> dict[str, object]:
-    return {"cpus": os.cpu_count(), "platform": platform.platform(),
-            "python": platform.python_version(), "loadavg": os.getloadavg(),
-            "mem_available_gb": round(available_memory() / 1e9, 1)}
+    return {
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "loadavg": os.getloadavg(),
+        "mem_available_gb": round(available_memory() / 1e9, 1),
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--size", default="quick",
-                        help="quick (256 MiB), 2g, 8g, or a number of MiB")
+    parser.add_argument(
+        "--size", default="quick", help="quick (256 MiB), 2g, 8g, or a number of MiB"
+    )
     parser.add_argument("--formats", default=",".join(FORMATS))
     parser.add_argument("--tools", default=",".join(TOOLS))
     parser.add_argument("--reps", type=int, default=3)
-    parser.add_argument("--work", type=Path,
-                        default=Path(tempfile.gettempdir()) / "emdconvert-bench")
+    parser.add_argument(
+        "--work", type=Path, default=Path(tempfile.gettempdir()) / "emdconvert-bench"
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
-    parser.add_argument("--timeout", type=float, default=1800.0,
-                        help="seconds before one run is killed")
+    parser.add_argument(
+        "--timeout", type=float, default=1800.0, help="seconds before one run is killed"
+    )
     args = parser.parse_args(argv)
     size = SIZES.get(args.size) or int(args.size) << 20
     formats = tuple(f for f in args.formats.split(",") if f)
@@ -223,25 +253,47 @@ def main(argv: Sequence[str] | None = None) -> int:
     checks = targets(rows)
     report = table(rows)
     shape = stack_shape(size)
-    print(f"\n{args.reps} rounds, {shape[0]}x{shape[1]}x{shape[2]} int16 stacks "
-          f"({size / 2**20:.0f} MiB); load average before {before['loadavg']}, "
-          f"after {os.getloadavg()}; max/min = spread of a row's rounds.\n")
+    print(
+        f"\n{args.reps} rounds, {shape[0]}x{shape[1]}x{shape[2]} int16 stacks "
+        f"({size / 2**20:.0f} MiB); load average before {before['loadavg']}, "
+        f"after {os.getloadavg()}; max/min = spread of a row's rounds.\n"
+    )
     print(report)
     print()
     for check in checks:
-        print(f"- {'met' if check.met else 'MISSED'}: {check.name} = {check.value:.2f} "
-              f"(target {'≥' if check.higher_is_better else '≤'} {check.limit})")
+        print(
+            f"- {'met' if check.met else 'MISSED'}: {check.name} = {check.value:.2f} "
+            f"(target {'≥' if check.higher_is_better else '≤'} {check.limit})"
+        )
     if args.json:
-        args.json.write_text(json.dumps({
-            "size_bytes": size, "stack_shape": shape, "reps": args.reps,
-            "machine_before": before, "machine_after": machine(),
-            "seconds_total": round(time.time() - started, 1),
-            "rows": [{**{k: v for k, v in asdict(r).items() if k != "runs"},
-                      "median_s": r.seconds, "peak_rss_mb": r.peak_rss_mb,
-                      "output_mb": r.output_mb, "spread": r.spread, "error": r.error,
-                      "runs": [asdict(run) for run in r.runs]} for r in rows],
-            "targets": [{**asdict(c), "met": c.met} for c in checks],
-            "table_markdown": report}, indent=2, default=str))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "size_bytes": size,
+                    "stack_shape": shape,
+                    "reps": args.reps,
+                    "machine_before": before,
+                    "machine_after": machine(),
+                    "seconds_total": round(time.time() - started, 1),
+                    "rows": [
+                        {
+                            **{k: v for k, v in asdict(r).items() if k != "runs"},
+                            "median_s": r.seconds,
+                            "peak_rss_mb": r.peak_rss_mb,
+                            "output_mb": r.output_mb,
+                            "spread": r.spread,
+                            "error": r.error,
+                            "runs": [asdict(run) for run in r.runs],
+                        }
+                        for r in rows
+                    ],
+                    "targets": [{**asdict(c), "met": c.met} for c in checks],
+                    "table_markdown": report,
+                },
+                indent=2,
+                default=str,
+            )
+        )
     return 0
 
 

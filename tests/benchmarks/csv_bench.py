@@ -49,16 +49,18 @@ def make_input(work: Path, megabytes: int) -> tuple[Path, tuple[int, int]]:
 
 def commands(src: Path, dst: Path) -> dict[str, list[str]]:
     """Tool name -> argv; pandas only when it is installed."""
-    parse = "import sys, numpy as np; a = np.loadtxt(sys.argv[1], delimiter=','); " \
-            "print(a.shape)"
+    parse = "import sys, numpy as np; a = np.loadtxt(sys.argv[1], delimiter=','); print(a.shape)"
     tools = {
         "emdconvert": [sys.executable, "-m", "emdconvert", str(src), str(dst), "--quiet"],
         "numpy.loadtxt": [sys.executable, "-c", parse, str(src)],
     }
     if importlib.util.find_spec("pandas") is not None:
         tools["pandas.read_csv"] = [
-            sys.executable, "-c", "import sys, pandas; "
-            "print(pandas.read_csv(sys.argv[1], header=None).shape)", str(src)]
+            sys.executable,
+            "-c",
+            "import sys, pandas; print(pandas.read_csv(sys.argv[1], header=None).shape)",
+            str(src),
+        ]
     return tools
 
 
@@ -72,8 +74,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     src, shape = make_input(work, args.mb)
     array_mb = shape[0] * shape[1] * 8 / 1e6
-    print(f"input {src} ({src.stat().st_size / 1e6:.0f} MB, {shape[0]}x{shape[1]} "
-          f"float64 = {array_mb:.0f} MB parsed)")
+    print(
+        f"input {src} ({src.stat().st_size / 1e6:.0f} MB, {shape[0]}x{shape[1]} "
+        f"float64 = {array_mb:.0f} MB parsed)"
+    )
     warm(src)
     dst = work / "out.emd"
     runs: dict[str, list[Run]] = {}
@@ -95,15 +99,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         summary[name] = (seconds, peak)
         print(f"| {name} | {seconds:.1f} | {peak:.0f} | {peak - array_mb:.0f} |")
     ours, loadtxt = summary["emdconvert"], summary["numpy.loadtxt"]
-    print(f"emdconvert / numpy.loadtxt: time {ours[0] / loadtxt[0]:.2f}x, "
-          f"peak RSS {ours[1] / loadtxt[1]:.2f}x")
+    print(
+        f"emdconvert / numpy.loadtxt: time {ours[0] / loadtxt[0]:.2f}x, "
+        f"peak RSS {ours[1] / loadtxt[1]:.2f}x"
+    )
     if "pandas.read_csv" in summary:
         pandas = summary["pandas.read_csv"]
-        print(f"emdconvert / pandas.read_csv: time {ours[0] / pandas[0]:.2f}x, "
-              f"peak RSS {ours[1] / pandas[1]:.2f}x")
+        print(
+            f"emdconvert / pandas.read_csv: time {ours[0] / pandas[0]:.2f}x, "
+            f"peak RSS {ours[1] / pandas[1]:.2f}x"
+        )
     met = ours[1] <= array_mb + 200
-    print(f"target peak RSS <= array + 200 MB: {'met' if met else 'NOT met'} "
-          f"({ours[1]:.0f} <= {array_mb + 200:.0f})")
+    print(
+        f"target peak RSS <= array + 200 MB: {'met' if met else 'NOT met'} "
+        f"({ours[1]:.0f} <= {array_mb + 200:.0f})"
+    )
     return 0 if met else 1
 
 

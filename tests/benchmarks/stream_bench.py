@@ -43,10 +43,10 @@ def ring(count: int = 16) -> list[np.ndarray]:
     return [rng.poisson(40.0, SHAPE).astype(np.uint16) for _ in range(count)]
 
 
-def plain_h5py(path: Path, frames: list[np.ndarray], n: int, gzip: bool,
-               fsync: bool = False) -> None:
-    options = {"compression": "gzip", "compression_opts": 1, "chunks": (1, *SHAPE)} \
-        if gzip else {}
+def plain_h5py(
+    path: Path, frames: list[np.ndarray], n: int, gzip: bool, fsync: bool = False
+) -> None:
+    options = {"compression": "gzip", "compression_opts": 1, "chunks": (1, *SHAPE)} if gzip else {}
     with h5py.File(path, "w") as h5:
         data = h5.create_dataset("data", (n, *SHAPE), np.uint16, **options)
         for k in range(n):
@@ -61,11 +61,17 @@ def plain_h5py(path: Path, frames: list[np.ndarray], n: int, gzip: bool,
 APPENDS: list[float] = []
 
 
-def stream(path: Path, frames: list[np.ndarray], n: int, compression: str | None,
-           axis_order: str = "x-first") -> None:
+def stream(
+    path: Path,
+    frames: list[np.ndarray],
+    n: int,
+    compression: str | None,
+    axis_order: str = "x-first",
+) -> None:
     start = time.perf_counter()
-    with StreamWriter(path, SHAPE, np.uint16, compression=compression,
-                      axis_order=axis_order) as writer:
+    with StreamWriter(
+        path, SHAPE, np.uint16, compression=compression, axis_order=axis_order
+    ) as writer:
         for k in range(n):
             writer.append(frames[k % len(frames)])
         if compression is None and axis_order == "x-first":
@@ -108,20 +114,30 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|---:|")
     medians = {name: statistics.median(values) for name, values in times.items()}
     for name, values in times.items():
-        print(f"| {name} | {medians[name]:.3f} | {n / medians[name]:.0f} | "
-              f"{mb / medians[name]:.0f} | {sizes[name] / 1e6:.0f} | "
-              f"{max(values) / min(values):.2f} |")
+        print(
+            f"| {name} | {medians[name]:.3f} | {n / medians[name]:.0f} | "
+            f"{mb / medians[name]:.0f} | {sizes[name] / 1e6:.0f} | "
+            f"{max(values) / min(values):.2f} |"
+        )
     sustained = medians["h5py"] / statistics.median(APPENDS)
-    print(f"\nsustained append rate (open to last append; the queue holds "
-          f"{QUEUE_BYTES >> 20} MiB) / plain h5py loop: {sustained:.2f}x "
-          f"(target >= 0.8x: {'met' if sustained >= 0.8 else 'missed'})")
-    print(f"StreamWriter / plain h5py, end to end (published: validated, fsynced): "
-          f"{medians['h5py'] / medians['StreamWriter']:.2f}x")
-    print(f"StreamWriter / h5py+fsync (same durability), end to end: "
-          f"{medians['h5py+fsync'] / medians['StreamWriter']:.2f}x")
+    print(
+        f"\nsustained append rate (open to last append; the queue holds "
+        f"{QUEUE_BYTES >> 20} MiB) / plain h5py loop: {sustained:.2f}x "
+        f"(target >= 0.8x: {'met' if sustained >= 0.8 else 'missed'})"
+    )
+    print(
+        f"StreamWriter / plain h5py, end to end (published: validated, fsynced): "
+        f"{medians['h5py'] / medians['StreamWriter']:.2f}x"
+    )
+    print(
+        f"StreamWriter / h5py+fsync (same durability), end to end: "
+        f"{medians['h5py+fsync'] / medians['StreamWriter']:.2f}x"
+    )
     print(f"StreamWriter C order / plain h5py: {medians['h5py'] / medians['StreamWriter-c']:.2f}x")
-    print(f"gzip:1 StreamWriter / h5py gzip filter: "
-          f"{medians['h5py-gzip1'] / medians['StreamWriter-gzip1']:.2f}x (information)")
+    print(
+        f"gzip:1 StreamWriter / h5py gzip filter: "
+        f"{medians['h5py-gzip1'] / medians['StreamWriter-gzip1']:.2f}x (information)"
+    )
 
 
 if __name__ == "__main__":

@@ -12,17 +12,39 @@ import convert_bench
 import pytest
 
 
-def test_tiny_run_measures_every_tool_and_reports(tmp_path: Path,
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_tiny_run_measures_every_tool_and_reports(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "bench.json"
-    assert convert_bench.main(["--size", "4", "--reps", "2", "--formats", "npy",
-                               "--tools", "cp,emdconvert,h5py", "--work", str(tmp_path / "w"),
-                               "--json", str(out)]) == 0
+    assert (
+        convert_bench.main(
+            [
+                "--size",
+                "4",
+                "--reps",
+                "2",
+                "--formats",
+                "npy",
+                "--tools",
+                "cp,emdconvert,h5py",
+                "--work",
+                str(tmp_path / "w"),
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
     report = json.loads(out.read_text())
     rows = {(r["format"], r["tool"]): r for r in report["rows"]}
-    assert set(rows) == {("npy", "cp"), ("npy", "emdconvert"), ("npy", "h5py"),
-                         ("dm3-small", "cp"), ("dm3-small", "emdconvert"),
-                         ("dm3-small", "hyperspy")}
+    assert set(rows) == {
+        ("npy", "cp"),
+        ("npy", "emdconvert"),
+        ("npy", "h5py"),
+        ("dm3-small", "cp"),
+        ("dm3-small", "emdconvert"),
+        ("dm3-small", "hyperspy"),
+    }
     for row in rows.values():
         assert len(row["runs"]) == 2 and all(r["exit_code"] == 0 for r in row["runs"])
         assert row["output_mb"] > 0

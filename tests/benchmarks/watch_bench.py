@@ -42,17 +42,22 @@ from support.watch_daemon import DaemonHandle, burst, daemon_args, wait_for
 from emdconvert.watch.ledger import Ledger
 from emdconvert.watch.stability import Signature
 
-BURST_OPTIONS = {"stability": 1.0, "min_age": 1.0, "poll_interval": 1.0,
-                 "rescan_interval": 10.0, "shutdown_grace": 5.0}
+BURST_OPTIONS = {
+    "stability": 1.0,
+    "min_age": 1.0,
+    "poll_interval": 1.0,
+    "rescan_interval": 10.0,
+    "shutdown_grace": 5.0,
+}
 
 
 def _start(work: Path, backend: str, options: dict[str, Any]) -> DaemonHandle:
     for name in ("in", "out"):
         (work / name).mkdir(parents=True, exist_ok=True)
-    args = daemon_args(work / "in", work / "out", work / "state", backend, options,
-                       defaults={})
-    daemon = DaemonHandle(args, dict(os.environ), work / "in", work / "out", work / "state",
-                          work / "daemon.log")
+    args = daemon_args(work / "in", work / "out", work / "state", backend, options, defaults={})
+    daemon = DaemonHandle(
+        args, dict(os.environ), work / "in", work / "out", work / "state", work / "daemon.log"
+    )
     daemon.wait_watching(60)
     return daemon
 
@@ -66,30 +71,39 @@ def measure_burst(work: Path, backend: str, files: int, workers: int) -> dict[st
     daemon = _start(work, backend, {**BURST_OPTIONS, "workers": workers})
     start = time.time()
     burst(daemon.in_dir, files)
-    wait_for(lambda: sum(s == "done" for s in daemon.states().values()) == files,
-             timeout=3600, step=0.5, what=f"{files} done rows")
+    wait_for(
+        lambda: sum(s == "done" for s in daemon.states().values()) == files,
+        timeout=3600,
+        step=0.5,
+        what=f"{files} done rows",
+    )
     rss = psutil.Process(daemon.pid).memory_info().rss
     rows = daemon.rows()
     last = max(r.finished or 0.0 for r in rows)
-    latency = [r.finished - r.stable_at for r in rows
-               if r.finished is not None and r.stable_at is not None]
+    latency = [
+        r.finished - r.stable_at for r in rows if r.finished is not None and r.stable_at is not None
+    ]
     single = []
     for i in range(10):  # one file at a time into an idle daemon: latency without a queue
         name = f"single{i}.npy"
         np.save(daemon.in_dir / name, np.full((64, 64), -1 - i, dtype=np.float32))
-        wait_for(lambda n=name: daemon.states().get(n) == "done", timeout=60, step=0.02,
-                 what=name)
+        wait_for(lambda n=name: daemon.states().get(n) == "done", timeout=60, step=0.02, what=name)
         (row,) = daemon.rows(name)
         single.append(row.finished - row.stable_at)
     assert daemon.stop() == 0
-    return {"backend": backend, "files": files, "workers": workers,
-            "seconds": round(last - start, 2), "files_per_s": round(files / (last - start), 1),
-            "latency_p50_s": round(statistics.median(latency), 3),
-            "latency_p95_s": round(_percentile(latency, 0.95), 3),
-            "latency_max_s": round(max(latency), 3),
-            "single_file_latency_s": round(statistics.median(single), 3),
-            "daemon_rss_mb": round(rss / 2**20),
-            "outputs": len(daemon.outputs())}
+    return {
+        "backend": backend,
+        "files": files,
+        "workers": workers,
+        "seconds": round(last - start, 2),
+        "files_per_s": round(files / (last - start), 1),
+        "latency_p50_s": round(statistics.median(latency), 3),
+        "latency_p95_s": round(_percentile(latency, 0.95), 3),
+        "latency_max_s": round(max(latency), 3),
+        "single_file_latency_s": round(statistics.median(single), 3),
+        "daemon_rss_mb": round(rss / 2**20),
+        "outputs": len(daemon.outputs()),
+    }
 
 
 def measure_idle(work: Path, files: int, seconds: float) -> dict[str, Any]:
@@ -115,9 +129,13 @@ def measure_idle(work: Path, files: int, seconds: float) -> dict[str, Any]:
     cpu = sum(sum(p.cpu_times()[:2]) for p in family) - cpu_before
     rss_growth = process.memory_info().rss - rss_before
     assert daemon.stop() == 0
-    return {"files": files, "seconds": seconds, "cpu_percent": round(100 * cpu / seconds, 2),
-            "rss_growth_mb": round(rss_growth / 2**20, 1),
-            "new_rows": len(daemon.rows()) - files}
+    return {
+        "files": files,
+        "seconds": seconds,
+        "cpu_percent": round(100 * cpu / seconds, 2),
+        "rss_growth_mb": round(rss_growth / 2**20, 1),
+        "new_rows": len(daemon.rows()) - files,
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -133,28 +151,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="emdconvert-watch-bench-") as tmp:
         for backend in args.backends.split(","):
             results["burst"].append(
-                measure_burst(Path(tmp) / f"burst-{backend}", backend, args.files,
-                              args.workers))
+                measure_burst(Path(tmp) / f"burst-{backend}", backend, args.files, args.workers)
+            )
         if args.idle_files:
-            results["idle"] = measure_idle(Path(tmp) / "idle", args.idle_files,
-                                           args.idle_seconds)
-    print("| backend | files | workers | s | files/s | latency p50 s | p95 s | max s | "
-          "one file alone s | daemon RSS MB |")
+            results["idle"] = measure_idle(Path(tmp) / "idle", args.idle_files, args.idle_seconds)
+    print(
+        "| backend | files | workers | s | files/s | latency p50 s | p95 s | max s | "
+        "one file alone s | daemon RSS MB |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for row in results["burst"]:
-        print(f"| {row['backend']} | {row['files']} | {row['workers']} | {row['seconds']} | "
-              f"{row['files_per_s']} | {row['latency_p50_s']} | {row['latency_p95_s']} | "
-              f"{row['latency_max_s']} | {row['single_file_latency_s']} | "
-              f"{row['daemon_rss_mb']} |")
+        print(
+            f"| {row['backend']} | {row['files']} | {row['workers']} | {row['seconds']} | "
+            f"{row['files_per_s']} | {row['latency_p50_s']} | {row['latency_p95_s']} | "
+            f"{row['latency_max_s']} | {row['single_file_latency_s']} | "
+            f"{row['daemon_rss_mb']} |"
+        )
     idle = results["idle"]
     if idle is not None:
-        print(f"\nidle polling of {idle['files']} files over {idle['seconds']:g} s: "
-              f"{idle['cpu_percent']} % of one core, RSS growth {idle['rss_growth_mb']} MB, "
-              f"{idle['new_rows']} new ledger rows")
+        print(
+            f"\nidle polling of {idle['files']} files over {idle['seconds']:g} s: "
+            f"{idle['cpu_percent']} % of one core, RSS growth {idle['rss_growth_mb']} MB, "
+            f"{idle['new_rows']} new ledger rows"
+        )
     if args.json is not None:
         args.json.write_text(json.dumps(results, indent=2))
     met = all(r["files_per_s"] >= 20 for r in results["burst"]) and (
-        idle is None or idle["cpu_percent"] < 5)
+        idle is None or idle["cpu_percent"] < 5
+    )
     print("\ntargets (>= 20 files/s; idle < 5 % of a core):", "met" if met else "NOT met")
     return 0 if met else 1
 

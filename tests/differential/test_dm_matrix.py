@@ -20,8 +20,17 @@ import emdconvert
 from emdconvert.errors import EmdConvertError
 from emdconvert.lazy import RawFileArray
 
-DTYPES = ["int8", "int16", "int32", "uint16", "uint32", "float32", "float64", "complex64",
-          "complex128"]
+DTYPES = [
+    "int8",
+    "int16",
+    "int32",
+    "uint16",
+    "uint32",
+    "float32",
+    "float64",
+    "complex64",
+    "complex128",
+]
 SHAPES = [(7,), (5, 7), (3, 5, 7), (2, 3, 5, 7)]
 
 
@@ -154,7 +163,8 @@ def test_nionswift_rgb_is_refused_like_rsciio(tmp_path: Path, version: int) -> N
     source.parent.mkdir()
     rgb = (np.arange(5 * 7 * 3) % 251).astype(np.uint8).reshape(5, 7, 3)
     xdata = DataAndMetadata.new_data_and_metadata(
-        rgb, data_descriptor=DataAndMetadata.DataDescriptor(False, 0, 2))
+        rgb, data_descriptor=DataAndMetadata.DataDescriptor(False, 0, 2)
+    )
     with open(source, "wb") as handle:
         dm3_image_utils.save_image(xdata, handle, version)
     assert rsciio_eager(source) is None
@@ -173,17 +183,27 @@ def mutants(source: Path, folder: Path) -> list[tuple[str, Path]]:
     info array, sizes) and words sampled over the rest of the tag directory."""
     values = dm_tag_values(source)
     image = max(path[1] for path, *_ in values if path[0] == "ImageList")
-    data = next(o for path, o, *_ in values if path[:1] == ("ImageList",)
-                and path[1:] == (image, "ImageData", "Data"))
-    data_end = next(o + s * n for path, o, s, n in values if path[:1] == ("ImageList",)
-                    and path[1:] == (image, "ImageData", "Data"))
+    data = next(
+        o
+        for path, o, *_ in values
+        if path[:1] == ("ImageList",) and path[1:] == (image, "ImageData", "Data")
+    )
+    data_end = next(
+        o + s * n
+        for path, o, s, n in values
+        if path[:1] == ("ImageList",) and path[1:] == (image, "ImageData", "Data")
+    )
     raw = source.read_bytes()
-    near = [o for path, o, s, _ in values
-            if path[:3] == ("ImageList", image, "ImageData") and s == 4]
+    near = [
+        o for path, o, s, _ in values if path[:3] == ("ImageList", image, "ImageData") and s == 4
+    ]
     sites = sorted({4, 8, 12, *near, *range(max(0, data - 48), data, 4)})
     rng = np.random.default_rng(len(raw))
-    spread = rng.choice([o for o in range(16, len(raw) - 4, 4) if not data <= o < data_end],
-                        size=MUTANTS_PER_FILE, replace=False)
+    spread = rng.choice(
+        [o for o in range(16, len(raw) - 4, 4) if not data <= o < data_end],
+        size=MUTANTS_PER_FILE,
+        replace=False,
+    )
     chosen = [(int(site), EXTREMES[k % len(EXTREMES)]) for k, site in enumerate(sites)]
     chosen += [(int(site), EXTREMES[int(rng.integers(len(EXTREMES)))]) for site in spread]
     picks = rng.choice(len(chosen), size=min(MUTANTS_PER_FILE, len(chosen)), replace=False)
@@ -191,7 +211,7 @@ def mutants(source: Path, folder: Path) -> list[tuple[str, Path]]:
     for k in sorted(int(p) for p in picks):
         offset, value = chosen[k]
         mutant = bytearray(raw)
-        mutant[offset:offset + 4] = value.to_bytes(4, "little")
+        mutant[offset : offset + 4] = value.to_bytes(4, "little")
         path = folder / f"m{k}{source.suffix}"
         path.write_bytes(mutant)
         out.append((f"{source.name} @{offset}={value:#x}", path))
@@ -211,8 +231,12 @@ def test_dm_mutants_convert_only_with_rsciio_s_data(tmp_path: Path, corpus: Path
     """
     folder = tmp_path / "invalid"
     folder.mkdir()
-    sources = [folder / "corpus.dm4", folder / "int16.dm3", folder / "float32.dm4",
-               folder / "complex64.dm4"]
+    sources = [
+        folder / "corpus.dm4",
+        folder / "int16.dm3",
+        folder / "float32.dm4",
+        folder / "complex64.dm4",
+    ]
     sources[0].write_bytes((corpus / "dm" / "2D_test-1.dm4").read_bytes())
     write_dm(sources[1], sample((5, 7), "int16"), 3)
     write_dm(sources[2], sample((3, 5, 7), "float32"), 4)

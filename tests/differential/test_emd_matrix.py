@@ -25,8 +25,11 @@ import emdconvert
 SHAPES = [(7,), (5, 7), (3, 5, 7), (2, 3, 5, 7)]
 DTYPES = ["u1", "i2", "<u2", ">u2", "i4", ">f4", "f8", "c8", ">c16", "?"]
 STORAGE: list[dict[str, Any]] = [
-    {}, {"chunks": True}, {"chunks": True, "compression": "gzip", "shuffle": True},
-    {"chunks": True, "compression": "lzf"}, {"chunks": True, "fletcher32": True},
+    {},
+    {"chunks": True},
+    {"chunks": True, "compression": "gzip", "shuffle": True},
+    {"chunks": True, "compression": "lzf"},
+    {"chunks": True, "fletcher32": True},
 ]
 DIM_FORMS = ["full", "two", "column"]
 VERSIONS = [(0, 2), ("0", "2")]  # integers (spec), strings (rsciio's own writer)
@@ -54,8 +57,16 @@ def _dim(group: h5py.Group, k: int, size: int, form: str, name: str, units: str)
     dim.attrs["units"] = np.bytes_(units)
 
 
-def write_variant(path: Path, data: np.ndarray, *, c_order: bool, dims: str,
-                  version: tuple[Any, Any], storage: dict[str, Any], nested: bool) -> None:
+def write_variant(
+    path: Path,
+    data: np.ndarray,
+    *,
+    c_order: bool,
+    dims: str,
+    version: tuple[Any, Any],
+    storage: dict[str, Any],
+    nested: bool,
+) -> None:
     """A Berkeley EMD file as a third-party h5py script would write it."""
     stored = data if c_order else data.T
     with h5py.File(path, "w") as h5:
@@ -77,8 +88,9 @@ def _cases() -> list[tuple[Any, ...]]:
     """A covering set, not the product: every dtype at every rank, and every storage,
     dim form, version style, order and nesting turning up against each of them."""
     rows = []
-    options = itertools.cycle(itertools.product(STORAGE, DIM_FORMS, VERSIONS,
-                                                [False, True], [False, True]))
+    options = itertools.cycle(
+        itertools.product(STORAGE, DIM_FORMS, VERSIONS, [False, True], [False, True])
+    )
     for shape, dtype in itertools.product(SHAPES, DTYPES):
         storage, dims, version, c_order, nested = next(options)
         if storage.get("compression") and dtype == "?" and "shuffle" in storage:
@@ -110,18 +122,28 @@ def ncempy_group(path: Path) -> tuple[np.ndarray, list[tuple[np.ndarray, str, st
         return np.asarray(data), [(np.asarray(d[0]), d[1], d[2]) for d in dims]
 
 
-@pytest.mark.parametrize(("shape", "dtype", "storage", "dims", "version", "c_order",
-                          "nested"), _cases(),
-                         ids=lambda v: str(v).replace(" ", ""))
+@pytest.mark.parametrize(
+    ("shape", "dtype", "storage", "dims", "version", "c_order", "nested"),
+    _cases(),
+    ids=lambda v: str(v).replace(" ", ""),
+)
 def test_emd_variants_convert_to_the_data_their_writer_meant(
-        tmp_path: Path, shape: tuple[int, ...], dtype: str, storage: dict[str, Any],
-        dims: str, version: tuple[Any, Any], c_order: bool, nested: bool) -> None:
+    tmp_path: Path,
+    shape: tuple[int, ...],
+    dtype: str,
+    storage: dict[str, Any],
+    dims: str,
+    version: tuple[Any, Any],
+    c_order: bool,
+    nested: bool,
+) -> None:
     if c_order and len(shape) < 2:
         c_order = False  # a 1-D array has one order
     data = _values(shape, dtype)
     source = tmp_path / "source.h5"  # third-party files: not all obey every MUST rule
-    write_variant(source, data, c_order=c_order, dims=dims, version=version,
-                  storage=storage, nested=nested)
+    write_variant(
+        source, data, c_order=c_order, dims=dims, version=version, storage=storage, nested=nested
+    )
     expected = _expected(source, c_order, dims)
     np.testing.assert_array_equal(expected, data)  # the independent reader agrees
     out = emdconvert.convert(source, tmp_path / "out.emd")
@@ -140,16 +162,30 @@ def test_axes_survive_for_every_dim_form(tmp_path: Path) -> None:
     keys = ("name", "size", "scale", "offset", "units")
     for form in DIM_FORMS:
         source = tmp_path / f"{form}.h5"
-        write_variant(source, _values((3, 5, 7), "f4"), c_order=False, dims=form,
-                      version=(0, 2), storage={}, nested=False)
+        write_variant(
+            source,
+            _values((3, 5, 7), "f4"),
+            c_order=False,
+            dims=form,
+            version=(0, 2),
+            storage={},
+            nested=False,
+        )
         out = emdconvert.convert(source, tmp_path / f"{form}_out.emd")
         found = [{k: a.get(k) for k in keys} for a in file_reader(str(out))[0]["axes"]]
         if form == "column":
             _, vectors = ncempy_group(source)
             flat = [(v.ravel(), name) for v, name, _ in reversed(vectors)]
-            wanted = [{"name": name, "size": len(v), "scale": float(v[1] - v[0]),
-                       "offset": float(v[0]), "units": "nm"} for v, name in flat]
+            wanted = [
+                {
+                    "name": name,
+                    "size": len(v),
+                    "scale": float(v[1] - v[0]),
+                    "offset": float(v[0]),
+                    "units": "nm",
+                }
+                for v, name in flat
+            ]
         else:
-            wanted = [{k: a.get(k) for k in keys}
-                      for a in file_reader(str(source))[0]["axes"]]
+            wanted = [{k: a.get(k) for k in keys} for a in file_reader(str(source))[0]["axes"]]
         assert found == wanted, form

@@ -28,12 +28,21 @@ from support.rsciio_oracle import rsciio_emd_arrays
 import emdconvert
 from emdconvert.errors import EmdConvertError, UnsupportedError
 
-DTYPES = ["?", "i1", "u1"] + [f"{order}{kind}{size}" for kind, sizes in
-                              (("i", (2, 4, 8)), ("u", (2, 4, 8)), ("f", (2, 4, 8)),
-                               ("c", (8, 16))) for size in sizes for order in "<>"]
+DTYPES = ["?", "i1", "u1"] + [
+    f"{order}{kind}{size}"
+    for kind, sizes in (("i", (2, 4, 8)), ("u", (2, 4, 8)), ("f", (2, 4, 8)), ("c", (8, 16)))
+    for size in sizes
+    for order in "<>"
+]
 #: (shape, Fortran order) per dtype: 1-D to 4-D, non-square, both memory orders.
-LAYOUTS = [((7,), False), ((3, 5), False), ((3, 5), True), ((2, 3, 4), True),
-           ((2, 3, 4, 5), False), ((2, 3, 4, 5), True)]
+LAYOUTS = [
+    ((7,), False),
+    ((3, 5), False),
+    ((3, 5), True),
+    ((2, 3, 4), True),
+    ((2, 3, 4, 5), False),
+    ((2, 3, 4, 5), True),
+]
 
 
 def random_array(dtype: str, shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
@@ -62,8 +71,10 @@ def numpy_members(path: Path) -> list[np.ndarray]:
     passed; opened by ZipInfo so members sharing a name are all read."""
     with zipfile.ZipFile(path) as archive:
         assert archive.testzip() is None
-        return [np.lib.format.read_array(archive.open(info), allow_pickle=False)
-                for info in archive.infolist()]
+        return [
+            np.lib.format.read_array(archive.open(info), allow_pickle=False)
+            for info in archive.infolist()
+        ]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -94,9 +105,19 @@ def test_documented_special_cases(tmp_path: Path, dtype: str) -> None:
 @pytest.mark.parametrize("save", [np.savez, np.savez_compressed])
 def test_npz_members_of_different_dtypes_convert_bit_exact(tmp_path: Path, save: object) -> None:
     # rsciio lists groups by name: these names sort in member order.
-    members = {f"m{k}": random_array(dtype, shape, seed=k) for k, (dtype, shape) in
-               enumerate([("<u2", (4, 6)), (">f4", (3, 2, 5)), ("c16", (9,)), ("?", (2, 2)),
-                          ("<i8", (5, 3)), (">f2", (2, 3, 2, 2))])}
+    members = {
+        f"m{k}": random_array(dtype, shape, seed=k)
+        for k, (dtype, shape) in enumerate(
+            [
+                ("<u2", (4, 6)),
+                (">f4", (3, 2, 5)),
+                ("c16", (9,)),
+                ("?", (2, 2)),
+                ("<i8", (5, 3)),
+                (">f2", (2, 3, 2, 2)),
+            ]
+        )
+    }
     members["m6"] = np.asfortranarray(random_array("f8", (6, 7), seed=6))
     src = tmp_path / "m.npz"
     save(src, **members)  # type: ignore[operator]
@@ -115,25 +136,26 @@ def _csv_text(values: np.ndarray, delimiter: str, decimal: str) -> str:
     return "".join(delimiter.join(row) + "\n" for row in cells)
 
 
-@pytest.mark.parametrize(("delimiter", "decimal"), [(",", "."), (";", ","), ("\t", "."),
-                                                    (" ", ",")])
-def test_csv_tables_agree_with_genfromtxt(tmp_path: Path, delimiter: str,
-                                          decimal: str) -> None:
+@pytest.mark.parametrize(
+    ("delimiter", "decimal"), [(",", "."), (";", ","), ("\t", "."), (" ", ",")]
+)
+def test_csv_tables_agree_with_genfromtxt(tmp_path: Path, delimiter: str, decimal: str) -> None:
     """Floats (with nan/inf and extremes) and integers, in both decimal marks; numpy's
     genfromtxt reads the same numbers written with a decimal point."""
     rng = np.random.default_rng(5)
     floats = rng.normal(0, 1e3, (300, 7)) * 10.0 ** rng.integers(-300, 300, (300, 7))
     floats[0, :3] = [np.nan, np.inf, -np.inf]
     floats[1, :3] = [5e-324, -0.0, 1.7976931348623157e308]
-    ints = rng.integers(-2**63, 2**63 - 1, (200, 4), dtype=np.int64)
+    ints = rng.integers(-(2**63), 2**63 - 1, (200, 4), dtype=np.int64)
     for name, values in (("floats", floats), ("ints", ints)):
         src = tmp_path / f"{name}.csv"
         src.write_text(_csv_text(values, delimiter, decimal))
         reference = tmp_path / f"{name}_point.csv"
         reference.write_text(_csv_text(values, ",", "."))
         expected = np.genfromtxt(reference, delimiter=",", dtype=values.dtype)
-        emdconvert.convert(src, tmp_path / f"{name}.emd",
-                           options={"delimiter": delimiter, "decimal": decimal})
+        emdconvert.convert(
+            src, tmp_path / f"{name}.emd", options={"delimiter": delimiter, "decimal": decimal}
+        )
         (found,) = rsciio_emd_arrays(tmp_path / f"{name}.emd")
         assert_same(found, expected)
 
@@ -142,8 +164,10 @@ def test_csv_spectrum_columns_agree_with_genfromtxt(tmp_path: Path) -> None:
     energy = np.round(np.linspace(100, 400, 2000), 3)
     counts = np.random.default_rng(2).poisson(50, 2000)
     src = tmp_path / "s.csv"
-    src.write_text("energy [eV],counts\n" + "".join(
-        f"{e!r},{c}\n" for e, c in zip(energy.tolist(), counts.tolist(), strict=True)))
+    src.write_text(
+        "energy [eV],counts\n"
+        + "".join(f"{e!r},{c}\n" for e, c in zip(energy.tolist(), counts.tolist(), strict=True))
+    )
     expected = np.genfromtxt(src, delimiter=",", skip_header=1, dtype=None)
     emdconvert.convert(src, tmp_path / "s.emd")
     (found,) = rsciio_emd_arrays(tmp_path / "s.emd")
@@ -176,13 +200,17 @@ def _sources() -> dict[str, bytes]:
     # "a" is larger than zipfile's 4 KiB read-ahead, which checks the CRC of smaller members
     # as a side effect of reading their header.
     members = {"a": random_array("<i2", (64, 64), seed=2), "b": random_array(">f8", (5,), 3)}
-    return {"npy": buffer.getvalue(), "npz": npz(np.savez, **members),
-            "npz_compressed": npz(np.savez_compressed, **members)}
+    return {
+        "npy": buffer.getvalue(),
+        "npz": npz(np.savez, **members),
+        "npz_compressed": npz(np.savez_compressed, **members),
+    }
 
 
 @pytest.mark.parametrize("kind", ["npy", "npz", "npz_lazy", "npz_compressed"])
 def test_byte_mutants_convert_only_when_numpy_reads_the_same(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
     """~60 mutants per file: whenever emdconvert succeeds, numpy (after zipfile's CRC
     check, for archives) reads the same arrays from the mutant.  ``npz_lazy`` checks
     even small stored members the way large ones are (CRC summed as the writer reads)."""
@@ -208,7 +236,8 @@ def test_byte_mutants_convert_only_when_numpy_reads_the_same(
             continue
         found = rsciio_emd_arrays(dst)
         if len(found) != len(expected) or not all(
-                native_bytes(f) == native_bytes(e) and f.shape == e.shape
-                for f, e in zip(found, expected, strict=False)):
+            native_bytes(f) == native_bytes(e) and f.shape == e.shape
+            for f, e in zip(found, expected, strict=False)
+        ):
             wrong.append((k, "converted, but the data differ from numpy's"))
     assert not wrong, wrong

@@ -25,10 +25,22 @@ from emdconvert.errors import EmdConvertError
 
 #: sample type -> (numpy dtype, BitsPerSample tifffile is asked to pack to, or None)
 SAMPLES: dict[str, tuple[str, int | None]] = {
-    "b1": ("?", None), "u1": ("u1", None), "i1": ("i1", None), "u12": ("u2", 12),
-    "u2": ("u2", None), "i2": ("i2", None), "f2": ("f2", None), "u4": ("u4", None),
-    "i4": ("i4", None), "f4": ("f4", None), "u8": ("u8", None), "i8": ("i8", None),
-    "f8": ("f8", None), "c8": ("c8", None), "c16": ("c16", None)}
+    "b1": ("?", None),
+    "u1": ("u1", None),
+    "i1": ("i1", None),
+    "u12": ("u2", 12),
+    "u2": ("u2", None),
+    "i2": ("i2", None),
+    "f2": ("f2", None),
+    "u4": ("u4", None),
+    "i4": ("i4", None),
+    "f4": ("f4", None),
+    "u8": ("u8", None),
+    "i8": ("i8", None),
+    "f8": ("f8", None),
+    "c8": ("c8", None),
+    "c16": ("c16", None),
+}
 
 FACTORS: dict[str, list[Any]] = {
     "sample": list(SAMPLES),
@@ -170,8 +182,10 @@ def test_tifffile_written_tiff_converts_exactly(tmp_path: Path, case: dict[str, 
     try:
         emdconvert.convert(src, out)
     except EmdConvertError as error:
-        pytest.fail(f"tifffile reads this file ({expected.shape} {expected.dtype}) but "
-                    f"emdconvert refused it: {error}")
+        pytest.fail(
+            f"tifffile reads this file ({expected.shape} {expected.dtype}) but "
+            f"emdconvert refused it: {error}"
+        )
     (ours,) = rsciio_emd_arrays(out)
     assert ours.shape == expected.shape
     assert ours.dtype.newbyteorder("=") == expected.dtype.newbyteorder("=")

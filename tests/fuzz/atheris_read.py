@@ -38,8 +38,17 @@ with atheris.instrument_imports():
 
 from support.corpus import corpus_dir
 
-SEED_SUFFIXES = {"dm3": ".dm3", "dm4": ".dm4", "tif": ".tif", "npy": ".npy", "npz": ".npz",
-                 "csv": ".csv", "emd": ".emd", "ser": ".ser", "mrc": ".mrc"}
+SEED_SUFFIXES = {
+    "dm3": ".dm3",
+    "dm4": ".dm4",
+    "tif": ".tif",
+    "npy": ".npy",
+    "npz": ".npz",
+    "csv": ".csv",
+    "emd": ".emd",
+    "ser": ".ser",
+    "mrc": ".mrc",
+}
 
 
 def make_target(suffix: str, work: Path):  # type: ignore[no-untyped-def]

@@ -20,24 +20,29 @@ from emdconvert.units import to_emd
 SHAPES = [(7,), (5, 6), (3, 4, 5), (2, 3, 4, 5)]
 DTYPES = ["uint8", "int16", "uint16", "int32", "float32", "float64", "complex64"]
 # name, units, offset, scale for the last four axes (x last)
-AXES = [("frame", "s", 0.0, 0.5), ("z", "nm", -1.0, 2.0), ("y", "nm", 1.0, 0.25),
-        ("x", "1/nm", -3.0, 0.125)]
+AXES = [
+    ("frame", "s", 0.0, 0.5),
+    ("z", "nm", -1.0, 2.0),
+    ("y", "nm", 1.0, 0.25),
+    ("x", "1/nm", -3.0, 0.125),
+]
 
 
 def make(shape: tuple[int, ...], dtype: str) -> tuple[np.ndarray, tuple[Dim, ...]]:
     data = (np.arange(np.prod(shape)) % 113).astype(dtype).reshape(shape)
-    dims = tuple(Dim.uniform(name, units, n, offset, scale)
-                 for (name, units, offset, scale), n in zip(AXES[-len(shape):], shape,
-                                                            strict=True))
+    dims = tuple(
+        Dim.uniform(name, units, n, offset, scale)
+        for (name, units, offset, scale), n in zip(AXES[-len(shape) :], shape, strict=True)
+    )
     return data, dims
 
 
-def written(path: Path, shape: tuple[int, ...], dtype: str, **options: str
-            ) -> tuple[np.ndarray, tuple[Dim, ...], Path]:
+def written(
+    path: Path, shape: tuple[int, ...], dtype: str, **options: str
+) -> tuple[np.ndarray, tuple[Dim, ...], Path]:
     """A test array and its dims, written by emdconvert to *path*."""
     data, dims = make(shape, dtype)
-    return data, dims, emdconvert.write(EMDFile((Dataset("signal", data, dims),)), path,
-                                        **options)
+    return data, dims, emdconvert.write(EMDFile((Dataset("signal", data, dims),)), path, **options)
 
 
 def rsciio_units(units: str) -> str:
@@ -57,8 +62,9 @@ def ncempy_read(path: Path) -> tuple[np.ndarray, list[tuple[np.ndarray, str, str
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: f"{len(s)}D")
-def test_rsciio_and_hyperspy_read_numpy_orientation(tmp_path: Path, shape: tuple[int, ...],
-                                                     dtype: str) -> None:
+def test_rsciio_and_hyperspy_read_numpy_orientation(
+    tmp_path: Path, shape: tuple[int, ...], dtype: str
+) -> None:
     from rsciio.emd import file_reader
 
     data, dims, path = written(tmp_path / "a.emd", shape, dtype)
@@ -85,13 +91,15 @@ def test_hyperspy_load(tmp_path: Path, shape: tuple[int, ...]) -> None:
     for dim in dims:
         axis = by_name[dim.name]
         assert (axis.size, axis.offset, axis.scale) == pytest.approx(
-            (dim.size, dim.offset, dim.scale))
+            (dim.size, dim.offset, dim.scale)
+        )
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: f"{len(s)}D")
-def test_ncempy_reads_the_stored_x_first_array(tmp_path: Path, shape: tuple[int, ...],
-                                               dtype: str) -> None:
+def test_ncempy_reads_the_stored_x_first_array(
+    tmp_path: Path, shape: tuple[int, ...], dtype: str
+) -> None:
     data, dims, path = written(tmp_path / "n.emd", shape, dtype)
     stored, ndims = ncempy_read(path)
     np.testing.assert_array_equal(stored, data.T)
@@ -101,8 +109,7 @@ def test_ncempy_reads_the_stored_x_first_array(tmp_path: Path, shape: tuple[int,
         np.testing.assert_allclose(values, dim.values)
 
 
-def test_c_order_is_numpy_orientation_for_ncempy_and_transposed_for_rsciio(
-        tmp_path: Path) -> None:
+def test_c_order_is_numpy_orientation_for_ncempy_and_transposed_for_rsciio(tmp_path: Path) -> None:
     from rsciio.emd import file_reader
 
     data, dims, path = written(tmp_path / "c.emd", (3, 4, 5), "int16", axis_order="c")
@@ -131,13 +138,16 @@ def test_length_one_axes_keep_their_scale_in_rsciio_and_ncempy(tmp_path: Path) -
 def test_prefix_trap_names_stay_separate_signals(tmp_path: Path) -> None:
     from rsciio.emd import file_reader
 
-    arrays = {"img": np.zeros((2, 3)), "img_2": np.ones((4, 5)),
-              "dataset_1": np.full((3, 3), 2.0), "dataset_10": np.full((6,), 3.0)}
+    arrays = {
+        "img": np.zeros((2, 3)),
+        "img_2": np.ones((4, 5)),
+        "dataset_1": np.full((3, 3), 2.0),
+        "dataset_10": np.full((6,), 3.0),
+    }
     model = EMDFile(tuple(Dataset(name, a) for name, a in arrays.items()))
     path = emdconvert.write(model, tmp_path / "many.emd")
     signals = file_reader(str(path))
-    assert sorted(s["data"].shape for s in signals) == sorted(a.shape for a in
-                                                              arrays.values())
+    assert sorted(s["data"].shape for s in signals) == sorted(a.shape for a in arrays.values())
     from ncempy.io import emd
 
     with emd.fileEMD(str(path)) as handle:
@@ -149,9 +159,12 @@ def test_metadata_and_provenance_are_visible_to_both(tmp_path: Path) -> None:
     from rsciio.emd import file_reader
 
     data, dims = make((4, 5), "float32")
-    model = EMDFile((Dataset("img", data, dims),),
-                    microscope={"voltage_V": 300000.0, "microscope_name": "Titan"},
-                    sample={"sample_name": "Si"}, user={"operator_name": "A. User"})
+    model = EMDFile(
+        (Dataset("img", data, dims),),
+        microscope={"voltage_V": 300000.0, "microscope_name": "Titan"},
+        sample={"sample_name": "Si"},
+        user={"operator_name": "A. User"},
+    )
     path = emdconvert.write(model, tmp_path / "meta.emd")
     original = file_reader(str(path))[0]["original_metadata"]
     assert original["microscope"]["voltage_V"] == 300000.0

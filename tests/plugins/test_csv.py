@@ -74,12 +74,15 @@ def test_table_round_trip_and_decimal_comma(tmp_path: Path) -> None:
     assert (tmp_path / "u.csv").read_text() == "1,0;2,5;3,0\n4,0;5,0;6,25\n"
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("a,b\n1,x\n", "row 2, column 2: 'x' is not a number"),
-    ("1,2\n3\n", "row 2 has 1 cells, expected 2"),
-    ("energy [eV],counts\n", "header but no data rows"),
-    ("\n\n", "no data rows"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("a,b\n1,x\n", "row 2, column 2: 'x' is not a number"),
+        ("1,2\n3\n", "row 2 has 1 cells, expected 2"),
+        ("energy [eV],counts\n", "header but no data rows"),
+        ("\n\n", "no data rows"),
+    ],
+)
 def test_strict_parsing_names_row_and_column(tmp_path: Path, text: str, message: str) -> None:
     (tmp_path / "bad.csv").write_text(text)
     with pytest.raises(FormatError, match=message.replace("(", r"\(").replace(")", r"\)")):

@@ -23,11 +23,21 @@ from emdconvert.plugins.csv_ import scan
 from emdconvert.plugins.csv_.parse import parse_table
 
 
-@pytest.mark.parametrize(("cell", "decimal"), [
-    ("1_000", "."), ("1_0.5", "."), ("1_0,5", ","), ("\u0661\u0662\u0663", "."),
-    ("\uff11\uff12", "."), ("\u0663.\u0661", "."), ("\uff11,\uff15", ",")])
+@pytest.mark.parametrize(
+    ("cell", "decimal"),
+    [
+        ("1_000", "."),
+        ("1_0.5", "."),
+        ("1_0,5", ","),
+        ("\u0661\u0662\u0663", "."),
+        ("\uff11\uff12", "."),
+        ("\u0663.\u0661", "."),
+        ("\uff11,\uff15", ","),
+    ],
+)
 def test_numbers_python_accepts_but_the_grammar_does_not_are_refused(
-        tmp_path: Path, cell: str, decimal: str) -> None:
+    tmp_path: Path, cell: str, decimal: str
+) -> None:
     src = tmp_path / "bad.csv"
     src.write_text(f"a;b\n1;2\n3;{cell}\n", encoding="utf-8")
     with pytest.raises(FormatError, match=r"row 3, column 2: .* is not a number") as caught:
@@ -40,9 +50,27 @@ def test_numbers_python_accepts_but_the_grammar_does_not_are_refused(
 SHORT = "1.eE+-naif_x ,\r"
 ALPHABET = SHORT + "0NItyF\t"
 #: Longer spellings of the words and of the extremes.
-EXTRA = ["Infinity", "-Infinity", "INFINITY", "NaN", "-nan", "+inf", "infinit", "nann",
-         "1e308", "1e309", "-1e309", "4.9e-324", "1e-400", "00012", "1.5e+03", "+.5",
-         "9223372036854775807", "-9223372036854775808", "9223372036854775808"]
+EXTRA = [
+    "Infinity",
+    "-Infinity",
+    "INFINITY",
+    "NaN",
+    "-nan",
+    "+inf",
+    "infinit",
+    "nann",
+    "1e308",
+    "1e309",
+    "-1e309",
+    "4.9e-324",
+    "1e-400",
+    "00012",
+    "1.5e+03",
+    "+.5",
+    "9223372036854775807",
+    "-9223372036854775808",
+    "9223372036854775808",
+]
 
 
 def _expected(cell: str) -> float | int | None:
@@ -57,7 +85,7 @@ def _expected(cell: str) -> float | int | None:
             value = float(text)
         except ValueError:
             return None
-    return None if isinstance(value, int) and not -2**63 <= value < 2**63 else value
+    return None if isinstance(value, int) and not -(2**63) <= value < 2**63 else value
 
 
 def _cells(seed: int = 7, count: int = 1500) -> list[str]:
@@ -113,31 +141,35 @@ def test_integers_beyond_int64_are_refused_by_cell(tmp_path: Path) -> None:
         emdconvert.read(src)
 
 
-@pytest.mark.parametrize(("delimiter", "decimal"), [
-    ("-", "."), ("e", "."), ("1", "."), ("N", ","), (".", ",")])
-def test_delimiters_that_numbers_contain_are_usage_errors(tmp_path: Path, delimiter: str,
-                                                          decimal: str) -> None:
+@pytest.mark.parametrize(
+    ("delimiter", "decimal"), [("-", "."), ("e", "."), ("1", "."), ("N", ","), (".", ",")]
+)
+def test_delimiters_that_numbers_contain_are_usage_errors(
+    tmp_path: Path, delimiter: str, decimal: str
+) -> None:
     src = tmp_path / "t.csv"
     src.write_text("1,2\n")
     with pytest.raises(UsageError, match="part of a number"):
         emdconvert.read(src, options={"delimiter": delimiter, "decimal": decimal})
 
 
-SPECTRUM = ('\ufeffenergy [eV];"counts";other\r\n'
-            "\r\n"
-            "100;5;1\r\n"
-            "   \t\r\n"
-            '100,5;"7";2\r\n'
-            "101;9;3\r\n"
-            "\n"
-            "101,5;11;4,25\r\n"
-            "102;-3;NaN")
+SPECTRUM = (
+    '\ufeffenergy [eV];"counts";other\r\n'
+    "\r\n"
+    "100;5;1\r\n"
+    "   \t\r\n"
+    '100,5;"7";2\r\n'
+    "101;9;3\r\n"
+    "\n"
+    "101,5;11;4,25\r\n"
+    "102;-3;NaN"
+)
 
 
 @pytest.mark.parametrize("block", [7, 40, 4 * 1024 * 1024])
-def test_block_size_does_not_change_what_is_read(tmp_path: Path,
-                                                monkeypatch: pytest.MonkeyPatch,
-                                                block: int) -> None:
+def test_block_size_does_not_change_what_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: int
+) -> None:
     """BOM, CRLF, blank and whitespace-only lines, quotes, no final newline, and a column
     that turns out to hold floats only after its first block: cut anywhere, read alike."""
     monkeypatch.setattr(scan, "_BLOCK_BYTES", block)
@@ -153,7 +185,8 @@ def test_block_size_does_not_change_what_is_read(tmp_path: Path,
 
 @pytest.mark.parametrize("block", [16, 4 * 1024 * 1024])
 def test_bad_cell_far_into_the_file_is_named_by_its_line(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: int) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: int
+) -> None:
     monkeypatch.setattr(scan, "_BLOCK_BYTES", block)
     lines = [f"{i},{i * 0.5}" for i in range(30_000)]
     lines[2] = ""
@@ -184,12 +217,15 @@ def test_peak_memory_is_the_parsed_array_plus_a_few_blocks(tmp_path: Path) -> No
     assert peak <= table.nbytes + 40 * 2**20, f"peak {peak / 2**20:.0f} MiB"
 
 
-@pytest.mark.parametrize("rows", [
-    "100.0,0,0\n100.5,1,1\n",      # mixed float/int columns: loadtxt picks columns
-    "100.0,0.5,0\n100.5,1.5,1\n",  # mixed again, the other way round
-    "1,2,3\n4,5,6\n",              # all integers
-    "1.5,2.5,3.5\n4.5,5.5,6.5\n",  # all floats
-])
+@pytest.mark.parametrize(
+    "rows",
+    [
+        "100.0,0,0\n100.5,1,1\n",  # mixed float/int columns: loadtxt picks columns
+        "100.0,0.5,0\n100.5,1.5,1\n",  # mixed again, the other way round
+        "1,2,3\n4,5,6\n",  # all integers
+        "1.5,2.5,3.5\n4.5,5.5,6.5\n",  # all floats
+    ],
+)
 def test_rows_wider_than_the_header_are_refused(tmp_path: Path, rows: str) -> None:
     """Found by the fuzzer's differential oracle: a two-name header over three-cell rows
     converted to one dataset, dropping a column, where numpy.loadtxt reads three."""

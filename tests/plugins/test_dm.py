@@ -51,8 +51,9 @@ def test_every_corpus_dm_file_matches_rsciio(corpus: Path, tmp_path: Path) -> No
         theirs = [as_loaded(signal) for signal in file_reader(str(source))]
         assert len(ours) == len(theirs), source.name
         for mine, signal in zip(ours, theirs, strict=True):
-            np.testing.assert_array_equal(np.asarray(mine.data[...]), signal["data"],
-                                          err_msg=source.name)
+            np.testing.assert_array_equal(
+                np.asarray(mine.data[...]), signal["data"], err_msg=source.name
+            )
             assert mine.dtype == signal["data"].dtype, source.name
             for dim, axis in zip(mine.dims, signal["axes"], strict=True):
                 assert dim.size == axis["size"], source.name
@@ -62,9 +63,12 @@ def test_every_corpus_dm_file_matches_rsciio(corpus: Path, tmp_path: Path) -> No
         # Voltage and magnification are mapped wherever the source has them.
         model = emdconvert.read(out)
         info = theirs[0]["original_metadata"]["ImageList"]["TagGroup0"]["ImageTags"].get(
-            "Microscope Info", {})
-        for tag, attr in (("Voltage", "voltage_V"),
-                          ("Indicated Magnification", "indicated_magnification")):
+            "Microscope Info", {}
+        )
+        for tag, attr in (
+            ("Voltage", "voltage_V"),
+            ("Indicated Magnification", "indicated_magnification"),
+        ):
             if isinstance(info.get(tag), (int, float)):
                 assert model.microscope[attr] == info[tag], (source.name, attr)
 
@@ -101,4 +105,3 @@ def test_stem_image_acquisition_time_is_exact_utc(corpus: Path, tmp_path: Path) 
 def test_empty_dm_strings_are_skipped() -> None:
     tags = {"Microscope Info": {"Name": [], "Voltage": 300000.0}}
     assert map_tags(tags, MICROSCOPE_RULES) == {"voltage_V": 300000.0}
-

@@ -39,8 +39,6 @@ def corpus_dm_files() -> list[str]:
     return sorted(str(path.relative_to(root)) for path in found) or ["<corpus missing>"]
 
 
-
-
 def squeezed_reading(source: Path) -> list[Any]:
     """rsciio's eager reading of a DM file as HyperSpy signals, with rsciio's own
     post-processes applied as ``hs.load`` applies them: a spectrum image's
@@ -65,8 +63,9 @@ def hs_load(path: Path) -> Any:
     return hs.load(path)
 
 
-def assert_reads_like_rsciio(source: Path, out: Path,
-                             reference: Path | None = None) -> list[dict[str, Any]]:
+def assert_reads_like_rsciio(
+    source: Path, out: Path, reference: Path | None = None
+) -> list[dict[str, Any]]:
     """Convert *source*; rsciio reads the output with the shape, bytes and axes of its
     squeezed reading of *reference* (the source itself unless given).  Returns rsciio's
     reading of the output."""
@@ -89,30 +88,36 @@ def assert_reads_like_rsciio(source: Path, out: Path,
                 assert dim["name"] == axis.name, where
             assert dim["scale"] == pytest.approx(axis.scale, rel=1e-9), where
             assert dim["offset"] == pytest.approx(axis.offset, rel=1e-9, abs=1e-12), where
-            assert same_units(dim["units"], axis.units), \
+            assert same_units(dim["units"], axis.units), (
                 f"{where}: units {dim['units']!r} != {axis.units!r}"
+            )
     return ours
 
 
 @pytest.mark.corpus
 @pytest.mark.parametrize("name", corpus_dm_files())
-def test_corpus_dm_file_reads_with_rsciio_s_shape_and_axes(corpus: Path, tmp_path: Path,
-                                                           name: str) -> None:
+def test_corpus_dm_file_reads_with_rsciio_s_shape_and_axes(
+    corpus: Path, tmp_path: Path, name: str
+) -> None:
     """Every corpus DM file; the two PMT CL spectra (1 x N in the file) were 2-D."""
     logging.getLogger("rsciio").setLevel(logging.ERROR)
     assert_reads_like_rsciio(corpus / name, tmp_path / "out.emd")
 
 
-SPECTRA = ["wide/rs/digitalmicrograph/1D/test-MonarcCL_spectrum-pmt.dm4",
-           "wide/rs/digitalmicrograph/1D/test-MonoCL_spectrum-pmt.dm4",
-           "wide/rs/digitalmicrograph/1D/test-MonoCL_spectrum-ccd.dm4",
-           "dm/1D_test-1.dm3", "dm/1D_test-12.dm4"]
+SPECTRA = [
+    "wide/rs/digitalmicrograph/1D/test-MonarcCL_spectrum-pmt.dm4",
+    "wide/rs/digitalmicrograph/1D/test-MonoCL_spectrum-pmt.dm4",
+    "wide/rs/digitalmicrograph/1D/test-MonoCL_spectrum-ccd.dm4",
+    "dm/1D_test-1.dm3",
+    "dm/1D_test-12.dm4",
+]
 
 
 @pytest.mark.corpus
 @pytest.mark.parametrize("name", SPECTRA)
-def test_corpus_spectrum_loads_as_signal1d_in_hyperspy(corpus: Path, tmp_path: Path,
-                                                       name: str) -> None:
+def test_corpus_spectrum_loads_as_signal1d_in_hyperspy(
+    corpus: Path, tmp_path: Path, name: str
+) -> None:
     """hs.load of our EMD is a Signal1D, as hs.load of the DM is (the PMT spectra were
     Signal2D of 1 x N), with the spectrum's own axis."""
     source = corpus / name
@@ -133,8 +138,13 @@ def _descriptors() -> dict[str, Any]:
     from nion.data import DataAndMetadata
 
     d = DataAndMetadata.DataDescriptor
-    return {"image": d(False, 0, 2), "spectra": d(False, 1, 1), "si": d(False, 2, 1),
-            "images": d(True, 0, 2), "spectrum": None}
+    return {
+        "image": d(False, 0, 2),
+        "spectra": d(False, 1, 1),
+        "si": d(False, 2, 1),
+        "images": d(True, 0, 2),
+        "spectrum": None,
+    }
 
 
 #: name: (array shape, nionswift data descriptor, DM version, big-endian twin).  Every
@@ -163,12 +173,15 @@ def write_nion(path: Path, shape: tuple[int, ...], descriptor: str, version: int
     from nionswift_plugin.DM_IO import dm3_image_utils
 
     data = (np.arange(np.prod(shape), dtype=np.float32) * 1.5 - 7).reshape(shape)
-    calibrations = [Calibration.Calibration(offset=10.0 * (i + 1), scale=0.5 * (i + 1),
-                                            units=("nm", "um", "eV")[i % 3])
-                    for i in range(len(shape))]
+    calibrations = [
+        Calibration.Calibration(
+            offset=10.0 * (i + 1), scale=0.5 * (i + 1), units=("nm", "um", "eV")[i % 3]
+        )
+        for i in range(len(shape))
+    ]
     xdata = DataAndMetadata.new_data_and_metadata(
-        data, dimensional_calibrations=calibrations,
-        data_descriptor=_descriptors()[descriptor])
+        data, dimensional_calibrations=calibrations, data_descriptor=_descriptors()[descriptor]
+    )
     with open(path, "wb") as handle:
         dm3_image_utils.save_image(xdata, handle, version)
     return path
@@ -177,8 +190,7 @@ def write_nion(path: Path, shape: tuple[int, ...], descriptor: str, version: int
 @pytest.mark.parametrize("case", sorted(NION))
 def test_nionswift_length_1_axes_read_like_rsciio(tmp_path: Path, case: str) -> None:
     shape, descriptor, version, big = NION[case]
-    source = reference = write_nion(tmp_path / f"source.dm{version}", shape, descriptor,
-                                    version)
+    source = reference = write_nion(tmp_path / f"source.dm{version}", shape, descriptor, version)
     if big:
         # rsciio reads a big-endian file's tags big-endian but its pixels little-endian:
         # the twin's expectation is its reading of the little-endian original.

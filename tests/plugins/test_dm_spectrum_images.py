@@ -61,8 +61,10 @@ def assert_loads_like_source(source: Path, out: Path, reference: Path | None = N
         assert np.ascontiguousarray(data).tobytes() == np.ascontiguousarray(expected).tobytes()
     want_axes = [(a.name, a.size, a.scale, a.offset, a.units) for a in want.axes_manager._axes]
     got_axes = [(a.name, a.size, a.scale, a.offset, a.units) for a in got.axes_manager._axes]
-    rsciio_axes = [(a.get("name"), a["size"], a["scale"], a["offset"], a.get("units"))
-                   for a in file_reader(str(out))[0]["axes"]]
+    rsciio_axes = [
+        (a.get("name"), a["size"], a["scale"], a["offset"], a.get("units"))
+        for a in file_reader(str(out))[0]["axes"]
+    ]
     for axes in (got_axes, rsciio_axes):
         assert len(axes) == len(want_axes), where
         for (name, size, scale, offset, units), theirs in zip(axes, want_axes, strict=True):
@@ -77,6 +79,7 @@ def assert_loads_like_source(source: Path, out: Path, reference: Path | None = N
 
 
 # --- the corpus --------------------------------------------------------------------
+
 
 def corpus_spectrum_images(root: Path) -> list[Path]:
     """DM files the corpus manifests list whose image rsciio's parser finds tagged as a
@@ -94,8 +97,11 @@ def corpus_spectrum_images(root: Path) -> list[Path]:
                     reader = DigitalMicrographReader(stream)
                     reader.parse_file()
                     images = [ImageObject(d, stream) for d in reader.get_image_dictionaries()]
-                if any(image.imdict.get("ImageTags.Meta Data.Format") == "Spectrum image"
-                       or image.imdict.get("ImageTags.spim") is not None for image in images):
+                if any(
+                    image.imdict.get("ImageTags.Meta Data.Format") == "Spectrum image"
+                    or image.imdict.get("ImageTags.spim") is not None
+                    for image in images
+                ):
                     found.append(path)
     return found
 
@@ -122,20 +128,33 @@ def test_corpus_spectrum_images_load_like_the_dm_file(corpus: Path, tmp_path: Pa
 
 # --- files nionswift-io writes -----------------------------------------------------
 
-def write_nion(path: Path, shape: tuple[int, ...], collection: int, datum: int,
-               version: int, metadata: dict[str, Any] | None = None) -> Path:
+
+def write_nion(
+    path: Path,
+    shape: tuple[int, ...],
+    collection: int,
+    datum: int,
+    version: int,
+    metadata: dict[str, Any] | None = None,
+) -> Path:
     """nionswift-io's DM writer (independent of rsciio and of us); every axis has its
     own calibration, so an axis carrying another's calibration shows."""
     from nion.data import Calibration, DataAndMetadata
     from nionswift_plugin.DM_IO import dm3_image_utils
 
     data = (np.arange(np.prod(shape), dtype=np.float32) * 1.5 - 7).reshape(shape)
-    calibrations = [Calibration.Calibration(offset=10.0 * (i + 1), scale=0.5 * (i + 1),
-                                            units=("nm", "um", "eV", "mrad")[i % 4])
-                    for i in range(len(shape))]
+    calibrations = [
+        Calibration.Calibration(
+            offset=10.0 * (i + 1), scale=0.5 * (i + 1), units=("nm", "um", "eV", "mrad")[i % 4]
+        )
+        for i in range(len(shape))
+    ]
     xdata = DataAndMetadata.new_data_and_metadata(
-        data, dimensional_calibrations=calibrations, metadata=metadata or {},
-        data_descriptor=DataAndMetadata.DataDescriptor(False, collection, datum))
+        data,
+        dimensional_calibrations=calibrations,
+        metadata=metadata or {},
+        data_descriptor=DataAndMetadata.DataDescriptor(False, collection, datum),
+    )
     with open(path, "wb") as handle:
         dm3_image_utils.save_image(xdata, handle, version)
     return path
@@ -153,13 +172,13 @@ COLLECTIONS = {
 
 
 @pytest.mark.parametrize("case", sorted(COLLECTIONS))
-def test_nionswift_collections_of_spectra_load_like_the_dm_file(tmp_path: Path,
-                                                                  case: str) -> None:
+def test_nionswift_collections_of_spectra_load_like_the_dm_file(tmp_path: Path, case: str) -> None:
     """nionswift-io writes a collection of spectra channel first, tagged "Spectrum image"
     (a line of N spectra as a 1 x N scan): HyperSpy puts the channel axis last."""
     shape, collection, datum, version, big = COLLECTIONS[case]
-    source = reference = write_nion(tmp_path / f"source.dm{version}", shape, collection,
-                                    datum, version)
+    source = reference = write_nion(
+        tmp_path / f"source.dm{version}", shape, collection, datum, version
+    )
     if big:
         # rsciio reads a big-endian file's pixels little-endian: the twin's expectation
         # is its reading of the little-endian original.
@@ -180,14 +199,16 @@ def test_4d_stem_stays_and_a_4d_spectrum_image_moves_its_first_axis(tmp_path: Pa
     stem = write_nion(tmp_path / "stem.dm4", (2, 3, 4, 5), 2, 2, 4)
     want = assert_loads_like_source(stem, tmp_path / "stem.emd")
     assert want.data.shape == (2, 3, 4, 5) and want.axes_manager.signal_dimension == 2
-    tagged = write_nion(tmp_path / "si4d.dm4", (2, 3, 4, 5), 2, 2, 4,
-                        {"Meta Data": {"Format": "Spectrum image"}})
+    tagged = write_nion(
+        tmp_path / "si4d.dm4", (2, 3, 4, 5), 2, 2, 4, {"Meta Data": {"Format": "Spectrum image"}}
+    )
     want = assert_loads_like_source(tagged, tmp_path / "si4d.emd")
     assert want.data.shape == (3, 4, 5, 2) and want.axes_manager.signal_dimension == 1
     assert [a.units for a in want.axes_manager._axes] == ["um", "eV", "mrad", "nm"]
 
 
 # --- the streaming view ------------------------------------------------------------
+
 
 def raw_si(tmp_path: Path, shape: tuple[int, ...], dtype: str = "<u2") -> tuple[Path, np.ndarray]:
     """A headerless channel-first array in a file, and the array itself."""
@@ -198,10 +219,23 @@ def raw_si(tmp_path: Path, shape: tuple[int, ...], dtype: str = "<u2") -> tuple[
     return path, array
 
 
-KEYS = [(), (Ellipsis,), (0,), (-1,), (slice(1, 3),), (2, slice(None), slice(3, 9)),
-        (1, 4), (1, 4, 5), (-2, -1, -3), (slice(None), 2), (slice(None, None, 2),),
-        (slice(None), slice(None), 4), (slice(0, 0),), (1, slice(2, 7)),
-        (slice(2, 5), slice(None), slice(10, 20))]
+KEYS = [
+    (),
+    (Ellipsis,),
+    (0,),
+    (-1,),
+    (slice(1, 3),),
+    (2, slice(None), slice(3, 9)),
+    (1, 4),
+    (1, 4, 5),
+    (-2, -1, -3),
+    (slice(None), 2),
+    (slice(None, None, 2),),
+    (slice(None), slice(None), 4),
+    (slice(0, 0),),
+    (1, slice(2, 7)),
+    (slice(2, 5), slice(None), slice(10, 20)),
+]
 
 
 @pytest.mark.parametrize("order", ["<", ">"])
@@ -224,13 +258,15 @@ def test_signal_last_view_reads_what_moveaxis_gives(tmp_path: Path, order: str) 
         assert view.read_into((slice(1, 3), slice(0, 7), slice(0, 23)), out)
         np.testing.assert_array_equal(out, expected[1:3])
         # Not one run of pixels: the block copier reads it through __getitem__.
-        assert not view.read_into((slice(1, 3), slice(0, 4), slice(0, 23)),
-                                  np.empty((2, 4, 23), np.dtype("=u2")))
+        assert not view.read_into(
+            (slice(1, 3), slice(0, 4), slice(0, 23)), np.empty((2, 4, 23), np.dtype("=u2"))
+        )
         view.close()
 
 
 def test_signal_last_view_reads_long_runs_in_bounded_memory(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Converting a spectrum image reads the file once, in one ``pread`` per channel per
     slab (not per block, not per element), keeps at most a few slabs, and gives
     HyperSpy's data; blocks read from several threads at once come out right."""
@@ -264,7 +300,7 @@ def test_signal_last_view_reads_long_runs_in_bounded_memory(
             for y in rows:
                 out = np.empty((1, 32, 64), np.float32)
                 assert view.read_into((slice(y, y + 1), slice(0, 32), slice(0, 64)), out)
-                np.testing.assert_array_equal(out, expected[y:y + 1])
+                np.testing.assert_array_equal(out, expected[y : y + 1])
                 assert len(view._slabs) <= max(arrays.SLABS_KEPT, len(threads))
         except BaseException as exc:  # reported by the main thread
             errors.append(exc)

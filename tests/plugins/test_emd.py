@@ -15,9 +15,15 @@ from emdconvert.lazy import TransposedArray
 from emdconvert.model import Dataset, Dim, EMDFile
 from emdconvert.testing import ReaderContract, WriterContract
 
-CORPUS_EMD = ["example_image.emd", "example_signal.emd", "example_spectrum.emd",
-              "example_metadata.emd", "Si100_3D.emd", "velox_tem_stack.emd",
-              "py4DSTEM_emd1_size2x3x4x5.h5"]
+CORPUS_EMD = [
+    "example_image.emd",
+    "example_signal.emd",
+    "example_spectrum.emd",
+    "example_metadata.emd",
+    "Si100_3D.emd",
+    "velox_tem_stack.emd",
+    "py4DSTEM_emd1_size2x3x4x5.h5",
+]
 
 
 class TestEMDContract(ReaderContract, WriterContract):
@@ -29,8 +35,7 @@ class TestEMDContract(ReaderContract, WriterContract):
         src = tmp_path / "src"
         src.mkdir()
         path = src / "sample.emd"
-        emdconvert.write(EMDFile.from_array(np.arange(60, dtype=np.uint16).reshape(3, 4, 5)),
-                         path)
+        emdconvert.write(EMDFile.from_array(np.arange(60, dtype=np.uint16).reshape(3, 4, 5)), path)
         return [path]
 
 
@@ -50,16 +55,19 @@ def test_reading_is_lazy_and_in_numpy_orientation(tmp_path: Path) -> None:
 def test_both_axis_orders_round_trip(tmp_path: Path, order: str) -> None:
     data = np.arange(30, dtype=np.int16).reshape(5, 6)
     dims = (Dim.uniform("y", "nm", 5, 0, 0.1), Dim.uniform("x", "nm", 6, 0, 0.2))
-    emdconvert.write(EMDFile((Dataset("img", data, dims),)), tmp_path / "a.emd",
-                     axis_order=order)
+    emdconvert.write(EMDFile((Dataset("img", data, dims),)), tmp_path / "a.emd", axis_order=order)
     back = emdconvert.read(tmp_path / "a.emd").datasets[0]
     np.testing.assert_array_equal(back.data[...], data)
     assert back.dims == dims
 
 
 def test_emd_to_emd_keeps_metadata_and_appends_one_entry(tmp_path: Path) -> None:
-    model = EMDFile.from_array(np.ones((2, 2)), microscope={"voltage_V": 2e5},
-                               sample={"sample_name": "Au"}, user={"operator_name": "X"})
+    model = EMDFile.from_array(
+        np.ones((2, 2)),
+        microscope={"voltage_V": 2e5},
+        sample={"sample_name": "Au"},
+        user={"operator_name": "X"},
+    )
     emdconvert.write(model, tmp_path / "a.emd")
     emdconvert.convert(tmp_path / "a.emd", tmp_path / "b.emd")
     with h5py.File(tmp_path / "a.emd") as a, h5py.File(tmp_path / "b.emd") as b:
@@ -109,8 +117,7 @@ def test_external_link_is_refused(tmp_path: Path) -> None:
 
 @pytest.mark.corpus
 @pytest.mark.parametrize("name", CORPUS_EMD)
-def test_corpus_emd_converts_and_matches_rsciio(corpus: Path, tmp_path: Path,
-                                                name: str) -> None:
+def test_corpus_emd_converts_and_matches_rsciio(corpus: Path, tmp_path: Path, name: str) -> None:
     from rsciio.emd import file_reader
 
     source = corpus / "emd" / name

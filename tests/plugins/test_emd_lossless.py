@@ -39,6 +39,7 @@ _DIM_ATTRS = {"name", "units"}
 
 # --- comparing two files ------------------------------------------------------------
 
+
 def _data_groups(h5: h5py.File) -> list[h5py.Group]:
     from emdconvert.emd.groups import data_groups
 
@@ -50,14 +51,19 @@ def _same(a: Any, b: Any) -> bool:
     if isinstance(a, h5py.Empty) or isinstance(b, h5py.Empty):
         return isinstance(a, h5py.Empty) and isinstance(b, h5py.Empty) and a.dtype == b.dtype
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-        return (isinstance(a, np.ndarray) and isinstance(b, np.ndarray)
-                and a.dtype == b.dtype and a.shape == b.shape
-                and bool(np.array_equal(a, b)))
+        return (
+            isinstance(a, np.ndarray)
+            and isinstance(b, np.ndarray)
+            and a.dtype == b.dtype
+            and a.shape == b.shape
+            and bool(np.array_equal(a, b))
+        )
     return type(a) is type(b) and bool(a == b)
 
 
-def _attr_losses(where: str, src: h5py.HLObject, out: h5py.HLObject | None,
-                 skip: set[str] = frozenset()) -> list[str]:  # type: ignore[assignment]
+def _attr_losses(
+    where: str, src: h5py.HLObject, out: h5py.HLObject | None, skip: set[str] = frozenset()
+) -> list[str]:  # type: ignore[assignment]
     if out is None:
         return [f"{where}: missing"]
     lost = []
@@ -69,8 +75,10 @@ def _attr_losses(where: str, src: h5py.HLObject, out: h5py.HLObject | None,
         elif not _same(src.attrs[key], out.attrs[key]):
             lost.append(f"{where}@{key}: {src.attrs[key]!r} -> {out.attrs[key]!r}")
         elif src.attrs.get_id(key).dtype != out.attrs.get_id(key).dtype:
-            lost.append(f"{where}@{key}: type {src.attrs.get_id(key).dtype} -> "
-                        f"{out.attrs.get_id(key).dtype}")
+            lost.append(
+                f"{where}@{key}: type {src.attrs.get_id(key).dtype} -> "
+                f"{out.attrs.get_id(key).dtype}"
+            )
     return lost
 
 
@@ -84,8 +92,7 @@ def _verbatim_losses(where: str, src: Any, out: Any) -> list[str]:
         if (src.dtype, src.shape) != (out.dtype, out.shape):
             return [f"{where}: {src.dtype}{src.shape} -> {out.dtype}{out.shape}"]
         lost = _attr_losses(where, src, out)
-        if src.shape is not None and src.size < 2 ** 22 and \
-                not np.array_equal(src[()], out[()]):
+        if src.shape is not None and src.size < 2**22 and not np.array_equal(src[()], out[()]):
             lost.append(f"{where}: values differ")
         return lost
     if not isinstance(out, h5py.Group):
@@ -95,8 +102,7 @@ def _verbatim_losses(where: str, src: Any, out: Any) -> list[str]:
         lost.append(f"{where}: members {list(src)} -> {list(out)}")
     for key in src:
         if isinstance(src.get(key, getlink=True), h5py.SoftLink):
-            if src.get(key, getlink=True).path != getattr(
-                    out.get(key, getlink=True), "path", None):
+            if src.get(key, getlink=True).path != getattr(out.get(key, getlink=True), "path", None):
                 lost.append(f"{where}/{key}: soft link lost")
             continue
         lost += _verbatim_losses(f"{where}/{key}", src[key], out.get(key))
@@ -132,6 +138,7 @@ def losses(source: Path, output: Path) -> list[str]:
                 lost.extend(_attr_losses(path, obj, target))
             else:  # rsciio's /signals says emd_group_type 1 but holds no data (rule 2)
                 lost.extend(_attr_losses(path, obj, target, {"emd_group_type"}))
+
         src.visititems(visit)
     return lost
 
@@ -140,8 +147,11 @@ def _data_group_losses(sg: h5py.Group, og: h5py.Group) -> list[str]:
     where = f"{sg.name} -> {og.name}"
     lost = _attr_losses(where, sg, og, _REWRITTEN_GROUP_ATTRS)
     name = sg.name.rsplit("/", 1)[-1]
-    if og.name.rsplit("/", 1)[-1] != name and og.attrs.get("title", sg.attrs.get(
-            "title")) != name and "title" not in sg.attrs:
+    if (
+        og.name.rsplit("/", 1)[-1] != name
+        and og.attrs.get("title", sg.attrs.get("title")) != name
+        and "title" not in sg.attrs
+    ):
         lost.append(f"{where}: title {name!r} lost")
     ndim = sg["data"].ndim
     lost += _attr_losses(f"{where}/data", sg["data"], og["data"])
@@ -150,10 +160,14 @@ def _data_group_losses(sg: h5py.Group, og: h5py.Group) -> list[str]:
     for k, dim in src_dims.items():
         extra = set(dim.attrs) - _DIM_ATTRS
         if extra:
-            matches = [og[f"dim{j}"] for j in range(1, ndim + 1)
-                       if og[f"dim{j}"].attrs.get("name") == dim.attrs.get("name")]
-            lost += _attr_losses(f"{where}/dim{k}", dim, matches[0] if matches else None,
-                                 _DIM_ATTRS)
+            matches = [
+                og[f"dim{j}"]
+                for j in range(1, ndim + 1)
+                if og[f"dim{j}"].attrs.get("name") == dim.attrs.get("name")
+            ]
+            lost += _attr_losses(
+                f"{where}/dim{k}", dim, matches[0] if matches else None, _DIM_ATTRS
+            )
     modelled = {"data", *(f"dim{k}" for k in range(1, ndim + 1))}
     for key in sg:
         if key not in modelled:
@@ -162,6 +176,7 @@ def _data_group_losses(sg: h5py.Group, og: h5py.Group) -> list[str]:
 
 
 # --- reading both files with rsciio and ncempy ---------------------------------------
+
 
 def rsciio_view(path: Path) -> list[dict[str, Any]]:
     from rsciio.emd import file_reader
@@ -173,11 +188,18 @@ def rsciio_view(path: Path) -> list[dict[str, Any]]:
     for s in signals:
         # Ours: the version (integers), the appended comment, and the metadata groups
         # we always write (empty when the source has none).
-        om = {k: v for k, v in s["original_metadata"].items()
-              if k not in ("EMD_version", "comments") and v != {}}
-        out.append({"data": np.asarray(s["data"]),
-                    "axes": [(a["size"], a["offset"], a["scale"]) for a in s["axes"]],
-                    "om": om})
+        om = {
+            k: v
+            for k, v in s["original_metadata"].items()
+            if k not in ("EMD_version", "comments") and v != {}
+        }
+        out.append(
+            {
+                "data": np.asarray(s["data"]),
+                "axes": [(a["size"], a["offset"], a["scale"]) for a in s["axes"]],
+                "om": om,
+            }
+        )
     return out
 
 
@@ -205,6 +227,7 @@ def ncempy_view(path: Path) -> list[tuple[str, np.ndarray, list[Any]]]:
 
 # --- sources --------------------------------------------------------------------------
 
+
 def _berkeley_corpus_files() -> list[str]:
     root = corpus_dir()
     found = []
@@ -219,8 +242,7 @@ def _berkeley_corpus_files() -> list[str]:
                     continue
                 try:
                     with h5py.File(path, "r") as h5:
-                        version = h5.attrs.get("version_major"), h5.attrs.get(
-                            "version_minor")
+                        version = h5.attrs.get("version_major"), h5.attrs.get("version_minor")
                 except OSError:
                     continue
                 if [str(v) for v in version] == ["0", "2"]:
@@ -243,18 +265,19 @@ def ncem_like(path: Path, *, big: int = 0) -> Path:
         group = data.create_group("HAADF frames 1")
         group.attrs["emd_group_type"] = np.int32(1)
         group.attrs["detector"] = "HAADF"
-        stored = group.create_dataset("data", data=rng.integers(0, 9, (6, 5, 3),
-                                                                dtype=np.uint16))
+        stored = group.create_dataset("data", data=rng.integers(0, 9, (6, 5, 3), dtype=np.uint16))
         stored.attrs["signal"] = "counts"
-        for k, (name, units, n) in enumerate([("u", "[n_m]", 6), ("v", "[n_m]", 5),
-                                              ("frame", "[s]", 3)], start=1):
+        for k, (name, units, n) in enumerate(
+            [("u", "[n_m]", 6), ("v", "[n_m]", 5), ("frame", "[s]", 3)], start=1
+        ):
             dim = group.create_dataset(f"dim{k}", data=np.arange(n) * 0.5)
             dim.attrs["name"] = np.bytes_(name.encode())
             dim.attrs["units"] = np.bytes_(units.encode())
             if name == "frame":
                 dim.attrs["origin"] = "scan start"
-        times = group.create_dataset("acquisition times", data=np.array(
-            [0.0, 0.25, 0.5]), chunks=(1,), compression="gzip")
+        times = group.create_dataset(
+            "acquisition times", data=np.array([0.0, 0.25, 0.5]), chunks=(1,), compression="gzip"
+        )
         times.attrs["units"] = "s"
         stage = h5.create_group("stage")
         stage.attrs["x"], stage.attrs["tilt"] = 12.5, np.float32(-3.0)
@@ -265,10 +288,11 @@ def ncem_like(path: Path, *, big: int = 0) -> Path:
         h5["last stage"] = h5py.SoftLink("/stage")
         group["stage"] = h5py.SoftLink("/stage/positions")
         if big:  # written, not fill values: HDF5 copies no unallocated chunks
-            raw = stage.create_dataset("raw", shape=(big // 2 ** 20, 2 ** 18),
-                                       dtype="f4", chunks=(1, 2 ** 18))
+            raw = stage.create_dataset(
+                "raw", shape=(big // 2**20, 2**18), dtype="f4", chunks=(1, 2**18)
+            )
             for row in range(raw.shape[0]):
-                raw[row] = np.full(2 ** 18, row + 0.5, dtype="f4")
+                raw[row] = np.full(2**18, row + 0.5, dtype="f4")
         scope = h5.create_group("microscope")
         scope.attrs["voltage"] = 300e3
         scope.attrs["name"] = "TEAM I"
@@ -291,6 +315,7 @@ def sources(tmp_path: Path) -> Path:
 
 
 # --- tests ------------------------------------------------------------------------------
+
 
 @pytest.mark.corpus
 @pytest.mark.parametrize("name", _berkeley_corpus_files() or ["<corpus missing>"])
@@ -327,8 +352,7 @@ def test_ncem_stage_and_acquisition_times_survive(sources: Path, tmp_path: Path)
     with h5py.File(out, "r") as h5:
         assert h5["stage"].attrs["label"] == b"holder 2"
         assert isinstance(h5["stage"].attrs["nothing"], h5py.Empty)
-        np.testing.assert_array_equal(h5["data/HAADF_frames_1/acquisition times"],
-                                      [0.0, 0.25, 0.5])
+        np.testing.assert_array_equal(h5["data/HAADF_frames_1/acquisition times"], [0.0, 0.25, 0.5])
         assert h5["data/HAADF_frames_1/acquisition times"].compression == "gzip"
         assert h5["data/HAADF_frames_1"].attrs["title"] == "HAADF frames 1"
         assert h5["data"].attrs["note"] == b"acquired in order"
@@ -389,8 +413,7 @@ def _ordered_source(path: Path, *, track: bool) -> Path:
 
 
 @pytest.mark.parametrize("track", [True, False], ids=["creation-order", "name-order"])
-def test_data_groups_keep_the_source_order(sources: Path, tmp_path: Path,
-                                           track: bool) -> None:
+def test_data_groups_keep_the_source_order(sources: Path, tmp_path: Path, track: bool) -> None:
     """Creation order where the source tracks it, else name order: every reader sees the
     same order in both files (rsciio visits by name, ncempy and we iterate)."""
     source = _ordered_source(sources / "ordered.emd", track=track)
@@ -402,8 +425,7 @@ def test_data_groups_keep_the_source_order(sources: Path, tmp_path: Path,
     assert [n.rsplit("/", 1)[-1] for n, _, _ in ncempy_view(out)] == expected
     assert [n for n, _, _ in ncempy_view(out)] == [n for n, _, _ in ncempy_view(source)]
     before, after = rsciio_view(source), rsciio_view(out)
-    assert [int(s["data"].flat[0]) for s in after] == [int(s["data"].flat[0])
-                                                       for s in before]
+    assert [int(s["data"].flat[0]) for s in after] == [int(s["data"].flat[0]) for s in before]
 
 
 def test_hyperspy_length1_axis_reads(sources: Path, tmp_path: Path) -> None:
@@ -422,8 +444,11 @@ def test_hyperspy_length1_axis_reads(sources: Path, tmp_path: Path) -> None:
     with emdconvert.read(sources / "x.emd") as model:
         (dataset,) = model.datasets
         assert dataset.shape == (1, 10)
-        assert (dataset.dims[0].size, dataset.dims[0].offset, dataset.dims[0].scale) == \
-            (1, 2.0, 0.5)
+        assert (dataset.dims[0].size, dataset.dims[0].offset, dataset.dims[0].scale) == (
+            1,
+            2.0,
+            0.5,
+        )
         assert dataset.dims[1].scale == 0.25
     out = emdconvert.convert(sources / "x.emd", tmp_path / "out.emd")
     assert losses(sources / "x.emd", out) == []
@@ -437,25 +462,31 @@ def test_large_extra_dataset_is_copied_in_bounded_memory(tmp_path: Path) -> None
     """A 256 MiB ``/stage/raw`` is copied by HDF5 chunk by chunk, never loaded whole."""
     folder = tmp_path / "invalid"
     folder.mkdir()
-    source = ncem_like(folder / "big.emd", big=256 * 2 ** 20)
+    source = ncem_like(folder / "big.emd", big=256 * 2**20)
     script = textwrap.dedent(f"""
         import resource, emdconvert
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        emdconvert.convert({str(source)!r}, {str(tmp_path / 'out.emd')!r})
+        emdconvert.convert({str(source)!r}, {str(tmp_path / "out.emd")!r})
         after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         print((after - before) * 1024)
     """)
     # The imports the conversion needs, before the baseline is taken:
     script = "import h5py, numpy, rsciio, emdconvert.plugins.emd\n" + script
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True,
-                            text=True, check=True, cwd=tmp_path, env={**os.environ})
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+        env={**os.environ},
+    )
     grown = int(result.stdout.split()[-1])
-    assert grown < 96 * 2 ** 20, f"peak RSS grew by {grown / 2 ** 20:.0f} MiB"
+    assert grown < 96 * 2**20, f"peak RSS grew by {grown / 2**20:.0f} MiB"
     with h5py.File(tmp_path / "out.emd", "r") as h5:
         raw = h5["stage/raw"]
-        assert raw.shape == (256, 2 ** 18) and raw.chunks == (1, 2 ** 18)
+        assert raw.shape == (256, 2**18) and raw.chunks == (1, 2**18)
         assert float(raw[255, -1]) == 255.5
-        assert raw.id.get_storage_size() == 256 * 2 ** 20
+        assert raw.id.get_storage_size() == 256 * 2**20
 
 
 def test_extra_in_data_folder_keeps_its_name(sources: Path, tmp_path: Path) -> None:

@@ -60,10 +60,10 @@ def assert_refused(src: Path, tmp_path: Path, member: str) -> None:
     assert not dst.exists() and not leftovers(tmp_path)
 
 
-@pytest.mark.parametrize(("array", "where"), [
-    (SMALL, 0.5), (BIG, 0.0), (BIG, 0.6), (BIG, 1.0)])
-def test_flipped_byte_in_stored_member_is_refused(tmp_path: Path, array: np.ndarray,
-                                                  where: float) -> None:
+@pytest.mark.parametrize(("array", "where"), [(SMALL, 0.5), (BIG, 0.0), (BIG, 0.6), (BIG, 1.0)])
+def test_flipped_byte_in_stored_member_is_refused(
+    tmp_path: Path, array: np.ndarray, where: float
+) -> None:
     src = tmp_path / "s.npz"
     np.savez(src, other=np.ones(3), data=array)
     start, length = payload_start(src, "data.npy")
@@ -101,16 +101,17 @@ def test_good_stored_members_convert_bit_exact(tmp_path: Path) -> None:
     # (rsciio lists groups by name: these names sort in directory order)
     np.savez(src, a_big=BIG, b_small=SMALL, c_fortran=np.asfortranarray(BIG[:300]))
     emdconvert.convert(src, tmp_path / "g.emd", threads=4)
-    for found, expected in zip(rsciio_emd_arrays(tmp_path / "g.emd"), member_arrays(src),
-                               strict=True):
+    for found, expected in zip(
+        rsciio_emd_arrays(tmp_path / "g.emd"), member_arrays(src), strict=True
+    ):
         np.testing.assert_array_equal(found, expected)
 
 
 @pytest.mark.parametrize("held", [None, 0])
 @pytest.mark.parametrize("damaged", [False, True])
 def test_blocks_read_out_of_order_and_twice_are_still_checked(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damaged: bool,
-        held: int | None) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damaged: bool, held: int | None
+) -> None:
     """Reverse order, a block read twice; with ``held=0`` nothing out of order can be held
     back, so the check falls back to a separate pass over the member."""
     from emdconvert.plugins.npy import members
@@ -170,16 +171,20 @@ def test_cli_exit_code_and_one_line_message(tmp_path: Path) -> None:
     np.savez(src, data=BIG)
     start, length = payload_start(src, "data.npy")
     flip(src, start + length // 2)
-    done = subprocess.run([sys.executable, "-m", "emdconvert", str(src),
-                           str(tmp_path / "c.emd")], capture_output=True, text=True,
-                          check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "emdconvert", str(src), str(tmp_path / "c.emd")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 3, done.stderr
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
     assert "data.npy" in done.stderr
 
 
-def _duplicate_archive(path: Path, compressions: tuple[int, int],
-                       arrays: tuple[np.ndarray, np.ndarray]) -> None:
+def _duplicate_archive(
+    path: Path, compressions: tuple[int, int], arrays: tuple[np.ndarray, np.ndarray]
+) -> None:
     with zipfile.ZipFile(path, "w") as archive, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # zipfile: "Duplicate name: 'a.npy'"
         for compression, array in zip(compressions, arrays, strict=True):
@@ -188,11 +193,17 @@ def _duplicate_archive(path: Path, compressions: tuple[int, int],
             archive.writestr("a.npy", buffer.getvalue(), compress_type=compression)
 
 
-@pytest.mark.parametrize("compressions", [
-    (zipfile.ZIP_STORED, zipfile.ZIP_STORED), (zipfile.ZIP_DEFLATED, zipfile.ZIP_DEFLATED),
-    (zipfile.ZIP_DEFLATED, zipfile.ZIP_STORED)])
-def test_members_with_the_same_name_keep_their_own_data(tmp_path: Path,
-                                                        compressions: tuple[int, int]) -> None:
+@pytest.mark.parametrize(
+    "compressions",
+    [
+        (zipfile.ZIP_STORED, zipfile.ZIP_STORED),
+        (zipfile.ZIP_DEFLATED, zipfile.ZIP_DEFLATED),
+        (zipfile.ZIP_DEFLATED, zipfile.ZIP_STORED),
+    ],
+)
+def test_members_with_the_same_name_keep_their_own_data(
+    tmp_path: Path, compressions: tuple[int, int]
+) -> None:
     src = tmp_path / "dup.npz"
     arrays = (np.arange(12, dtype=np.int16).reshape(3, 4), np.linspace(0, 1, 7))
     _duplicate_archive(src, compressions, arrays)

@@ -26,8 +26,11 @@ class TestTIFFContract(ReaderContract, WriterContract):
 
     @pytest.fixture
     def roundtrip_model(self) -> EMDFile:
-        dims = (Dim.uniform("z", "", 2), Dim.uniform("y", "µm", 3, 0.0, 0.5),
-                Dim.uniform("x", "µm", 4, 0.0, 0.5))
+        dims = (
+            Dim.uniform("z", "", 2),
+            Dim.uniform("y", "µm", 3, 0.0, 0.5),
+            Dim.uniform("x", "µm", 4, 0.0, 0.5),
+        )
         data = np.arange(24, dtype=np.uint16).reshape(2, 3, 4)
         return EMDFile((Dataset("sample", data, dims),))
 
@@ -39,8 +42,7 @@ class TestTIFFContract(ReaderContract, WriterContract):
         big = tmp_path / "src" / "big.tif"
         tifffile.imwrite(big, stack(4, "f4"), bigtiff=True, photometric="minisblack")
         packed = tmp_path / "src" / "packed.tif"
-        tifffile.imwrite(packed, stack(2, "u1"), compression="zlib",
-                         photometric="minisblack")
+        tifffile.imwrite(packed, stack(2, "u1"), compression="zlib", photometric="minisblack")
         return [plain, big, packed]
 
 
@@ -54,8 +56,11 @@ def test_tiff_emd_tiff_is_bit_exact(tmp_path: Path, dtype: str) -> None:
 
 
 def test_written_tiff_is_imagej_with_calibration(tmp_path: Path) -> None:
-    dims = (Dim.uniform("frame", "", 2, 0, 3.0), Dim.uniform("y", "µm", 5, 0, 0.25),
-            Dim.uniform("x", "µm", 7, 0, 0.25))
+    dims = (
+        Dim.uniform("frame", "", 2, 0, 3.0),
+        Dim.uniform("y", "µm", 5, 0, 0.25),
+        Dim.uniform("x", "µm", 7, 0, 0.25),
+    )
     emdconvert.write(EMDFile((Dataset("s", stack(2), dims),)), tmp_path / "c.tif")
     with tifffile.TiffFile(tmp_path / "c.tif") as tif:
         assert tif.is_imagej
@@ -99,8 +104,7 @@ def test_imagej_hyperstack_reads_all_axes(tmp_path: Path) -> None:
 
 def test_complex_and_1d_are_refused_by_the_writer(tmp_path: Path) -> None:
     with pytest.raises(UnsupportedError, match="complex"):
-        emdconvert.write(EMDFile.from_array(np.zeros((3, 3), np.complex64)),
-                         tmp_path / "c.tif")
+        emdconvert.write(EMDFile.from_array(np.zeros((3, 3), np.complex64)), tmp_path / "c.tif")
     with pytest.raises(UnsupportedError, match="2-D"):
         emdconvert.write(EMDFile.from_array(np.zeros(5, np.uint8)), tmp_path / "d.tif")
     assert not list(tmp_path.iterdir())
@@ -130,14 +134,22 @@ def test_corpus_tiff_matches_rsciio(corpus: Path, tmp_path: Path, name: str) -> 
             assert dim.units == (axis["units"] or "")
 
 
-@pytest.mark.parametrize(("byteorder", "compression", "streamed"), [
-    ("<", None, True), (">", None, True), ("<", "zlib", False)])
-def test_uncompressed_stacks_stream_through_pread(tmp_path: Path, byteorder: str,
-                                                  compression: str | None,
-                                                  streamed: bool) -> None:
+@pytest.mark.parametrize(
+    ("byteorder", "compression", "streamed"),
+    [("<", None, True), (">", None, True), ("<", "zlib", False)],
+)
+def test_uncompressed_stacks_stream_through_pread(
+    tmp_path: Path, byteorder: str, compression: str | None, streamed: bool
+) -> None:
     data = stack(4, "u2")
-    tifffile.imwrite(tmp_path / "s.tif", data, byteorder=byteorder, compression=compression,
-                     photometric="minisblack", bigtiff=True)
+    tifffile.imwrite(
+        tmp_path / "s.tif",
+        data,
+        byteorder=byteorder,
+        compression=compression,
+        photometric="minisblack",
+        bigtiff=True,
+    )
     array = emdconvert.read(tmp_path / "s.tif").datasets[0].data
     assert isinstance(array, RawFileArray) is streamed
     np.testing.assert_array_equal(np.asarray(array[...]), data)

@@ -27,9 +27,16 @@ Axis = tuple[str, int, float, str, float]  # name, size, scale, units, offset
 
 def _axes(signal: dict[str, Any]) -> list[Axis]:
     # rsciio's EMD reader spaces a quotient out ("[1/n_m]" -> "1 / nm")
-    return [(a["name"], a["size"], pytest.approx(a["scale"]),
-             (a["units"] or "").replace(" / ", "/"),
-             pytest.approx(a["offset"], abs=1e-12)) for a in signal["axes"]]
+    return [
+        (
+            a["name"],
+            a["size"],
+            pytest.approx(a["scale"]),
+            (a["units"] or "").replace(" / ", "/"),
+            pytest.approx(a["offset"], abs=1e-12),
+        )
+        for a in signal["axes"]
+    ]
 
 
 def emd_axes(path: Path, data: np.ndarray | None = None) -> list[Axis]:
@@ -63,12 +70,21 @@ def tiff_axes(path: Path) -> list[Axis]:
         return _axes(file_reader(str(path))[0])
 
 
-def imagej_tiff(path: Path, shape: tuple[int, ...], metadata: dict[str, Any],
-                resolution: tuple[float, float] = (0.25, 0.5)) -> np.ndarray:
+def imagej_tiff(
+    path: Path,
+    shape: tuple[int, ...],
+    metadata: dict[str, Any],
+    resolution: tuple[float, float] = (0.25, 0.5),
+) -> np.ndarray:
     """An ImageJ hyperstack by tifffile; *resolution* is the (x, y) pixel size."""
     data = (np.arange(np.prod(shape)) % 65521).astype(np.uint16).reshape(shape)
-    tifffile.imwrite(path, data, imagej=True, metadata=metadata,
-                     resolution=(1 / resolution[0], 1 / resolution[1]))
+    tifffile.imwrite(
+        path,
+        data,
+        imagej=True,
+        metadata=metadata,
+        resolution=(1 / resolution[0], 1 / resolution[1]),
+    )
     return data
 
 
@@ -80,52 +96,89 @@ def convert(src: Path, tmp_path: Path) -> tuple[Path, list[Axis]]:
 
 # --- ImageJ units ------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("unit", "expected"), [
-    ("nm", "nm"), ("micron", "µm"), ("um", "µm"), ("\\u00B5m", "µm"), ("\\u00b5m", "µm"),
-    ("A", "Å"), ("\\u00C5", "Å"), ("angstrom", "Å"), ("pm", "pm"), ("mm", "mm"),
-    ("cm", "cm"), ("m", "m"), ("pixel", "px"), ("1/nm", "1/nm"), ("1/A", "1/Å")])
+
+@pytest.mark.parametrize(
+    ("unit", "expected"),
+    [
+        ("nm", "nm"),
+        ("micron", "µm"),
+        ("um", "µm"),
+        ("\\u00B5m", "µm"),
+        ("\\u00b5m", "µm"),
+        ("A", "Å"),
+        ("\\u00C5", "Å"),
+        ("angstrom", "Å"),
+        ("pm", "pm"),
+        ("mm", "mm"),
+        ("cm", "cm"),
+        ("m", "m"),
+        ("pixel", "px"),
+        ("1/nm", "1/nm"),
+        ("1/A", "1/Å"),
+    ],
+)
 def test_imagej_unit_is_kept(tmp_path: Path, unit: str, expected: str) -> None:
     """Before: every unit but ``micron`` came back as no unit at all."""
     src = tmp_path / "u.tif"
     imagej_tiff(src, (4, 5), {"unit": unit})
     out, axes = convert(src, tmp_path)
-    assert axes == [("height", 4, 0.5, expected, 0.0),
-                             ("width", 5, 0.25, expected, 0.0)]
+    assert axes == [("height", 4, 0.5, expected, 0.0), ("width", 5, 0.25, expected, 0.0)]
     assert emd_units(out) == [to_emd(expected)] * 2
 
 
 def test_imagej_yunit_and_origins(tmp_path: Path) -> None:
     """ImageJ's ``yunit``, and ``xorigin``/``yorigin`` (pixels): offset = -origin * size."""
     src = tmp_path / "o.tif"
-    imagej_tiff(src, (4, 5), {"unit": "nm", "yunit": "1/nm", "xorigin": 2.0,
-                              "yorigin": -4.0})
-    assert convert(src, tmp_path)[1] == [("height", 4, 0.5, "1/nm", 2.0),
-                                                ("width", 5, 0.25, "nm", -0.5)]
+    imagej_tiff(src, (4, 5), {"unit": "nm", "yunit": "1/nm", "xorigin": 2.0, "yorigin": -4.0})
+    assert convert(src, tmp_path)[1] == [
+        ("height", 4, 0.5, "1/nm", 2.0),
+        ("width", 5, 0.25, "nm", -0.5),
+    ]
 
 
 # --- ImageJ hyperstacks ------------------------------------------------------------------
 
 HYPERSTACKS = {
-    "z-stack": ((3, 4, 5), {"axes": "ZYX", "unit": "nm", "spacing": 2.5, "zorigin": 2.0},
-                [("depth", 3, 2.5, "nm", -5.0)]),
-    "time-series": ((3, 4, 5), {"axes": "TYX", "unit": "nm", "finterval": 0.5},
-                    [("time", 3, 0.5, "s", 0.0)]),
-    "time-in-minutes": ((3, 4, 5), {"axes": "TYX", "unit": "um", "finterval": 2.0,
-                                    "tunit": "min"},
-                        [("time", 3, 2.0, "min", 0.0)]),
-    "tilt-series": ((3, 4, 5), {"axes": "ZYX", "unit": "nm", "spacing": 2.0,
-                                "zunit": "deg"}, [("depth", 3, 2.0, "deg", 0.0)]),
-    "4-D TZ": ((2, 3, 4, 5), {"axes": "TZYX", "unit": "A", "finterval": 0.5,
-                              "spacing": 2.5},
-               [("time", 2, 0.5, "s", 0.0), ("depth", 3, 2.5, "Å", 0.0)]),
-    "4-D TZ, no finterval": ((2, 3, 4, 5), {"axes": "TZYX", "unit": "nm", "spacing": 2.5},
-                             [("time", 2, 1.0, "", 0.0), ("depth", 3, 2.5, "nm", 0.0)]),
-    "4-D ZC": ((3, 2, 4, 5), {"axes": "ZCYX", "unit": "nm", "spacing": 2.5},
-               [("depth", 3, 2.5, "nm", 0.0), ("channel", 2, 1.0, "", 0.0)]),
-    "5-D TZC": ((2, 3, 2, 4, 5), {"axes": "TZCYX", "unit": "nm", "finterval": 0.5,
-                                  "spacing": 2.5},
-                [("time", 2, 0.5, "s", 0.0), ("depth", 3, 2.5, "nm", 0.0),
-                 ("channel", 2, 1.0, "", 0.0)]),
+    "z-stack": (
+        (3, 4, 5),
+        {"axes": "ZYX", "unit": "nm", "spacing": 2.5, "zorigin": 2.0},
+        [("depth", 3, 2.5, "nm", -5.0)],
+    ),
+    "time-series": (
+        (3, 4, 5),
+        {"axes": "TYX", "unit": "nm", "finterval": 0.5},
+        [("time", 3, 0.5, "s", 0.0)],
+    ),
+    "time-in-minutes": (
+        (3, 4, 5),
+        {"axes": "TYX", "unit": "um", "finterval": 2.0, "tunit": "min"},
+        [("time", 3, 2.0, "min", 0.0)],
+    ),
+    "tilt-series": (
+        (3, 4, 5),
+        {"axes": "ZYX", "unit": "nm", "spacing": 2.0, "zunit": "deg"},
+        [("depth", 3, 2.0, "deg", 0.0)],
+    ),
+    "4-D TZ": (
+        (2, 3, 4, 5),
+        {"axes": "TZYX", "unit": "A", "finterval": 0.5, "spacing": 2.5},
+        [("time", 2, 0.5, "s", 0.0), ("depth", 3, 2.5, "Å", 0.0)],
+    ),
+    "4-D TZ, no finterval": (
+        (2, 3, 4, 5),
+        {"axes": "TZYX", "unit": "nm", "spacing": 2.5},
+        [("time", 2, 1.0, "", 0.0), ("depth", 3, 2.5, "nm", 0.0)],
+    ),
+    "4-D ZC": (
+        (3, 2, 4, 5),
+        {"axes": "ZCYX", "unit": "nm", "spacing": 2.5},
+        [("depth", 3, 2.5, "nm", 0.0), ("channel", 2, 1.0, "", 0.0)],
+    ),
+    "5-D TZC": (
+        (2, 3, 2, 4, 5),
+        {"axes": "TZCYX", "unit": "nm", "finterval": 0.5, "spacing": 2.5},
+        [("time", 2, 0.5, "s", 0.0), ("depth", 3, 2.5, "nm", 0.0), ("channel", 2, 1.0, "", 0.0)],
+    ),
 }
 
 
@@ -158,8 +211,7 @@ def test_corpus_imagej_stack_z_is_in_the_image_unit(corpus: Path, tmp_path: Path
     src = corpus / "tiff" / "imagej_stack.tif"
     model = emdconvert.read(src)
     dims = model.datasets[0].dims
-    assert [(d.name, d.units) for d in dims] == [("depth", "µm"), ("height", "µm"),
-                                                 ("width", "µm")]
+    assert [(d.name, d.units) for d in dims] == [("depth", "µm"), ("height", "µm"), ("width", "µm")]
     assert dims[0].scale == pytest.approx(2.5)
     assert dims[2].scale == pytest.approx(1 / 5.928571)
 
@@ -169,48 +221,79 @@ def test_corpus_imagej_stack_z_is_in_the_image_unit(corpus: Path, tmp_path: Path
 U = Dim.uniform
 YX_NM = (U("y", "nm", 4, 0.0, 0.5), U("x", "nm", 5, 0.0, 0.25))
 ROUND_TRIPS: dict[str, tuple[tuple[Dim, ...], list[Axis], dict[str, Any]]] = {
-    "x in Å, y in nm": ((U("y", "nm", 4, 0.0, 0.5), U("x", "Å", 5, 10.0, 2.5)),
-                        [("height", 4, 0.5, "nm", 0.0), ("width", 5, 0.25, "nm", 1.0)],
-                        {"unit": "nm"}),
-    "nm with offsets": ((U("y", "nm", 4, 1.0, 0.5), U("x", "nm", 5, -2.0, 0.25)),
-                        [("height", 4, 0.5, "nm", 1.0), ("width", 5, 0.25, "nm", -2.0)],
-                        {"unit": "nm", "xorigin": 8.0, "yorigin": -2.0}),
-    "diffraction 1/nm": ((U("ky", "1/nm", 4, -0.2, 0.1), U("kx", "1/nm", 5, -0.2, 0.1)),
-                         [("height", 4, 0.1, "1/nm", -0.2), ("width", 5, 0.1, "1/nm", -0.2)],
-                         {"unit": "1/nm"}),
-    "1/nm and 1/Å": ((U("ky", "1/Å", 4, 0.0, 0.01), U("kx", "1/nm", 5, 0.0, 0.1)),
-                     [("height", 4, 0.1, "1/nm", 0.0), ("width", 5, 0.1, "1/nm", 0.0)],
-                     {"unit": "1/nm"}),
-    "µm": ((U("y", "µm", 4, 0.0, 0.5), U("x", "µm", 5, 0.0, 0.5)),
-           [("height", 4, 0.5, "µm", 0.0), ("width", 5, 0.5, "µm", 0.0)],
-           {"unit": "micron"}),
-    "pm": ((U("y", "pm", 4, 0.0, 50.0), U("x", "pm", 5, 0.0, 50.0)),
-           [("height", 4, 50.0, "pm", 0.0), ("width", 5, 50.0, "pm", 0.0)], {"unit": "pm"}),
-    "3-D time (s)": ((U("time", "s", 3, 0.5, 0.2), *YX_NM),
-                     [("time", 3, 0.2, "s", 0.5)], {"frames": 3, "finterval": 0.2}),
-    "3-D z (nm)": ((U("z", "nm", 3, 10.0, 2.0), *YX_NM),
-                   [("depth", 3, 2.0, "nm", 10.0)], {"slices": 3, "spacing": 2.0}),
-    "3-D tilt (deg)": ((U("tilt", "deg", 3, -60.0, 2.0), *YX_NM),
-                       [("depth", 3, 2.0, "deg", -60.0)], {"spacing": 2.0, "zunit": "deg"}),
-    "4-D t (ms), z (nm)": ((U("time", "ms", 2, 0.0, 40.0), U("z", "nm", 3, 5.0, 2.0), *YX_NM),
-                           [("time", 2, 0.04, "s", 0.0), ("depth", 3, 2.0, "nm", 5.0)],
-                           {"frames": 2, "slices": 3, "finterval": 0.04, "zorigin": -2.5}),
-    "4-D z, channel": ((U("z", "nm", 3, 0.0, 2.0), U("channel", "", 2), *YX_NM),
-                       [("depth", 3, 2.0, "nm", 0.0), ("channel", 2, 1.0, "", 0.0)],
-                       {"slices": 3, "channels": 2, "spacing": 2.0}),
-    "5-D t, z, channel": ((U("time", "s", 2, 0.0, 0.5), U("z", "nm", 3, 0.0, 2.0),
-                           U("channel", "", 2), *YX_NM),
-                          [("time", 2, 0.5, "s", 0.0), ("depth", 3, 2.0, "nm", 0.0),
-                           ("channel", 2, 1.0, "", 0.0)],
-                          {"frames": 2, "slices": 3, "channels": 2, "finterval": 0.5}),
+    "x in Å, y in nm": (
+        (U("y", "nm", 4, 0.0, 0.5), U("x", "Å", 5, 10.0, 2.5)),
+        [("height", 4, 0.5, "nm", 0.0), ("width", 5, 0.25, "nm", 1.0)],
+        {"unit": "nm"},
+    ),
+    "nm with offsets": (
+        (U("y", "nm", 4, 1.0, 0.5), U("x", "nm", 5, -2.0, 0.25)),
+        [("height", 4, 0.5, "nm", 1.0), ("width", 5, 0.25, "nm", -2.0)],
+        {"unit": "nm", "xorigin": 8.0, "yorigin": -2.0},
+    ),
+    "diffraction 1/nm": (
+        (U("ky", "1/nm", 4, -0.2, 0.1), U("kx", "1/nm", 5, -0.2, 0.1)),
+        [("height", 4, 0.1, "1/nm", -0.2), ("width", 5, 0.1, "1/nm", -0.2)],
+        {"unit": "1/nm"},
+    ),
+    "1/nm and 1/Å": (
+        (U("ky", "1/Å", 4, 0.0, 0.01), U("kx", "1/nm", 5, 0.0, 0.1)),
+        [("height", 4, 0.1, "1/nm", 0.0), ("width", 5, 0.1, "1/nm", 0.0)],
+        {"unit": "1/nm"},
+    ),
+    "µm": (
+        (U("y", "µm", 4, 0.0, 0.5), U("x", "µm", 5, 0.0, 0.5)),
+        [("height", 4, 0.5, "µm", 0.0), ("width", 5, 0.5, "µm", 0.0)],
+        {"unit": "micron"},
+    ),
+    "pm": (
+        (U("y", "pm", 4, 0.0, 50.0), U("x", "pm", 5, 0.0, 50.0)),
+        [("height", 4, 50.0, "pm", 0.0), ("width", 5, 50.0, "pm", 0.0)],
+        {"unit": "pm"},
+    ),
+    "3-D time (s)": (
+        (U("time", "s", 3, 0.5, 0.2), *YX_NM),
+        [("time", 3, 0.2, "s", 0.5)],
+        {"frames": 3, "finterval": 0.2},
+    ),
+    "3-D z (nm)": (
+        (U("z", "nm", 3, 10.0, 2.0), *YX_NM),
+        [("depth", 3, 2.0, "nm", 10.0)],
+        {"slices": 3, "spacing": 2.0},
+    ),
+    "3-D tilt (deg)": (
+        (U("tilt", "deg", 3, -60.0, 2.0), *YX_NM),
+        [("depth", 3, 2.0, "deg", -60.0)],
+        {"spacing": 2.0, "zunit": "deg"},
+    ),
+    "4-D t (ms), z (nm)": (
+        (U("time", "ms", 2, 0.0, 40.0), U("z", "nm", 3, 5.0, 2.0), *YX_NM),
+        [("time", 2, 0.04, "s", 0.0), ("depth", 3, 2.0, "nm", 5.0)],
+        {"frames": 2, "slices": 3, "finterval": 0.04, "zorigin": -2.5},
+    ),
+    "4-D z, channel": (
+        (U("z", "nm", 3, 0.0, 2.0), U("channel", "", 2), *YX_NM),
+        [("depth", 3, 2.0, "nm", 0.0), ("channel", 2, 1.0, "", 0.0)],
+        {"slices": 3, "channels": 2, "spacing": 2.0},
+    ),
+    "5-D t, z, channel": (
+        (U("time", "s", 2, 0.0, 0.5), U("z", "nm", 3, 0.0, 2.0), U("channel", "", 2), *YX_NM),
+        [("time", 2, 0.5, "s", 0.0), ("depth", 3, 2.0, "nm", 0.0), ("channel", 2, 1.0, "", 0.0)],
+        {"frames": 2, "slices": 3, "channels": 2, "finterval": 0.5},
+    ),
 }
 YX_NM_AXES = [("height", 4, 0.5, "nm", 0.0), ("width", 5, 0.25, "nm", 0.0)]
 
 
-@pytest.mark.parametrize(("case", "dtype"), [
-    *((case, "uint16") for case in ROUND_TRIPS),
-    # int32: not an ImageJ dtype, a TIFF stack with the same ImageJ description
-    ("4-D t (ms), z (nm)", "int32"), ("1/nm and 1/Å", "int32")])
+@pytest.mark.parametrize(
+    ("case", "dtype"),
+    [
+        *((case, "uint16") for case in ROUND_TRIPS),
+        # int32: not an ImageJ dtype, a TIFF stack with the same ImageJ description
+        ("4-D t (ms), z (nm)", "int32"),
+        ("1/nm and 1/Å", "int32"),
+    ],
+)
 def test_emd_tiff_emd_keeps_every_calibration(tmp_path: Path, case: str, dtype: str) -> None:
     """Before: 1/Å and 1/nm were not put in one unit; a 4-D file's time axis came back
     with the z step, its z offset was lost; (z, channel) was written as time and z."""

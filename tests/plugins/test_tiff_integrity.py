@@ -74,18 +74,32 @@ def refused(src: Path, tmp_path: Path) -> EmdConvertError:
 # -- pages with no data ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("compression", "tile", "tag"), [
-    ("zlib", None, "StripByteCounts"), ("lzw", None, "StripByteCounts"),
-    ("zlib", None, "StripOffsets"), (None, None, "StripOffsets"),
-    ("zlib", (16, 16), "TileByteCounts"), ("zlib", (16, 16), "TileOffsets")])
-def test_a_page_without_data_is_corrupt(tmp_path: Path, compression: str | None,
-                                        tile: tuple[int, int] | None, tag: str) -> None:
+@pytest.mark.parametrize(
+    ("compression", "tile", "tag"),
+    [
+        ("zlib", None, "StripByteCounts"),
+        ("lzw", None, "StripByteCounts"),
+        ("zlib", None, "StripOffsets"),
+        (None, None, "StripOffsets"),
+        ("zlib", (16, 16), "TileByteCounts"),
+        ("zlib", (16, 16), "TileOffsets"),
+    ],
+)
+def test_a_page_without_data_is_corrupt(
+    tmp_path: Path, compression: str | None, tile: tuple[int, int] | None, tag: str
+) -> None:
     # tifffile reads a missing strip or tile as zeros (its "empty segment"), so the
     # stack converted with a block of zeros in frame 3 and exit 0; an uncompressed strip
     # at offset 0 was read from the file header.
     src = invalid(tmp_path) / "stack.tif"
-    tifffile.imwrite(src, frames(shape=(32, 48)), compression=compression, tile=tile,
-                     rowsperstrip=None if tile else 8, photometric="minisblack")
+    tifffile.imwrite(
+        src,
+        frames(shape=(32, 48)),
+        compression=compression,
+        tile=tile,
+        rowsperstrip=None if tile else 8,
+        photometric="minisblack",
+    )
     patch_tag(src, 3, tag, 0)
     error = refused(src, tmp_path)
     assert isinstance(error, FormatError) and not isinstance(error, IncompleteError)
@@ -137,33 +151,52 @@ def test_a_next_page_pointer_past_the_end_is_incomplete(tmp_path: Path) -> None:
 # -- impossible geometry ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("tile", "tag"), [
-    ((16, 16), "TileWidth"), ((16, 16), "TileLength"), (None, "RowsPerStrip")])
-def test_a_zero_tile_or_strip_size_is_corrupt(tmp_path: Path, tile: tuple[int, int] | None,
-                                              tag: str) -> None:
+@pytest.mark.parametrize(
+    ("tile", "tag"), [((16, 16), "TileWidth"), ((16, 16), "TileLength"), (None, "RowsPerStrip")]
+)
+def test_a_zero_tile_or_strip_size_is_corrupt(
+    tmp_path: Path, tile: tuple[int, int] | None, tag: str
+) -> None:
     # TileWidth 0 used to end in ZeroDivisionError inside tifffile (exit 70).
     src = invalid(tmp_path) / "zero.tif"
-    tifffile.imwrite(src, frames(3, (32, 48)), compression="zlib", tile=tile,
-                     rowsperstrip=None if tile else 8, photometric="minisblack")
+    tifffile.imwrite(
+        src,
+        frames(3, (32, 48)),
+        compression="zlib",
+        tile=tile,
+        rowsperstrip=None if tile else 8,
+        photometric="minisblack",
+    )
     patch_tag(src, 0, tag, 0)
     error = refused(src, tmp_path)
     assert error.kind == "corrupt"
     assert f"{tag} 0" in str(error)
 
 
-@pytest.mark.parametrize(("tag", "value", "words"), [
-    ("ImageLength", 2**32 - 1, "its size needs 715827883 strips but it lists 4 StripOffsets"),
-    ("BitsPerSample", 0, "unsupported sample type (SampleFormat 1, BitsPerSample 0)"),
-    ("TileLength", None, "TileLength 0")])
-def test_forged_page_headers_fail_early_and_clearly(tmp_path: Path, tag: str,
-                                                    value: int | None, words: str) -> None:
+@pytest.mark.parametrize(
+    ("tag", "value", "words"),
+    [
+        ("ImageLength", 2**32 - 1, "its size needs 715827883 strips but it lists 4 StripOffsets"),
+        ("BitsPerSample", 0, "unsupported sample type (SampleFormat 1, BitsPerSample 0)"),
+        ("TileLength", None, "TileLength 0"),
+    ],
+)
+def test_forged_page_headers_fail_early_and_clearly(
+    tmp_path: Path, tag: str, value: int | None, words: str
+) -> None:
     # Found by the mutants below: a forged ImageLength made the per-strip check allocate
     # arrays for 700 million strips (MemoryError); BitsPerSample 0 ended as "cannot
     # reshape array of size 0"; a TileLength tag renamed away, in ZeroDivisionError.
     src = invalid(tmp_path) / "forged.tif"
     tile = (16, 16) if tag == "TileLength" else None
-    tifffile.imwrite(src, frames(3, (24, 40)), tile=tile, rowsperstrip=None if tile else 6,
-                     photometric="minisblack", metadata=None)
+    tifffile.imwrite(
+        src,
+        frames(3, (24, 40)),
+        tile=tile,
+        rowsperstrip=None if tile else 6,
+        photometric="minisblack",
+        metadata=None,
+    )
     if value is None:  # give the tag an unknown code: as if it were missing
         with tifffile.TiffFile(src) as tif:
             entry = tif.pages[0].tags[tag].offset
@@ -178,24 +211,42 @@ def test_forged_page_headers_fail_early_and_clearly(tmp_path: Path, tag: str,
 # -- packed bit depths -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("bits", "samples", "planar"), [
-    (1, 1, None), (2, 1, None), (4, 1, None), (10, 1, None), (12, 1, None),
-    (14, 1, None), (24, 1, None), (12, 3, "contig"), (4, 3, "separate")])
-def test_packed_bit_depths_convert_exactly(tmp_path: Path, bits: int, samples: int,
-                                           planar: str | None) -> None:
+@pytest.mark.parametrize(
+    ("bits", "samples", "planar"),
+    [
+        (1, 1, None),
+        (2, 1, None),
+        (4, 1, None),
+        (10, 1, None),
+        (12, 1, None),
+        (14, 1, None),
+        (24, 1, None),
+        (12, 3, "contig"),
+        (4, 3, "separate"),
+    ],
+)
+def test_packed_bit_depths_convert_exactly(
+    tmp_path: Path, bits: int, samples: int, planar: str | None
+) -> None:
     # Rows of packed samples are padded to a whole byte: an odd width (45) makes the
     # padding matter.  These files were refused as "declared size ... but its strips
     # hold ..." because the check counted 8 or 16 bits per sample.
     rng = np.random.default_rng(bits)
-    shape = {None: (3, 31, 45), "contig": (3, 31, 45, samples),
-             "separate": (3, samples, 31, 45)}[planar]
-    dtype = bool if bits == 1 else np.uint8 if bits <= 8 else np.uint16 if bits <= 16 \
-        else np.uint32
+    shape = {None: (3, 31, 45), "contig": (3, 31, 45, samples), "separate": (3, samples, 31, 45)}[
+        planar
+    ]
+    dtype = bool if bits == 1 else np.uint8 if bits <= 8 else np.uint16 if bits <= 16 else np.uint32
     data = rng.integers(0, 2**bits, shape).astype(dtype)
     src = tmp_path / "packed.tif"
     options = {} if bits == 1 else {"bitspersample": bits}
-    tifffile.imwrite(src, data, photometric="rgb" if samples == 3 else "minisblack",
-                     planarconfig=planar, rowsperstrip=7, **options)
+    tifffile.imwrite(
+        src,
+        data,
+        photometric="rgb" if samples == 3 else "minisblack",
+        planarconfig=planar,
+        rowsperstrip=7,
+        **options,
+    )
     expected = tifffile.imread(src)
     np.testing.assert_array_equal(expected, data)  # the writer did what we asked
     out = emdconvert.convert(src, tmp_path / "packed.emd")
@@ -210,18 +261,21 @@ MUTANTS_PER_SEED = 50
 
 
 def _seed_zlib_stack(path: Path) -> None:
-    tifffile.imwrite(path, frames(4, (24, 40)), compression="zlib", rowsperstrip=8,
-                     photometric="minisblack")
+    tifffile.imwrite(
+        path, frames(4, (24, 40)), compression="zlib", rowsperstrip=8, photometric="minisblack"
+    )
 
 
 def _seed_tiled(path: Path) -> None:
-    tifffile.imwrite(path, frames(2, (24, 40), "u1"), tile=(16, 16),
-                     photometric="minisblack", byteorder=">")
+    tifffile.imwrite(
+        path, frames(2, (24, 40), "u1"), tile=(16, 16), photometric="minisblack", byteorder=">"
+    )
 
 
 def _seed_plain(path: Path) -> None:
-    tifffile.imwrite(path, frames(3, (24, 40), "f4"), rowsperstrip=6,
-                     photometric="minisblack", metadata=None)
+    tifffile.imwrite(
+        path, frames(3, (24, 40), "f4"), rowsperstrip=6, photometric="minisblack", metadata=None
+    )
 
 
 def structure(path: Path) -> list[tuple[int, int]]:
@@ -247,11 +301,14 @@ def mutate(content: bytes, ranges: list[tuple[int, int]], seed: int) -> tuple[by
     else:
         where = int(rng.integers(len(content)))
     kind = ("byte", "bit", "zero", "ones", "int")[int(rng.integers(5))]
-    patch = {"byte": bytes([int(rng.integers(256))]),
-             "bit": bytes([content[where] ^ (1 << int(rng.integers(8)))]),
-             "zero": bytes(4), "ones": b"\xff" * 4,
-             "int": struct.pack("<I", int(rng.integers(2**32)))}[kind]
-    mutant = content[:where] + patch + content[where + len(patch):]
+    patch = {
+        "byte": bytes([int(rng.integers(256))]),
+        "bit": bytes([content[where] ^ (1 << int(rng.integers(8)))]),
+        "zero": bytes(4),
+        "ones": b"\xff" * 4,
+        "int": struct.pack("<I", int(rng.integers(2**32))),
+    }[kind]
+    mutant = content[:where] + patch + content[where + len(patch) :]
     return mutant[: len(content)], f"{kind} at byte {where}"
 
 
@@ -266,8 +323,9 @@ def mutant_seed(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
     return path
 
 
-def test_a_mutant_we_convert_is_read_identically_by_tifffile(mutant_seed: Path,
-                                                             tmp_path: Path) -> None:
+def test_a_mutant_we_convert_is_read_identically_by_tifffile(
+    mutant_seed: Path, tmp_path: Path
+) -> None:
     # Exit 0 is a promise about the data: whatever we accept, tifffile must read too,
     # and to the same values.  Refusals must be clean (exit 3 or 5, never internal).
     content, ranges = mutant_seed.read_bytes(), structure(mutant_seed)
@@ -289,10 +347,12 @@ def test_a_mutant_we_convert_is_read_identically_by_tifffile(mutant_seed: Path,
             problems.append(f"{what}: converted, but tifffile fails: {error!r}")
             continue
         ours = rsciio_emd_arrays(out)
-        if [(a.shape, a.dtype.newbyteorder("=")) for a in ours] != \
-                [(e.shape, e.dtype.newbyteorder("=")) for e in expected] or \
-                not all(np.array_equal(a, e, equal_nan=a.dtype.kind in "fc")
-                        for a, e in zip(ours, expected, strict=True)):
+        if [(a.shape, a.dtype.newbyteorder("=")) for a in ours] != [
+            (e.shape, e.dtype.newbyteorder("=")) for e in expected
+        ] or not all(
+            np.array_equal(a, e, equal_nan=a.dtype.kind in "fc")
+            for a, e in zip(ours, expected, strict=True)
+        ):
             problems.append(f"{what}: converted to data tifffile does not read")
         out.unlink()
     assert not problems, "\n".join(problems)
@@ -314,8 +374,9 @@ def test_silencing_tifffile_logging_hides_no_damage(tmp_path: Path, silenced: st
         else:
             logger.setLevel(logging.CRITICAL)
         assert "does not match" in str(refused(src, tmp_path))
-        assert (logger.level, logger.disabled) == ((before[0], True) if silenced ==
-                                                   "disabled" else (logging.CRITICAL, False))
+        assert (logger.level, logger.disabled) == (
+            (before[0], True) if silenced == "disabled" else (logging.CRITICAL, False)
+        )
     finally:
         logger.setLevel(before[0])
         logger.disabled = before[1]

@@ -42,8 +42,14 @@ def make_tiff(path: Path, npy: Path) -> None:
     import tifffile
 
     source = np.load(npy, mmap_mode="r")
-    tifffile.imwrite(path, (np.asarray(frame) for frame in source), shape=source.shape,
-                     dtype=source.dtype, bigtiff=True, photometric="minisblack")
+    tifffile.imwrite(
+        path,
+        (np.asarray(frame) for frame in source),
+        shape=source.shape,
+        dtype=source.dtype,
+        bigtiff=True,
+        photometric="minisblack",
+    )
 
 
 def make_dm(path: Path, npy: Path, version: int) -> None:
@@ -81,5 +87,4 @@ def ensure_inputs(folder: Path, size: int, formats: tuple[str, ...]) -> dict[str
     if not small.exists():
         make_small_dm3(small)
     paths["dm3-small"] = small
-    return {name: path for name, path in paths.items()
-            if name in formats or name == "dm3-small"}
+    return {name: path for name, path in paths.items() if name in formats or name == "dm3-small"}

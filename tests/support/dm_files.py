@@ -21,8 +21,10 @@ def write_dm(path: Path, data: np.ndarray, version: int) -> None:
 
     # 3-D: a sequence of images (nionswift's default would be a spectrum image);
     # 4-D: a 2-D scan of 2-D diffraction patterns.
-    descriptor = {3: DataAndMetadata.DataDescriptor(True, 0, 2),
-                  4: DataAndMetadata.DataDescriptor(False, 2, 2)}.get(data.ndim)
+    descriptor = {
+        3: DataAndMetadata.DataDescriptor(True, 0, 2),
+        4: DataAndMetadata.DataDescriptor(False, 2, 2),
+    }.get(data.ndim)
     xdata = DataAndMetadata.new_data_and_metadata(data, data_descriptor=descriptor)
     with open(path, "wb") as handle:
         dm3_image_utils.save_image(xdata, handle, version)
@@ -46,7 +48,7 @@ def dm_tag_values(path: str | Path) -> list[tuple[tuple[str, ...], int, int, int
     values: list[tuple[tuple[str, ...], int, int, int]] = []
 
     def number(at: int) -> int:
-        return int.from_bytes(raw[at:at + word], "big")
+        return int.from_bytes(raw[at : at + word], "big")
 
     def layout(info: list[int], i: int) -> tuple[list[tuple[int, int]], int]:
         """Runs of (itemsize, count) of one value of the type starting at info[i]."""
@@ -54,27 +56,31 @@ def dm_tag_values(path: str | Path) -> list[tuple[tuple[str, ...], int, int, int
         if kind == 18:  # string: 1-byte characters
             return [(1, info[i + 1])], i + 2
         if kind == 15:  # struct: name length, field count, then (name length, type) pairs
-            fields = info[i + 4:i + 3 + 2 * info[i + 2]:2]
+            fields = info[i + 4 : i + 3 + 2 * info[i + 2] : 2]
             return [(_DM_ITEMSIZE[f], 1) for f in fields], i + 3 + 2 * info[i + 2]
         if kind == 20:  # array: element type, then length
             runs, j = layout(info, i + 1)
             runs = merged(runs)
-            return ([(runs[0][0], runs[0][1] * info[j])] if len(runs) == 1
-                    else runs * info[j]), j + 1
+            return (
+                [(runs[0][0], runs[0][1] * info[j])] if len(runs) == 1 else runs * info[j]
+            ), j + 1
         return [(_DM_ITEMSIZE[kind], 1)], i + 1
 
     def merged(runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
         out: list[tuple[int, int]] = []
         for size, count in runs:
-            out[-1:] = ([(size, out[-1][1] + count)] if out and out[-1][0] == size
-                        else [*out[-1:], (size, count)])
+            out[-1:] = (
+                [(size, out[-1][1] + count)]
+                if out and out[-1][0] == size
+                else [*out[-1:], (size, count)]
+            )
         return out
 
     def group(at: int, prefix: tuple[str, ...]) -> int:
         count, at = number(at + 2), at + 2 + word
         for index in range(count):
-            length = int.from_bytes(raw[at + 1:at + 3], "big")
-            name = raw[at + 3:at + 3 + length].decode("latin-1") or str(index)
+            length = int.from_bytes(raw[at + 1 : at + 3], "big")
+            name = raw[at + 3 : at + 3 + length].decode("latin-1") or str(index)
             body = at + 3 + length + (8 if word == 8 else 0)
             at = group(body, (*prefix, name)) if raw[at] == 20 else tag(body, (*prefix, name))
         return at
@@ -105,7 +111,7 @@ def dm_patch(source: str | Path, target: str | Path, changes: dict[str, int]) ->
     for name, value in changes.items():
         wanted = ("ImageList", last, *name.split("/"))
         offset, size = next((o, s) for path, o, s, _ in values if path == wanted)
-        raw[offset:offset + size] = (value % 256 ** size).to_bytes(size, "little")
+        raw[offset : offset + size] = (value % 256**size).to_bytes(size, "little")
     Path(target).write_bytes(raw)
 
 
@@ -118,9 +124,9 @@ def dm_big_endian(source: str | Path, target: str | Path) -> None:
     """
     raw = bytearray(Path(source).read_bytes())
     word = 8 if raw[3] == 4 else 4
-    raw[4 + word:8 + word] = (0).to_bytes(4, "big")
+    raw[4 + word : 8 + word] = (0).to_bytes(4, "big")
     for _, offset, size, count in dm_tag_values(source):
         if size > 1:
             block = np.frombuffer(raw, f"u{size}", count, offset)
-            raw[offset:offset + size * count] = block.byteswap().tobytes()
+            raw[offset : offset + size * count] = block.byteswap().tobytes()
     Path(target).write_bytes(raw)

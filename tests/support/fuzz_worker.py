@@ -58,10 +58,17 @@ def independent_arrays(source: Path) -> list[np.ndarray]:
         return [table[:, k] for k in range(1, table.shape[1])]
     from rsciio import digitalmicrograph, emd, mrc, tia
 
-    reader = {".dm3": digitalmicrograph, ".dm4": digitalmicrograph, ".emd": emd,
-              ".ser": tia, ".mrc": mrc}[suffix]
-    return [np.asarray(as_loaded(signal)["data"])
-            for signal in reader.file_reader(str(source), lazy=False)]
+    reader = {
+        ".dm3": digitalmicrograph,
+        ".dm4": digitalmicrograph,
+        ".emd": emd,
+        ".ser": tia,
+        ".mrc": mrc,
+    }[suffix]
+    return [
+        np.asarray(as_loaded(signal)["data"])
+        for signal in reader.file_reader(str(source), lazy=False)
+    ]
 
 
 def _is_number(cell: str) -> bool:
@@ -87,15 +94,21 @@ def same_data(source: Path, output: Path) -> dict[str, Any] | None:
     try:
         expected = independent_arrays(source)
     except Exception as exc:
-        return {"code": 95, "error": f"converted, but the independent reader refuses the "
-                                     f"source: {type(exc).__name__}: {exc}"[:2000]}
+        return {
+            "code": 95,
+            "error": f"converted, but the independent reader refuses the "
+            f"source: {type(exc).__name__}: {exc}"[:2000],
+        }
     written = rsciio_emd_arrays(output)
     as_float = source.suffix.lower() == ".csv"  # loadtxt gives floats, we keep int columns
     if _canonical(written, as_float) != _canonical(expected, as_float):
         found = [(a.shape, str(a.dtype)) for a in written]
         wanted = [(np.shape(a), str(np.asarray(a).dtype)) for a in expected]
-        return {"code": 94, "error": f"converted data differ from the independent reader's: "
-                                     f"wrote {found}, it reads {wanted}"}
+        return {
+            "code": 94,
+            "error": f"converted data differ from the independent reader's: "
+            f"wrote {found}, it reads {wanted}",
+        }
     return None
 
 

@@ -52,27 +52,32 @@ def _cut(relative: str, fraction: float) -> Callable[[Path, Path], None]:
     def make(path: Path, corpus: Path) -> None:
         data = _bytes_of(corpus, relative)
         path.write_bytes(data[: max(1, int(len(data) * fraction))])
+
     return make
 
 
 def _drop_tail(relative: str, count: int) -> Callable[[Path, Path], None]:
     def make(path: Path, corpus: Path) -> None:
         path.write_bytes(_bytes_of(corpus, relative)[:-count])
+
     return make
 
 
 def _zero_tail(relative: str, fraction: float = 0.9) -> Callable[[Path, Path], None]:
     """Full size, but the end never flushed (a pre-allocated file still being written)."""
+
     def make(path: Path, corpus: Path) -> None:
         data = _bytes_of(corpus, relative)
         keep = int(len(data) * fraction)
         path.write_bytes(data[:keep] + bytes(len(data) - keep))
+
     return make
 
 
 def _content(data: bytes) -> Callable[[Path, Path], None]:
     def make(path: Path, corpus: Path) -> None:
         path.write_bytes(data)
+
     return make
 
 
@@ -80,18 +85,21 @@ def _random(size: int, prefix: bytes = b"") -> Callable[[Path, Path], None]:
     def make(path: Path, corpus: Path) -> None:
         rng = np.random.default_rng(len(path.name) + size)
         path.write_bytes(prefix + rng.bytes(size))
+
     return make
 
 
 def _dm4_dims(value: int) -> Callable[[Path, Path], None]:
     """2D_test-1.dm4 with its image ``Dimensions`` patched (README, Safety rules R5)."""
+
     def make(path: Path, corpus: Path) -> None:
         data = bytearray(_bytes_of(corpus, "dm/2D_test-1.dm4"))
         i = data.index(b"Dimensions", data.index(b"Dimensions") + 1)
-        spots = [j for j in range(i, i + 120) if data[j:j + 5] == b"\x05\x02\x00\x00\x00"]
+        spots = [j for j in range(i, i + 120) if data[j : j + 5] == b"\x05\x02\x00\x00\x00"]
         for spot in spots[:2]:
-            data[spot + 1:spot + 5] = struct.pack("<I", value)
+            data[spot + 1 : spot + 5] = struct.pack("<I", value)
         path.write_bytes(bytes(data))
+
     return make
 
 
@@ -106,6 +114,7 @@ def _tiff_cut(compression: str | None, fraction: float) -> Callable[[Path, Path]
     def make(path: Path, corpus: Path) -> None:
         data = _stack(compression)
         path.write_bytes(data[: int(len(data) * fraction)])
+
     return make
 
 
@@ -117,9 +126,17 @@ def _tiff_zero_tail(path: Path, corpus: Path) -> None:
 
 def tiff_one_strip(width: int, height: int, compression: int, strip: bytes) -> bytes:
     """A minimal little-endian TIFF: one uint16 page of *width* x *height*, one strip."""
-    entries = [(256, 4, width), (257, 4, height), (258, 3, 16), (259, 3, compression),
-               (262, 3, 1), (273, 4, 0), (277, 3, 1), (278, 4, height),
-               (279, 4, len(strip))]
+    entries = [
+        (256, 4, width),
+        (257, 4, height),
+        (258, 3, 16),
+        (259, 3, compression),
+        (262, 3, 1),
+        (273, 4, 0),
+        (277, 3, 1),
+        (278, 4, height),
+        (279, 4, len(strip)),
+    ]
     ifd_size = 2 + 12 * len(entries) + 4
     strip_offset = 8 + ifd_size
     out = bytearray(b"II*\x00" + struct.pack("<I", 8) + struct.pack("<H", len(entries)))
@@ -149,6 +166,7 @@ def _npy_cut(fraction: float) -> Callable[[Path, Path], None]:
     def make(path: Path, corpus: Path) -> None:
         data = _npy_bytes(np.arange(4096, dtype="<f8").reshape(64, 64))
         path.write_bytes(data[: int(len(data) * fraction)])
+
     return make
 
 
@@ -188,8 +206,9 @@ def _plain_pickle(path: Path, corpus: Path) -> None:
 def _npz_object(path: Path, corpus: Path) -> None:
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("a.npy", _npy_bytes(np.arange(4.0)))
-        archive.writestr("b.npy", _npy_bytes(np.array([Canary(str(canary_path(path)))],
-                                                      dtype=object)))
+        archive.writestr(
+            "b.npy", _npy_bytes(np.array([Canary(str(canary_path(path)))], dtype=object))
+        )
 
 
 def _npz_cut(path: Path, corpus: Path) -> None:
@@ -220,6 +239,7 @@ def _emd_cut(fraction: float) -> Callable[[Path, Path], None]:
     def make(path: Path, corpus: Path) -> None:
         data = _small_emd()
         path.write_bytes(data[: int(len(data) * fraction)])
+
     return make
 
 
@@ -235,8 +255,9 @@ def _emd_hostile(kind: str) -> Callable[[Path, Path], None]:
             group = _emd_frame(h5, "a")
             group["dim1"] = np.arange(size if kind == "external storage" else 5.0)
             if kind == "external storage":
-                group.create_dataset("data", shape=(size,), dtype="u1",
-                                     external=[(str(canary), 0, size)])
+                group.create_dataset(
+                    "data", shape=(size,), dtype="u1", external=[(str(canary), 0, size)]
+                )
             elif kind == "external link":
                 group["data"] = h5py.ExternalLink(str(other), "/x")
             elif kind == "virtual dataset":
@@ -247,8 +268,14 @@ def _emd_hostile(kind: str) -> Callable[[Path, Path], None]:
                 group["data"] = np.arange(5)
                 h5["data/b"] = h5py.SoftLink("/nowhere")
             elif kind == "unknown filter":
-                group.create_dataset("data", data=np.arange(5), chunks=(5,),
-                                     compression=32000, allow_unknown_filter=True)
+                group.create_dataset(
+                    "data",
+                    data=np.arange(5),
+                    chunks=(5,),
+                    compression=32000,
+                    allow_unknown_filter=True,
+                )
+
     return make
 
 
@@ -256,8 +283,9 @@ def _emd_sparse_bomb(path: Path, corpus: Path) -> None:
     """8 TB declared, one chunk stored (README, Safety rules R6); 2-element dim vectors."""
     with h5py.File(path, "w") as h5:
         group = _emd_frame(h5, "bomb")
-        data = group.create_dataset("data", shape=(10**6, 10**6), dtype="f8",
-                                    chunks=(1000, 1000), compression="gzip")
+        data = group.create_dataset(
+            "data", shape=(10**6, 10**6), dtype="f8", chunks=(1000, 1000), compression="gzip"
+        )
         data[:1000, :1000] = 1.0
         for k in (1, 2):
             group[f"dim{k}"] = np.array([0.0, 1.0])
@@ -284,6 +312,7 @@ def _fifo(path: Path, corpus: Path) -> None:
 def _symlink_to(target: str) -> Callable[[Path, Path], None]:
     def make(path: Path, corpus: Path) -> None:
         path.symlink_to(target)
+
     return make
 
 
@@ -293,19 +322,20 @@ def _symlink_corpus(path: Path, corpus: Path) -> None:
 
 def _dm_cases() -> list[Case]:
     cases = []
-    for relative, short in (("dm/2D_test-1.dm4", "dm4"), ("dm/2D_test-1.dm3", "dm3"),
-                            ("dm/EELS_SI.dm4", "eels.dm4")):
+    for relative, short in (
+        ("dm/2D_test-1.dm4", "dm4"),
+        ("dm/2D_test-1.dm3", "dm3"),
+        ("dm/EELS_SI.dm4", "eels.dm4"),
+    ):
         for fraction in TRUNCATIONS:
-            name = f"cut{fraction * 100:g}pct_{short}".replace(".", "_") + \
-                f".{short.split('.')[-1]}"
+            name = (
+                f"cut{fraction * 100:g}pct_{short}".replace(".", "_") + f".{short.split('.')[-1]}"
+            )
             cases.append(Case(name, _cut(relative, fraction), BAD_INPUT, ""))
     cases += [
-        Case("missing8_2D_test-1.dm4", _drop_tail("dm/2D_test-1.dm4", 8), BAD_INPUT,
-             "incomplete"),
-        Case("missing1_2D_test-1.dm4", _drop_tail("dm/2D_test-1.dm4", 1), BAD_INPUT,
-             "incomplete"),
-        Case("missing8_2D_test-1.dm3", _drop_tail("dm/2D_test-1.dm3", 8), BAD_INPUT,
-             "incomplete"),
+        Case("missing8_2D_test-1.dm4", _drop_tail("dm/2D_test-1.dm4", 8), BAD_INPUT, "incomplete"),
+        Case("missing1_2D_test-1.dm4", _drop_tail("dm/2D_test-1.dm4", 1), BAD_INPUT, "incomplete"),
+        Case("missing8_2D_test-1.dm3", _drop_tail("dm/2D_test-1.dm3", 8), BAD_INPUT, "incomplete"),
         Case("zero_tail_2D_test-1.dm4", _zero_tail("dm/2D_test-1.dm4"), BAD_INPUT, ""),
         Case("zero_tail_EELS_SI.dm4", _zero_tail("dm/EELS_SI.dm4"), BAD_INPUT, ""),
         Case("huge_dims_1e6.dm4", _dm4_dims(1_000_000), BAD_INPUT, "declare"),
@@ -313,8 +343,7 @@ def _dm_cases() -> list[Case]:
         Case("random.dm4", _random(5000), BAD_INPUT, ""),
         Case("random_dm4_magic.dm4", _random(5000, b"\0\0\0\x04"), BAD_INPUT, ""),
         Case("random_dm3_magic.dm3", _random(5000, b"\0\0\0\x03"), BAD_INPUT, ""),
-        Case("header_only.dm4", _cut("dm/2D_test-1.dm4", 12 / 26652), BAD_INPUT,
-             "incomplete"),
+        Case("header_only.dm4", _cut("dm/2D_test-1.dm4", 12 / 26652), BAD_INPUT, "incomplete"),
     ]
     return cases
 
@@ -373,14 +402,11 @@ def _emd_cases() -> list[Case]:
         Case("cut90pct.emd", _emd_cut(0.9), BAD_INPUT, ""),
         Case("cut50pct_velox.emd", _cut("emd/velox_tem_stack.emd", 0.5), BAD_INPUT, ""),
         Case("sparse_bomb.emd", _emd_sparse_bomb, POLICY, "compression ratio"),
-        Case("external_storage.emd", _emd_hostile("external storage"), POLICY,
-             "external storage"),
+        Case("external_storage.emd", _emd_hostile("external storage"), POLICY, "external storage"),
         Case("external_link.emd", _emd_hostile("external link"), POLICY, "external link"),
-        Case("virtual_dataset.emd", _emd_hostile("virtual dataset"), POLICY,
-             "virtual dataset"),
+        Case("virtual_dataset.emd", _emd_hostile("virtual dataset"), POLICY, "virtual dataset"),
         Case("dangling_soft_link.emd", _emd_hostile("soft link"), POLICY, "soft link"),
-        Case("unknown_filter.emd", _emd_hostile("unknown filter"), POLICY,
-             "unknown filter 32000"),
+        Case("unknown_filter.emd", _emd_hostile("unknown filter"), POLICY, "unknown filter 32000"),
         Case("not_emd.h5", _hdf5_not_emd, BAD_INPUT, ""),
         Case("missing_dims.emd", _emd_missing_dims, BAD_INPUT, "dim"),
         Case("random.emd", _random(4000), BAD_INPUT, ""),
@@ -401,8 +427,10 @@ def _other_cases() -> list[Case]:
 
 
 def _special_cases() -> list[Case]:
-    empty = [Case(f"empty{suffix}", _content(b""), BAD_INPUT, "empty")
-             for suffix in (".dm4", ".dm3", ".tif", ".npy", ".npz", ".csv", ".emd", ".ser")]
+    empty = [
+        Case(f"empty{suffix}", _content(b""), BAD_INPUT, "empty")
+        for suffix in (".dm4", ".dm3", ".tif", ".npy", ".npz", ".csv", ".emd", ".ser")
+    ]
     mislabelled = [  # content of no format at all, under a format's extension
         Case("html_as.dm4", _content(b"<html><body>404</body></html>\n"), BAD_INPUT, ""),
         Case("png_as.tif", _content(b"\x89PNG\r\n\x1a\n" + bytes(200)), BAD_INPUT, ""),
@@ -410,14 +438,19 @@ def _special_cases() -> list[Case]:
         Case("zip_of_text_as.npz", _zip_of_text, BAD_INPUT, ""),
         Case("pdf_as.emd", _content(b"%PDF-1.4\n" + bytes(300)), BAD_INPUT, ""),
     ]
-    return empty + mislabelled + [
-        Case("folder.dm4", _directory, BAD_INPUT, ""),
-        Case("pipe.dm4", _fifo, BAD_INPUT, "not a regular file"),
-        Case("link_to_passwd.dm4", _symlink_to("/etc/passwd"), POLICY, "symbolic link"),
-        Case("link_to_valid.dm4", _symlink_corpus, POLICY, "symbolic link"),
-        Case("dangling_link.dm4", _symlink_to("/nonexistent/file.dm4"), POLICY,
-             "symbolic link"),
-    ]
+    return (
+        empty
+        + mislabelled
+        + [
+            Case("folder.dm4", _directory, BAD_INPUT, ""),
+            Case("pipe.dm4", _fifo, BAD_INPUT, "not a regular file"),
+            Case("link_to_passwd.dm4", _symlink_to("/etc/passwd"), POLICY, "symbolic link"),
+            Case("link_to_valid.dm4", _symlink_corpus, POLICY, "symbolic link"),
+            Case(
+                "dangling_link.dm4", _symlink_to("/nonexistent/file.dm4"), POLICY, "symbolic link"
+            ),
+        ]
+    )
 
 
 def _zip_of_text(path: Path, corpus: Path) -> None:
@@ -427,8 +460,15 @@ def _zip_of_text(path: Path, corpus: Path) -> None:
 
 def all_cases() -> list[Case]:
     """Every case, in a stable order (test ids come from the names)."""
-    return (_dm_cases() + _tiff_cases() + _npy_cases() + _csv_cases() + _emd_cases()
-            + _other_cases() + _special_cases())
+    return (
+        _dm_cases()
+        + _tiff_cases()
+        + _npy_cases()
+        + _csv_cases()
+        + _emd_cases()
+        + _other_cases()
+        + _special_cases()
+    )
 
 
 def build(case: Case, directory: Path, corpus: Path) -> Path:

@@ -27,12 +27,19 @@ from emdconvert.watch.ledger import Ledger, Row
 from emdconvert.watch.names import QUARANTINE_DIR
 
 #: Short windows for tests (S = 0.3 s, poll 0.2 s, rescan 1 s; defaults: README, Safety rules W3).
-FAST = {"stability": 0.3, "min_age": 0.3, "poll_interval": 0.2, "rescan_interval": 1.0,
-        "workers": 2, "shutdown_grace": 5.0}
+FAST = {
+    "stability": 0.3,
+    "min_age": 0.3,
+    "poll_interval": 0.2,
+    "rescan_interval": 1.0,
+    "workers": 2,
+    "shutdown_grace": 5.0,
+}
 
 
-def wait_for(condition: Callable[[], Any], timeout: float = 30.0, step: float = 0.05,
-             what: str = "condition") -> Any:
+def wait_for(
+    condition: Callable[[], Any], timeout: float = 30.0, step: float = 0.05, what: str = "condition"
+) -> Any:
     """Poll *condition* until it returns something truthy; fail after *timeout* s."""
     deadline = time.monotonic() + timeout
     while True:
@@ -47,13 +54,21 @@ def wait_for(condition: Callable[[], Any], timeout: float = 30.0, step: float = 
 class DaemonHandle:
     """One running ``emdconvert watch`` process and what it works on."""
 
-    def __init__(self, args: list[str], env: dict[str, str], in_dir: Path, out_dir: Path,
-                 state_dir: Path, log_path: Path) -> None:
+    def __init__(
+        self,
+        args: list[str],
+        env: dict[str, str],
+        in_dir: Path,
+        out_dir: Path,
+        state_dir: Path,
+        log_path: Path,
+    ) -> None:
         self.in_dir, self.out_dir, self.state_dir = in_dir, out_dir, state_dir
         self.log_path = log_path
         self._log_file = open(log_path, "a", encoding="utf-8")
-        self.proc = subprocess.Popen(args, stdout=self._log_file, stderr=subprocess.STDOUT,
-                                     env=env, start_new_session=True)
+        self.proc = subprocess.Popen(
+            args, stdout=self._log_file, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
 
     @property
     def pid(self) -> int:
@@ -63,9 +78,14 @@ class DaemonHandle:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
     def wait_watching(self, timeout: float = 30.0) -> None:
-        wait_for(lambda: any(mark in self.log() for mark in (" watching ", '"watching"'))
-                 or self.proc.poll() is not None,
-                 timeout, what="the daemon to start watching")
+        wait_for(
+            lambda: (
+                any(mark in self.log() for mark in (" watching ", '"watching"'))
+                or self.proc.poll() is not None
+            ),
+            timeout,
+            what="the daemon to start watching",
+        )
         assert self.proc.poll() is None, self.log()
 
     def rows(self, path: str | None = None) -> list[Row]:
@@ -82,8 +102,7 @@ class DaemonHandle:
         return {row.path: row.state for row in self.rows()}
 
     def outputs(self) -> list[Path]:
-        return sorted(p for p in self.out_dir.rglob("*.emd")
-                      if QUARANTINE_DIR not in p.parts)
+        return sorted(p for p in self.out_dir.rglob("*.emd") if QUARANTINE_DIR not in p.parts)
 
     def reports(self) -> list[Path]:
         return sorted((self.out_dir / QUARANTINE_DIR).glob("*.error.json"))
@@ -92,6 +111,7 @@ class DaemonHandle:
         def reached() -> bool:
             states = self.states()
             return all(states.get(path) == state for path, state in expected.items())
+
         wait_for(reached, timeout, what=f"states {expected} (log:\n{self.log()[-3000:]})")
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
@@ -121,12 +141,15 @@ def kill_process_group(pgid: int, timeout: float = 30.0) -> None:
     unit only once its cgroup is empty).  Zombies count as gone: they hold no files, and
     whoever inherited them may not reap them promptly.
     """
+
     def members() -> list[int]:
         alive = []
         for process in psutil.process_iter(["status"]):
             with contextlib.suppress(OSError, psutil.Error):
-                if (os.getpgid(process.pid) == pgid
-                        and process.info["status"] != psutil.STATUS_ZOMBIE):
+                if (
+                    os.getpgid(process.pid) == pgid
+                    and process.info["status"] != psutil.STATUS_ZOMBIE
+                ):
                     alive.append(process.pid)
         return alive
 
@@ -135,12 +158,28 @@ def kill_process_group(pgid: int, timeout: float = 30.0) -> None:
     wait_for(lambda: not members(), timeout, what=f"process group {pgid} to die")
 
 
-def daemon_args(in_dir: Path, out_dir: Path, state_dir: Path, backend: str,
-                options: dict[str, Any], defaults: dict[str, Any] = FAST) -> list[str]:
+def daemon_args(
+    in_dir: Path,
+    out_dir: Path,
+    state_dir: Path,
+    backend: str,
+    options: dict[str, Any],
+    defaults: dict[str, Any] = FAST,
+) -> list[str]:
     """The daemon's command line: *defaults* (the short test windows), then *options*."""
-    args = [sys.executable, "-m", "emdconvert", "watch", str(in_dir), "--out", str(out_dir),
-            "--state-dir", str(state_dir), "--allow-root",
-            *(["--poll"] if backend == "polling" else ["--backend", backend])]
+    args = [
+        sys.executable,
+        "-m",
+        "emdconvert",
+        "watch",
+        str(in_dir),
+        "--out",
+        str(out_dir),
+        "--state-dir",
+        str(state_dir),
+        "--allow-root",
+        *(["--poll"] if backend == "polling" else ["--backend", backend]),
+    ]
     for name, value in {**defaults, **options}.items():
         flag = "--" + name.replace("_", "-")
         if value is True:
@@ -155,8 +194,9 @@ def daemon_args(in_dir: Path, out_dir: Path, state_dir: Path, backend: str,
     return args
 
 
-def slow_write(path: Path, data: bytes, chunks: int, pause: float, *,
-               reopen_at: float | None = None) -> float:
+def slow_write(
+    path: Path, data: bytes, chunks: int, pause: float, *, reopen_at: float | None = None
+) -> float:
     """Write *data* to *path* in *chunks* with *pause* between them; returns the end time.
 
     With *reopen_at* (a fraction), the writer closes after that much and reopens in
@@ -173,7 +213,7 @@ def slow_write(path: Path, data: bytes, chunks: int, pause: float, *,
     size = -(-len(data) // chunks)
     with open(path, "wb") as handle:
         for start in range(0, len(data), size):
-            handle.write(data[start:start + size])
+            handle.write(data[start : start + size])
             handle.flush()
             os.fsync(handle.fileno())
             if start + size < len(data):
@@ -189,9 +229,13 @@ def in_thread(target: Callable[[], Any]) -> threading.Thread:
 
 def run_cli(*args: str | Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """``emdconvert ARGS`` in a subprocess, as a shell would run it (200 columns wide)."""
-    return subprocess.run([sys.executable, "-m", "emdconvert", *map(str, args)],
-                          capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "COLUMNS": "200"})
+    return subprocess.run(
+        [sys.executable, "-m", "emdconvert", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "COLUMNS": "200"},
+    )
 
 
 def _npy_bytes(value: int) -> bytes:
@@ -224,7 +268,7 @@ def burst(in_dir: Path, count: int, slow_every: int = 10) -> None:
     def finish() -> None:
         time.sleep(0.3)
         for handle, data in handles:
-            handle.write(data[len(data) // 2:])
+            handle.write(data[len(data) // 2 :])
             handle.close()
 
     in_thread(finish).join()
@@ -234,7 +278,8 @@ def mount_tmpfs(folder: Path, options: str = "size=16m") -> None:
     """Mount a tmpfs on *folder*, or skip the test (needs root; chmod does not stop root)."""
     if os.geteuid() != 0 or shutil.which("mount") is None:
         pytest.skip("needs root to mount a tmpfs")
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)],
-                            capture_output=True)
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True
+    )
     if result.returncode != 0:
         pytest.skip(f"cannot mount tmpfs: {result.stderr.decode().strip()}")

@@ -31,15 +31,24 @@ def daemon_factory(tmp_path: Path, backend: str) -> Iterator[Callable[..., Daemo
     (tmp_path / "in").mkdir()
     (tmp_path / "out").mkdir()
 
-    def start(*, env: dict[str, str] | None = None, state_dir: Path | None = None,
-              wait: bool = True, **options: Any) -> DaemonHandle:
+    def start(
+        *,
+        env: dict[str, str] | None = None,
+        state_dir: Path | None = None,
+        wait: bool = True,
+        **options: Any,
+    ) -> DaemonHandle:
         state = state_dir or tmp_path / "state"
         environment = {**os.environ, **(env or {})}
         index = len(started)
         handle = DaemonHandle(
             daemon_args(tmp_path / "in", tmp_path / "out", state, backend, options),
-            environment, tmp_path / "in", tmp_path / "out", state,
-            tmp_path / f"daemon{index}.log")
+            environment,
+            tmp_path / "in",
+            tmp_path / "out",
+            state,
+            tmp_path / f"daemon{index}.log",
+        )
         started.append(handle)
         if wait:
             handle.wait_watching()

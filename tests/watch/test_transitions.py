@@ -29,26 +29,62 @@ from emdconvert.watch.transitions import Action, Step, Verdict, after_hash, afte
 from emdconvert.watch.worker import Result
 
 NOW = 1_000_000.0
-CONFIG = WatchConfig(in_dir=Path("/in"), out_dir=Path("/out"), backoff_initial=5.0,
-                     backoff_max=600.0, max_wait=100.0, rescan_interval=60.0)
+CONFIG = WatchConfig(
+    in_dir=Path("/in"),
+    out_dir=Path("/out"),
+    backoff_initial=5.0,
+    backoff_max=600.0,
+    max_wait=100.0,
+    rescan_interval=60.0,
+)
 
 
 def make_row(state: State = State.CLAIMED, **values: Any) -> Row:
     fields: dict[str, Any] = {
-        "id": 7, "path": "sub/a.dm4", "size": 10, "mtime_ns": int((NOW - 5) * 1e9),
-        "ino": 1, "dev": 2, "sha256": None, "state": state, "version": 1, "output": None,
-        "alias_of": None, "attempts": 0, "kind": None, "detail": None, "found_by": "scan",
-        "pid": 123, "first_seen": NOW - 5, "stable_at": NOW - 1, "started": NOW - 1,
-        "finished": None, "retry_at": None}
+        "id": 7,
+        "path": "sub/a.dm4",
+        "size": 10,
+        "mtime_ns": int((NOW - 5) * 1e9),
+        "ino": 1,
+        "dev": 2,
+        "sha256": None,
+        "state": state,
+        "version": 1,
+        "output": None,
+        "alias_of": None,
+        "attempts": 0,
+        "kind": None,
+        "detail": None,
+        "found_by": "scan",
+        "pid": 123,
+        "first_seen": NOW - 5,
+        "stable_at": NOW - 1,
+        "started": NOW - 1,
+        "finished": None,
+        "retry_at": None,
+    }
     fields.update(values)
     return Row(**fields)
 
 
-def step_for(outcome: Outcome, row: Row | None = None, *, backoffs: int = 0,
-             kind: str | None = None, detail: str = "why") -> Step:
+def step_for(
+    outcome: Outcome,
+    row: Row | None = None,
+    *,
+    backoffs: int = 0,
+    kind: str | None = None,
+    detail: str = "why",
+) -> Step:
     result = Result(7, outcome, sha256="ab" * 32, kind=kind, detail=detail, seconds=1.23456)
-    return after_result(row or make_row(), result, now=NOW, config=CONFIG, backoffs=backoffs,
-                        output="sub/a.emd", target="/out/sub/a.emd")
+    return after_result(
+        row or make_row(),
+        result,
+        now=NOW,
+        config=CONFIG,
+        backoffs=backoffs,
+        output="sub/a.emd",
+        target="/out/sub/a.emd",
+    )
 
 
 # -- every outcome from every state -----------------------------------------------------
@@ -87,8 +123,15 @@ def test_every_outcome_from_every_state(outcome: Outcome, state: State) -> None:
 
 def test_done_records_the_output_and_resets_the_back_off() -> None:
     step = step_for(Outcome.DONE, backoffs=3)
-    assert step.changes == {"state": State.DONE, "output": "sub/a.emd", "sha256": "ab" * 32,
-                            "finished": NOW, "kind": None, "detail": None, "pid": None}
+    assert step.changes == {
+        "state": State.DONE,
+        "output": "sub/a.emd",
+        "sha256": "ab" * 32,
+        "finished": NOW,
+        "kind": None,
+        "detail": None,
+        "pid": None,
+    }
     assert step.backoffs == 0
     assert step.fields == {"path": "sub/a.dm4", "output": "sub/a.emd", "seconds": 1.235}
 
@@ -114,9 +157,22 @@ def test_changed_and_interrupted_are_not_attempts(outcome: Outcome) -> None:
 
 # -- environment problems: back-off, never quarantine ----------------------------------
 
-@pytest.mark.parametrize(("tries", "delay"), [
-    (0, 5.0), (1, 10.0), (2, 20.0), (3, 40.0), (4, 80.0), (5, 160.0), (6, 320.0),
-    (7, 600.0), (8, 600.0), (30, 600.0)])
+
+@pytest.mark.parametrize(
+    ("tries", "delay"),
+    [
+        (0, 5.0),
+        (1, 10.0),
+        (2, 20.0),
+        (3, 40.0),
+        (4, 80.0),
+        (5, 160.0),
+        (6, 320.0),
+        (7, 600.0),
+        (8, 600.0),
+        (30, 600.0),
+    ],
+)
 def test_back_off_doubles_and_is_capped(tries: int, delay: float) -> None:
     assert transitions.backoff_delay(tries, CONFIG) == delay
     step = step_for(Outcome.ENVIRONMENT, backoffs=tries, kind="environment")
@@ -137,34 +193,61 @@ def test_back_off_grows_over_successive_results() -> None:
 
 
 def test_a_missing_dependency_is_retried_not_quarantined() -> None:
-    step = step_for(Outcome.ENVIRONMENT, make_row(attempts=0), backoffs=1,
-                    kind="missing-dependency", detail="pip install imagecodecs")
+    step = step_for(
+        Outcome.ENVIRONMENT,
+        make_row(attempts=0),
+        backoffs=1,
+        kind="missing-dependency",
+        detail="pip install imagecodecs",
+    )
     assert step.state == State.RETRY and step.action == Action.NONE
-    assert step.changes == {"state": State.RETRY, "retry_at": NOW + 10.0,
-                            "kind": "missing-dependency",
-                            "detail": "pip install imagecodecs", "pid": None}
+    assert step.changes == {
+        "state": State.RETRY,
+        "retry_at": NOW + 10.0,
+        "kind": "missing-dependency",
+        "detail": "pip install imagecodecs",
+        "pid": None,
+    }
     assert "attempts" not in step.changes  # the machine's problem is not a failure
     assert State.RETRY in CLAIMABLE and State.RETRY not in FINAL
 
 
 # -- bad input: quarantined at once ------------------------------------------------------
 
-@pytest.mark.parametrize(("outcome", "kind"), [
-    (Outcome.FAILED, "corrupt"), (Outcome.FAILED, "budget"), (Outcome.FAILED, "internal"),
-    (Outcome.CRASHED, "crash")])
+
+@pytest.mark.parametrize(
+    ("outcome", "kind"),
+    [
+        (Outcome.FAILED, "corrupt"),
+        (Outcome.FAILED, "budget"),
+        (Outcome.FAILED, "internal"),
+        (Outcome.CRASHED, "crash"),
+    ],
+)
 def test_bad_input_and_crashes_are_quarantined_at_once(outcome: Outcome, kind: str) -> None:
     step = step_for(outcome, make_row(attempts=0), kind=kind)
     assert step.state == State.FAILED and step.action == Action.REPORT
-    assert step.changes == {"state": State.FAILED, "attempts": 1, "kind": kind,
-                            "detail": "why", "pid": None, "finished": NOW}
+    assert step.changes == {
+        "state": State.FAILED,
+        "attempts": 1,
+        "kind": kind,
+        "detail": "why",
+        "pid": None,
+        "finished": NOW,
+    }
     assert step.fields == {"path": "sub/a.dm4", "kind": kind, "detail": "why"}
 
 
 def test_a_timeout_is_retried_once_then_fails() -> None:
     first = step_for(Outcome.TIMEOUT, make_row(attempts=0), kind="timeout")
     assert (first.state, first.action) == (State.STABLE, Action.ENQUEUE)
-    assert first.changes == {"state": State.STABLE, "attempts": 1, "kind": "timeout",
-                             "detail": "why", "pid": None}
+    assert first.changes == {
+        "state": State.STABLE,
+        "attempts": 1,
+        "kind": "timeout",
+        "detail": "why",
+        "pid": None,
+    }
     second = step_for(Outcome.TIMEOUT, make_row(attempts=1, kind="timeout"), kind="timeout")
     assert (second.state, second.action) == (State.FAILED, Action.REPORT)
     assert second.changes["attempts"] == 2
@@ -172,15 +255,21 @@ def test_a_timeout_is_retried_once_then_fails() -> None:
 
 # -- incomplete: wait until max_wait, then stalled ------------------------------------------
 
-@pytest.mark.parametrize(("age", "delay"), [
-    (0.0, 60.0), (5.0, 60.0), (40.0, 60.0), (50.0, 50.0), (99.0, 1.0)])
+
+@pytest.mark.parametrize(
+    ("age", "delay"), [(0.0, 60.0), (5.0, 60.0), (40.0, 60.0), (50.0, 50.0), (99.0, 1.0)]
+)
 def test_an_incomplete_file_waits(age: float, delay: float) -> None:
     row = make_row(first_seen=NOW - age, mtime_ns=int((NOW - age) * 1e9))
     step = step_for(Outcome.INCOMPLETE, row, kind="incomplete")
     assert (step.state, step.action) == (State.INCOMPLETE, Action.RECHECK)
     assert step.delay == pytest.approx(delay)
-    assert step.changes == {"state": State.INCOMPLETE, "kind": "incomplete",
-                            "detail": "why", "pid": None}
+    assert step.changes == {
+        "state": State.INCOMPLETE,
+        "kind": "incomplete",
+        "detail": "why",
+        "pid": None,
+    }
 
 
 @pytest.mark.parametrize("age", [100.0, 101.0, 86400.0])
@@ -200,39 +289,75 @@ def test_the_wait_counts_from_the_older_of_first_seen_and_mtime() -> None:
 
 # -- start-up, and hashes ---------------------------------------------------------------
 
-@pytest.mark.parametrize(("state", "action"), [
-    (State.SEEN, Action.WATCH), (State.INCOMPLETE, Action.WATCH),
-    (State.STABLE, Action.ENQUEUE), (State.CLAIMED, Action.NONE), (State.RETRY, Action.NONE),
-    (State.DONE, Action.NONE), (State.ALIAS, Action.NONE), (State.FAILED, Action.NONE),
-    (State.STALLED, Action.NONE)])
+
+@pytest.mark.parametrize(
+    ("state", "action"),
+    [
+        (State.SEEN, Action.WATCH),
+        (State.INCOMPLETE, Action.WATCH),
+        (State.STABLE, Action.ENQUEUE),
+        (State.CLAIMED, Action.NONE),
+        (State.RETRY, Action.NONE),
+        (State.DONE, Action.NONE),
+        (State.ALIAS, Action.NONE),
+        (State.FAILED, Action.NONE),
+        (State.STALLED, Action.NONE),
+    ],
+)
 def test_at_startup(state: State, action: Action) -> None:
     assert transitions.at_startup(make_row(state)) == action
 
 
 def test_a_dead_claim_is_requeued() -> None:
     assert transitions.requeue_dead_claim(make_row(State.CLAIMED)) == {
-        "state": State.STABLE, "pid": None}
+        "state": State.STABLE,
+        "pid": None,
+    }
 
 
-@pytest.mark.parametrize(("digest", "previous", "original", "verdict"), [
-    (None, "aa", 3, Verdict.RESAMPLE),
-    ("aa", "aa", None, Verdict.UNCHANGED),
-    ("aa", "aa", 3, Verdict.UNCHANGED),  # only touched beats a copy of another file
-    ("bb", "aa", 3, Verdict.ALIAS),
-    ("bb", None, 3, Verdict.ALIAS),
-    ("bb", "aa", None, Verdict.STABLE),
-    ("bb", None, None, Verdict.STABLE)])
-def test_after_hash(digest: str | None, previous: str | None, original: int | None,
-                    verdict: Verdict) -> None:
+@pytest.mark.parametrize(
+    ("digest", "previous", "original", "verdict"),
+    [
+        (None, "aa", 3, Verdict.RESAMPLE),
+        ("aa", "aa", None, Verdict.UNCHANGED),
+        ("aa", "aa", 3, Verdict.UNCHANGED),  # only touched beats a copy of another file
+        ("bb", "aa", 3, Verdict.ALIAS),
+        ("bb", None, 3, Verdict.ALIAS),
+        ("bb", "aa", None, Verdict.STABLE),
+        ("bb", None, None, Verdict.STABLE),
+    ],
+)
+def test_after_hash(
+    digest: str | None, previous: str | None, original: int | None, verdict: Verdict
+) -> None:
     assert after_hash(digest, previous_sha256=previous, original=original) == verdict
 
 
 # -- the enums are the old words -----------------------------------------------------------
 
-OLD_STATES = ("seen", "incomplete", "stable", "claimed", "retry", "done", "alias", "failed",
-              "stalled")
-OLD_OUTCOMES = ("done", "published", "name-taken", "changed", "incomplete", "failed",
-                "environment", "crashed", "timeout", "interrupted")
+OLD_STATES = (
+    "seen",
+    "incomplete",
+    "stable",
+    "claimed",
+    "retry",
+    "done",
+    "alias",
+    "failed",
+    "stalled",
+)
+OLD_OUTCOMES = (
+    "done",
+    "published",
+    "name-taken",
+    "changed",
+    "incomplete",
+    "failed",
+    "environment",
+    "crashed",
+    "timeout",
+    "interrupted",
+)
 
 
 def test_enum_values_are_the_old_strings() -> None:
@@ -292,14 +417,27 @@ CREATE INDEX IF NOT EXISTS files_by_path ON files(path);
 #: (id, path, size, mtime_ns, ino, dev, sha256, state, version, output, attempts, kind,
 #: detail, first_seen, finished, retry_at), as the old daemon stored them.
 OLD_ROWS = [
-    (1, "a.dm4", 10, 1000, 1, 2, "ab" * 32, "done", 1, "a.emd", 0, None, None, 1.0, 2.0,
-     None),
-    (2, "b.dm4", 11, 1001, 3, 2, None, "failed", 1, None, 1, "corrupt", "bad", 1.0, 2.0,
-     None),
-    (3, "c.dm4", 12, 1002, 4, 2, None, "retry", 1, None, 0, "environment", "full", 1.0,
-     None, 5.0),
-    (4, "d.dm4", 13, 1003, 5, 2, None, "incomplete", 1, None, 0, "incomplete", "short",
-     1.0, None, None),
+    (1, "a.dm4", 10, 1000, 1, 2, "ab" * 32, "done", 1, "a.emd", 0, None, None, 1.0, 2.0, None),
+    (2, "b.dm4", 11, 1001, 3, 2, None, "failed", 1, None, 1, "corrupt", "bad", 1.0, 2.0, None),
+    (3, "c.dm4", 12, 1002, 4, 2, None, "retry", 1, None, 0, "environment", "full", 1.0, None, 5.0),
+    (
+        4,
+        "d.dm4",
+        13,
+        1003,
+        5,
+        2,
+        None,
+        "incomplete",
+        1,
+        None,
+        0,
+        "incomplete",
+        "short",
+        1.0,
+        None,
+        None,
+    ),
     (5, "e.dm4", 14, 1004, 6, 2, None, "claimed", 1, None, 0, None, None, 1.0, None, None),
 ]
 
@@ -309,10 +447,13 @@ def _old_ledger(state_dir: Path) -> None:
     db.execute("PRAGMA journal_mode=WAL")
     db.executescript(OLD_SCHEMA)
     for values in OLD_ROWS:
-        db.execute("INSERT INTO files (id, path, size, mtime_ns, ino, dev, sha256, state, "
-                   "version, output, attempts, kind, detail, first_seen, finished, "
-                   "retry_at, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                   "?, 1.0)", values)
+        db.execute(
+            "INSERT INTO files (id, path, size, mtime_ns, ino, dev, sha256, state, "
+            "version, output, attempts, kind, detail, first_seen, finished, "
+            "retry_at, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+            "?, 1.0)",
+            values,
+        )
     db.close()
 
 
@@ -326,13 +467,22 @@ def test_an_old_ledger_reads_back_and_works(tmp_path: Path) -> None:
     try:
         rows = ledger.rows()
         assert [(r.path, r.state) for r in rows] == [
-            ("a.dm4", "done"), ("b.dm4", "failed"), ("c.dm4", "retry"),
-            ("d.dm4", "incomplete"), ("e.dm4", "claimed")]
+            ("a.dm4", "done"),
+            ("b.dm4", "failed"),
+            ("c.dm4", "retry"),
+            ("d.dm4", "incomplete"),
+            ("e.dm4", "claimed"),
+        ]
         assert all(type(r.state) is State for r in rows)
         assert rows[0].sha256 == "ab" * 32 and rows[0].output == "a.emd"
         assert rows[1].kind == "corrupt" and rows[1].attempts == 1
-        assert ledger.counts() == {"done": 1, "failed": 1, "retry": 1, "incomplete": 1,
-                                   "claimed": 1}
+        assert ledger.counts() == {
+            "done": 1,
+            "failed": 1,
+            "retry": 1,
+            "incomplete": 1,
+            "claimed": 1,
+        }
         assert [r.path for r in ledger.in_state(State.CLAIMED)] == ["e.dm4"]
         assert [r.path for r in ledger.due_retries(10.0)] == ["c.dm4"]
         assert {r.path for r in ledger.recent_failures()} == {"b.dm4", "c.dm4"}
@@ -355,6 +505,11 @@ def test_an_old_ledger_reads_back_and_works(tmp_path: Path) -> None:
     db = sqlite3.connect(tmp_path / LEDGER_NAME)
     stored = db.execute("SELECT id, state, typeof(state) FROM files ORDER BY id").fetchall()
     db.close()
-    assert stored == [(1, "done", "text"), (2, "retry", "text"), (3, "claimed", "text"),
-                      (4, "incomplete", "text"), (5, "claimed", "text"),
-                      (new, "done", "text")]
+    assert stored == [
+        (1, "done", "text"),
+        (2, "retry", "text"),
+        (3, "claimed", "text"),
+        (4, "incomplete", "text"),
+        (5, "claimed", "text"),
+        (new, "done", "text"),
+    ]

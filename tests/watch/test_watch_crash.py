@@ -31,15 +31,17 @@ def _kill_while_converting(daemon: DaemonHandle, rng: random.Random) -> None:
     """Once this daemon has published something, SIGKILL it and its workers a random
     0-0.5 s later: at ~90 files/s that lands anywhere in claim, convert, publish, record."""
     before = _done(daemon)
-    wait_for(lambda: _done(daemon) > before, timeout=60, step=0.02,
-             what="conversions to be under way")
+    wait_for(
+        lambda: _done(daemon) > before, timeout=60, step=0.02, what="conversions to be under way"
+    )
     time.sleep(rng.uniform(0.0, 0.5))
     daemon.kill()
 
 
 @pytest.mark.slow
 def test_t30_sigkill_mid_burst_then_restart_converges(
-        daemon_factory: Callable[..., DaemonHandle], backend: str) -> None:
+    daemon_factory: Callable[..., DaemonHandle], backend: str
+) -> None:
     """SIGKILL the daemon and its workers at a random moment while conversions are in
     flight, three times, then let a fourth daemon finish: the result must be the one an
     uninterrupted run gives, one verified output per source and nothing left over."""

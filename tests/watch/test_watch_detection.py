@@ -25,8 +25,9 @@ def _rsciio_data(path: Path) -> np.ndarray:
     return np.asarray(file_reader(str(path))[0]["data"])
 
 
-def _assert_converted_once(daemon: DaemonHandle, name: str, original: Path,
-                           written_at: float, window: float) -> None:
+def _assert_converted_once(
+    daemon: DaemonHandle, name: str, original: Path, written_at: float, window: float
+) -> None:
     daemon.wait_states({name: "done"})
     rows = daemon.rows(name)
     assert [r.state for r in rows] == ["done"], rows
@@ -38,8 +39,7 @@ def _assert_converted_once(daemon: DaemonHandle, name: str, original: Path,
     assert np.array_equal(data, _rsciio_data(original))
 
 
-def test_t1_slow_writer_converted_once_after_it_finishes(daemon_factory, corpus: Path
-                                                         ) -> None:
+def test_t1_slow_writer_converted_once_after_it_finishes(daemon_factory, corpus: Path) -> None:
     daemon = daemon_factory(stability=0.5, min_age=0.5)  # a 0.5 s stability window
     data = (corpus / DM4).read_bytes()
     end = slow_write(daemon.in_dir / "scan.dm4", data, chunks=8, pause=0.3)
@@ -47,20 +47,17 @@ def test_t1_slow_writer_converted_once_after_it_finishes(daemon_factory, corpus:
     assert daemon.stop() == 0
 
 
-def test_t2_close_and_reopen_writer_not_converted_early(daemon_factory, corpus: Path
-                                                        ) -> None:
+def test_t2_close_and_reopen_writer_not_converted_early(daemon_factory, corpus: Path) -> None:
     daemon = daemon_factory()
     data = (corpus / DM4).read_bytes()
-    end = slow_write(daemon.in_dir / "scan.dm4", data, chunks=1, pause=0.4 * WINDOW,
-                     reopen_at=0.6)
+    end = slow_write(daemon.in_dir / "scan.dm4", data, chunks=1, pause=0.4 * WINDOW, reopen_at=0.6)
     _assert_converted_once(daemon, "scan.dm4", corpus / DM4, end, WINDOW)
     assert daemon.stop() == 0
 
 
 def test_t3_rename_writers_and_temp_names(daemon_factory, corpus: Path) -> None:
     daemon = daemon_factory()
-    sources = ["dm/2D_test-1.dm4", "dm/2D_test-2.dm4", "dm/2D_test-6.dm4",
-               "dm/2D_test-10.dm4"]
+    sources = ["dm/2D_test-1.dm4", "dm/2D_test-2.dm4", "dm/2D_test-6.dm4", "dm/2D_test-10.dm4"]
     temps = [".foo.dm4.tmp", "foo.dm4.part", "~$foo.dm4", "foo.dm4.crdownload"]
     (daemon.in_dir / "link.dm4").symlink_to(corpus / sources[0])  # never followed (rule 12)
     for i, (source, temp) in enumerate(zip(sources, temps, strict=True)):
@@ -75,7 +72,8 @@ def test_t3_rename_writers_and_temp_names(daemon_factory, corpus: Path) -> None:
 
 
 def test_t4_truncated_dm_waits_then_stalls_and_converts_when_completed(
-        daemon_factory, corpus: Path) -> None:
+    daemon_factory, corpus: Path
+) -> None:
     daemon = daemon_factory(max_wait=3)  # its first look must come before max_wait, on a busy CI
     data = (corpus / DM4).read_bytes()
     short = daemon.in_dir / "short.dm4"
@@ -100,8 +98,7 @@ def test_t4_truncated_dm_waits_then_stalls_and_converts_when_completed(
     assert daemon.stop() == 0
 
 
-def test_t6_reconcile_scan_finds_files_when_events_are_lost(daemon_factory, tmp_path: Path
-                                                            ) -> None:
+def test_t6_reconcile_scan_finds_files_when_events_are_lost(daemon_factory, tmp_path: Path) -> None:
     daemon = daemon_factory(env={"EMDCONVERT_TEST_DROP_EVENTS": "1"})
     dropped = time.monotonic()
     np.save(daemon.in_dir / "late.npy", np.arange(12, dtype=np.uint8).reshape(3, 4))
@@ -111,8 +108,7 @@ def test_t6_reconcile_scan_finds_files_when_events_are_lost(daemon_factory, tmp_
     assert daemon.stop() == 0
 
 
-def test_slow_writers_in_parallel_each_wait_their_own_window(daemon_factory, corpus: Path
-                                                             ) -> None:
+def test_slow_writers_in_parallel_each_wait_their_own_window(daemon_factory, corpus: Path) -> None:
     daemon = daemon_factory()
     ends = {}
 
@@ -120,8 +116,10 @@ def test_slow_writers_in_parallel_each_wait_their_own_window(daemon_factory, cor
         data = (corpus / source).read_bytes()
         ends[name] = slow_write(daemon.in_dir / name, data, chunks=4, pause=0.2)
 
-    threads = [in_thread(lambda n=n, s=s: writer(n, s))
-               for n, s in (("a.dm4", "dm/2D_test-1.dm4"), ("b.dm4", "dm/2D_test-2.dm4"))]
+    threads = [
+        in_thread(lambda n=n, s=s: writer(n, s))
+        for n, s in (("a.dm4", "dm/2D_test-1.dm4"), ("b.dm4", "dm/2D_test-2.dm4"))
+    ]
     for thread in threads:
         thread.join()
     daemon.wait_states({"a.dm4": "done", "b.dm4": "done"})
@@ -131,8 +129,9 @@ def test_slow_writers_in_parallel_each_wait_their_own_window(daemon_factory, cor
     assert daemon.stop() == 0
 
 
-def test_t7b_watch_root_unmounted_and_remounted_changes_nothing(daemon_factory,
-                                                                tmp_path: Path) -> None:
+def test_t7b_watch_root_unmounted_and_remounted_changes_nothing(
+    daemon_factory, tmp_path: Path
+) -> None:
     in_dir = tmp_path / "in"
     mount_tmpfs(in_dir)
     try:
@@ -170,7 +169,8 @@ def test_marker_mode_in_sub_folders(daemon_factory) -> None:
     np.save(daemon.in_dir / "b.npy", np.arange(7, dtype=np.uint8))
     daemon.wait_states({"2026-05/session1/a.npy": "done"})
     assert [p.relative_to(daemon.out_dir).as_posix() for p in daemon.outputs()] == [
-        "2026-05/session1/a.emd"]
+        "2026-05/session1/a.emd"
+    ]
     time.sleep(1.2)  # b.npy is stable and scanned again, but has no marker yet
     assert daemon.states()["b.npy"] == "seen"
     (daemon.in_dir / "b.npy.done").touch()

@@ -26,8 +26,7 @@ pytestmark = pytest.mark.parametrize("backend", ["inotify"])
 def _big_npy(daemon: DaemonHandle, name: str) -> None:
     """~150 MB, written aside and renamed in, so its conversion takes a while."""
     staging = daemon.in_dir.parent / name
-    array = np.lib.format.open_memmap(staging, mode="w+", dtype=np.uint16,
-                                      shape=(75, 1024, 1024))
+    array = np.lib.format.open_memmap(staging, mode="w+", dtype=np.uint16, shape=(75, 1024, 1024))
     array[:, ::32, ::32] = 7
     array.flush()
     del array
@@ -35,8 +34,11 @@ def _big_npy(daemon: DaemonHandle, name: str) -> None:
 
 
 def _workers(daemon: DaemonHandle) -> list[psutil.Process]:
-    return [p for p in psutil.Process(daemon.pid).children()
-            if "--multiprocessing-fork" in " ".join(p.cmdline())]
+    return [
+        p
+        for p in psutil.Process(daemon.pid).children()
+        if "--multiprocessing-fork" in " ".join(p.cmdline())
+    ]
 
 
 def _assert_survives_with(daemon: DaemonHandle, kind: str, attempts: int = 1) -> None:
@@ -56,8 +58,11 @@ def _assert_survives_with(daemon: DaemonHandle, kind: str, attempts: int = 1) ->
 def test_a_segfault_in_a_worker_fails_that_file_not_the_daemon(daemon_factory) -> None:
     daemon = daemon_factory(workers=1)
     _big_npy(daemon, "big.npy")
-    wait_for(lambda: daemon.states().get("big.npy") == "claimed", step=0.01,
-             what="the conversion to start")
+    wait_for(
+        lambda: daemon.states().get("big.npy") == "claimed",
+        step=0.01,
+        what="the conversion to start",
+    )
     for worker in _workers(daemon):
         worker.send_signal(signal.SIGSEGV)
     _assert_survives_with(daemon, "crash")
@@ -83,17 +88,31 @@ def read_only_out(tmp_path: Path) -> Iterator[Path]:
 
 
 def test_read_only_output_backs_off_and_converts_once_writable(
-        tmp_path: Path, read_only_out: Path, backend: str) -> None:
+    tmp_path: Path, read_only_out: Path, backend: str
+) -> None:
     (tmp_path / "in").mkdir()
-    args = daemon_args(tmp_path / "in", read_only_out, tmp_path / "state", backend,
-                       {"backoff_initial": 0.3, "backoff_max": 0.6})
-    daemon = DaemonHandle(args, dict(os.environ), tmp_path / "in", read_only_out,
-                          tmp_path / "state", tmp_path / "daemon.log")
+    args = daemon_args(
+        tmp_path / "in",
+        read_only_out,
+        tmp_path / "state",
+        backend,
+        {"backoff_initial": 0.3, "backoff_max": 0.6},
+    )
+    daemon = DaemonHandle(
+        args,
+        dict(os.environ),
+        tmp_path / "in",
+        read_only_out,
+        tmp_path / "state",
+        tmp_path / "daemon.log",
+    )
     try:
         daemon.wait_watching()
         np.save(daemon.in_dir / "a.npy", np.arange(20, dtype=np.uint8))
-        wait_for(lambda: daemon.log().count("environment-problem path=a.npy") >= 2,
-                 what="two backed-off attempts")
+        wait_for(
+            lambda: daemon.log().count("environment-problem path=a.npy") >= 2,
+            what="two backed-off attempts",
+        )
         assert daemon.states() == {"a.npy": "retry"} and daemon.reports() == []
         subprocess.run(["mount", "-o", "remount,rw", str(read_only_out)], check=True)
         daemon.wait_states({"a.npy": "done"})

@@ -25,7 +25,8 @@ if os.path.exists(os.environ["EMDCONVERT_TEST_HIDE_FLAG"]):
 
 @pytest.mark.parametrize("backend", ["inotify"])
 def test_a_missing_codec_backs_off_and_converts_once_installed(
-        daemon_factory, tmp_path: Path) -> None:
+    daemon_factory, tmp_path: Path
+) -> None:
     import tifffile
 
     hide = tmp_path / "hide"
@@ -36,17 +37,24 @@ def test_a_missing_codec_backs_off_and_converts_once_installed(
     path = os.pathsep.join(filter(None, [str(hide), os.environ.get("PYTHONPATH")]))
     # Back-off long enough that the row sits in "retry" between attempts (with 0.3 s
     # the third attempt could already hold it, "claimed", when it is looked at).
-    daemon = daemon_factory(workers=1, recycle_after=1, backoff_initial=1.5,
-                            backoff_max=1.5,
-                            env={"PYTHONPATH": path, "EMDCONVERT_TEST_HIDE_FLAG": str(flag)})
+    daemon = daemon_factory(
+        workers=1,
+        recycle_after=1,
+        backoff_initial=1.5,
+        backoff_max=1.5,
+        env={"PYTHONPATH": path, "EMDCONVERT_TEST_HIDE_FLAG": str(flag)},
+    )
     staged = tmp_path / "a.tif"  # LZW: tifffile decodes it only through imagecodecs
-    tifffile.imwrite(staged, np.arange(64 * 48, dtype=np.uint16).reshape(64, 48),
-                     compression="lzw")
+    tifffile.imwrite(staged, np.arange(64 * 48, dtype=np.uint16).reshape(64, 48), compression="lzw")
     os.rename(staged, daemon.in_dir / "a.tif")
 
-    wait_for(lambda: daemon.log().count("environment-problem path=a.tif") >= 2
-             or "quarantined path=a.tif" in daemon.log(),
-             what="two backed-off attempts")
+    wait_for(
+        lambda: (
+            daemon.log().count("environment-problem path=a.tif") >= 2
+            or "quarantined path=a.tif" in daemon.log()
+        ),
+        what="two backed-off attempts",
+    )
     assert "quarantined" not in daemon.log(), daemon.log()[-3000:]
     daemon.wait_states({"a.tif": "retry"}, timeout=5)  # the log line precedes the row
     assert daemon.reports() == [] and daemon.outputs() == []

@@ -55,14 +55,18 @@ def _assert_output_is(output: Path, source: Path) -> None:
 
 def _worker_pids(daemon_pid: int) -> list[int]:
     """The daemon's conversion processes (multiprocessing's spawned children)."""
-    return [child.pid for child in psutil.Process(daemon_pid).children()
-            if "--multiprocessing-fork" in child.cmdline()]
+    return [
+        child.pid
+        for child in psutil.Process(daemon_pid).children()
+        if "--multiprocessing-fork" in child.cmdline()
+    ]
 
 
 @inotify_only
 @pytest.mark.parametrize("point", ["write:0.5", "before_verify"])
 def test_source_rewritten_during_conversion_is_converted_again_once_settled(
-        daemon_factory, point: str) -> None:
+    daemon_factory, point: str
+) -> None:
     """Every conversion pauses 2 s at *point*: the window for the rewrite.
 
     Mid-write the source's digest notices the change (kind ``changed``); after the
@@ -83,16 +87,19 @@ def test_source_rewritten_during_conversion_is_converted_again_once_settled(
 
 @inotify_only
 def test_future_mtime_is_stable_after_the_window_with_one_clock_skew_warning(
-        daemon_factory) -> None:
+    daemon_factory,
+) -> None:
     daemon = daemon_factory(max_wait=60)
     data = _npy_bytes(_frame(7))
     ahead = time.time() + 3600  # the acquisition PC's clock is an hour ahead
     source = _drop(daemon.in_dir, "a.npy", data[: len(data) // 2], mtime=ahead)
     daemon.wait_states({"a.npy": "incomplete"}, timeout=15)
-    wait_for(lambda: daemon.log().count("incomplete path=a.npy") >= 2,
-             what="a second look at the incomplete file")  # stable a second time
+    wait_for(
+        lambda: daemon.log().count("incomplete path=a.npy") >= 2,
+        what="a second look at the incomplete file",
+    )  # stable a second time
     with open(source, "ab") as handle:
-        handle.write(data[len(data) // 2:])
+        handle.write(data[len(data) // 2 :])
     os.utime(source, (ahead, ahead))
     daemon.wait_states({"a.npy": "done"}, timeout=15)
     _assert_output_is(daemon.out_dir / "a.emd", source)
@@ -103,8 +110,7 @@ def test_future_mtime_is_stable_after_the_window_with_one_clock_skew_warning(
 
 
 @inotify_only
-def test_a_worker_stopped_past_the_time_limit_is_retried_in_a_fresh_worker(
-        daemon_factory) -> None:
+def test_a_worker_stopped_past_the_time_limit_is_retried_in_a_fresh_worker(daemon_factory) -> None:
     daemon = daemon_factory(workers=1, time_limit=5)
     _drop(daemon.in_dir, "warm.npy", _npy_bytes(_frame(1)))
     daemon.wait_states({"warm.npy": "done"})  # the worker is ready and idle
@@ -120,10 +126,10 @@ def test_a_worker_stopped_past_the_time_limit_is_retried_in_a_fresh_worker(
 
 
 @inotify_only
-def test_a_file_that_always_times_out_is_quarantined_after_two_attempts(
-        daemon_factory) -> None:
-    daemon = daemon_factory(workers=1, time_limit=2,
-                            env={"EMDCONVERT_TEST_FAULT": "hang@before_verify"})
+def test_a_file_that_always_times_out_is_quarantined_after_two_attempts(daemon_factory) -> None:
+    daemon = daemon_factory(
+        workers=1, time_limit=2, env={"EMDCONVERT_TEST_FAULT": "hang@before_verify"}
+    )
     _drop(daemon.in_dir, "a.npy", _npy_bytes(_frame(3)))
     daemon.wait_states({"a.npy": "failed"}, timeout=40)
     wait_for(daemon.reports, what="the quarantine report")
@@ -147,8 +153,16 @@ def test_a_corrupt_ledger_exits_4_with_one_line_naming_it(tmp_path: Path) -> Non
         (tmp_path / name).mkdir()
     ledger = tmp_path / "state" / LEDGER_NAME
     _garble(ledger)
-    result = run_cli("watch", tmp_path / "in", "--out", tmp_path / "out", "--state-dir",
-                     tmp_path / "state", "--allow-root", timeout=60)
+    result = run_cli(
+        "watch",
+        tmp_path / "in",
+        "--out",
+        tmp_path / "out",
+        "--state-dir",
+        tmp_path / "state",
+        "--allow-root",
+        timeout=60,
+    )
     assert result.returncode == 4, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
@@ -166,8 +180,7 @@ def _damage_a_page(ledger: Path) -> None:
 
 @inotify_only
 @pytest.mark.parametrize("damage", [_garble, _damage_a_page], ids=["garbage", "pages"])
-def test_the_advertised_ledger_recovery_recognises_existing_outputs(
-        daemon_factory, damage) -> None:
+def test_the_advertised_ledger_recovery_recognises_existing_outputs(daemon_factory, damage) -> None:
     first = daemon_factory()
     source = _drop(first.in_dir, "a.npy", _npy_bytes(_frame(5)))
     first.wait_states({"a.npy": "done"})
@@ -192,12 +205,11 @@ def test_the_advertised_ledger_recovery_recognises_existing_outputs(
 
 
 @inotify_only
-def test_corrupt_is_quarantined_at_once_and_only_incomplete_is_waited_on(
-        daemon_factory) -> None:
+def test_corrupt_is_quarantined_at_once_and_only_incomplete_is_waited_on(daemon_factory) -> None:
     daemon = daemon_factory(max_wait=120)
     data = _npy_bytes(_frame(9))
     length = int.from_bytes(data[8:10], "little")
-    garbage = data[:10] + b"{garbage!".ljust(length - 1) + b"\n" + data[10 + length:]
+    garbage = data[:10] + b"{garbage!".ljust(length - 1) + b"\n" + data[10 + length :]
     assert len(garbage) == len(data)  # the length is right; the header is not
     start = time.monotonic()
     _drop(daemon.in_dir, "corrupt.npy", garbage)
@@ -206,8 +218,10 @@ def test_corrupt_is_quarantined_at_once_and_only_incomplete_is_waited_on(
     assert time.monotonic() - start < 20  # max_wait is 120 s
     (report,) = [json.loads(p.read_text()) for p in wait_for(daemon.reports, what="report")]
     assert (report["kind"], report["state"]) == ("corrupt", "failed")
-    wait_for(lambda: daemon.log().count("incomplete path=half.npy") >= 2,
-             what="a second look at the incomplete file")  # waited on, not failed
+    wait_for(
+        lambda: daemon.log().count("incomplete path=half.npy") >= 2,
+        what="a second look at the incomplete file",
+    )  # waited on, not failed
     assert daemon.states()["half.npy"] not in FINAL and len(daemon.reports()) == 1
     assert [(r.state, r.attempts) for r in daemon.rows("corrupt.npy")] == [("failed", 1)]
     assert daemon.stop() == 0

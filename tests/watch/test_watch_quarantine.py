@@ -25,7 +25,8 @@ def _age(path: Path, seconds: float) -> None:
 
 
 def test_t16_quarantine_leaves_source_untouched_and_retries_only_on_change(
-        daemon_factory, corpus: Path) -> None:
+    daemon_factory, corpus: Path
+) -> None:
     daemon = daemon_factory(max_wait=5)
     data = (corpus / DM4).read_bytes()
     staging = daemon.in_dir.parent
@@ -63,17 +64,24 @@ def test_t16_quarantine_leaves_source_untouched_and_retries_only_on_change(
 
     with open(daemon.in_dir / "corrupt.dm4", "ab") as handle:  # the content changes
         handle.write(b"\0" * 16)
-    wait_for(lambda: len(daemon.rows("corrupt.dm4")) == 2
-             and daemon.rows("corrupt.dm4")[1].state == "failed", what="one retry")
+    wait_for(
+        lambda: (
+            len(daemon.rows("corrupt.dm4")) == 2 and daemon.rows("corrupt.dm4")[1].state == "failed"
+        ),
+        what="one retry",
+    )
     time.sleep(1.2)
     assert [(r.state, r.attempts) for r in daemon.rows("corrupt.dm4")] == [
-        ("failed", 1), ("failed", 1)]
+        ("failed", 1),
+        ("failed", 1),
+    ]
     assert daemon.stop() == 0
 
 
 @pytest.mark.parametrize("backend", ["inotify"])  # the backends differ in detection, not here
 def test_t15_copies_are_aliases_and_reacquisition_gets_a_new_version(
-        daemon_factory, corpus: Path) -> None:
+    daemon_factory, corpus: Path
+) -> None:
     daemon = daemon_factory()
     shutil.copy(corpus / DM4, daemon.in_dir / "a.dm4")
     daemon.wait_states({"a.dm4": "done"})
@@ -85,8 +93,10 @@ def test_t15_copies_are_aliases_and_reacquisition_gets_a_new_version(
     staged = daemon.in_dir.parent / "a.dm4"
     shutil.copy(corpus / "dm/2D_test-2.dm4", staged)
     os.replace(staged, daemon.in_dir / "a.dm4")  # re-acquired under the same name
-    wait_for(lambda: [r.state for r in daemon.rows("a.dm4")] == ["done", "done"],
-             what="the new version converted")
+    wait_for(
+        lambda: [r.state for r in daemon.rows("a.dm4")] == ["done", "done"],
+        what="the new version converted",
+    )
     assert [p.name for p in daemon.outputs()] == ["a.emd", "a.v2.emd"]
     assert fingerprint(first) == before
     assert daemon.stop() == 0
@@ -99,8 +109,7 @@ def test_retry_command_requeues_a_failed_file(daemon_factory, corpus: Path) -> N
     cut = int(len(data) * 0.9)
     (daemon.in_dir / "bad.dm4").write_bytes(data[:cut] + b"\0" * (len(data) - cut))
     daemon.wait_states({"bad.dm4": "failed"})
-    result = run_cli("watch", daemon.in_dir, "--state-dir", daemon.state_dir,
-                     "--retry", "bad.dm4")
+    result = run_cli("watch", daemon.in_dir, "--state-dir", daemon.state_dir, "--retry", "bad.dm4")
     assert result.returncode == 0, result.stderr
     wait_for(lambda: daemon.rows("bad.dm4")[0].attempts == 2, what="the retry")
     assert daemon.states() == {"bad.dm4": "failed"}

@@ -76,14 +76,16 @@ def test_t33_sigterm_mid_conversion_stops_cleanly_and_resumes(daemon_factory) ->
     daemon = daemon_factory(shutdown_grace=0)
     big = daemon.in_dir / "big.npy"
     staging = daemon.in_dir.parent / "big.npy"
-    array = np.lib.format.open_memmap(staging, mode="w+", dtype=np.uint16,
-                                      shape=(150, 1024, 1024))
+    array = np.lib.format.open_memmap(staging, mode="w+", dtype=np.uint16, shape=(150, 1024, 1024))
     array[:, ::64, ::64] = 1
     array.flush()
     del array
     os.rename(staging, big)  # a rename writer: complete when it appears
-    wait_for(lambda: daemon.states().get("big.npy") == "claimed", step=0.01,
-             what="the conversion to start")
+    wait_for(
+        lambda: daemon.states().get("big.npy") == "claimed",
+        step=0.01,
+        what="the conversion to start",
+    )
     start = time.monotonic()
     assert daemon.stop() == 0
     assert time.monotonic() - start < 30

@@ -24,14 +24,28 @@ from emdconvert.watch.stability import Signature, StabilityTracker
 
 
 def _mountinfo(kind: str, point: str = "/data") -> list[str]:
-    return ["22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw",
-            f"40 22 0:50 / {point} rw,relatime shared:9 - {kind} //server/share rw"]
+    return [
+        "22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw",
+        f"40 22 0:50 / {point} rw,relatime shared:9 - {kind} //server/share rw",
+    ]
 
 
-@pytest.mark.parametrize(("kind", "expected"), [
-    ("cifs", "polling"), ("smb3", "polling"), ("nfs4", "polling"), ("nfs", "polling"),
-    ("9p", "polling"), ("fuse.sshfs", "polling"), ("ceph", "polling"), ("lustre", "polling"),
-    ("ext4", "inotify"), ("xfs", "inotify"), ("tmpfs", "inotify")])
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [
+        ("cifs", "polling"),
+        ("smb3", "polling"),
+        ("nfs4", "polling"),
+        ("nfs", "polling"),
+        ("9p", "polling"),
+        ("fuse.sshfs", "polling"),
+        ("ceph", "polling"),
+        ("lustre", "polling"),
+        ("ext4", "inotify"),
+        ("xfs", "inotify"),
+        ("tmpfs", "inotify"),
+    ],
+)
 def test_t7a_backend_from_mountinfo(kind: str, expected: str) -> None:
     assert choose_backend("auto", Path("/data/microscope"), _mountinfo(kind)) == expected
     assert choose_backend("auto", Path("/home/user"), _mountinfo(kind)) == "inotify"
@@ -39,8 +53,10 @@ def test_t7a_backend_from_mountinfo(kind: str, expected: str) -> None:
 
 
 def test_fs_type_takes_the_longest_mount_point_and_unescapes_spaces() -> None:
-    lines = [*_mountinfo("cifs", "/mnt/my\\040share"),
-             "41 40 0:51 / /mnt/my\\040share/local rw - ext4 /dev/sdb1 rw"]
+    lines = [
+        *_mountinfo("cifs", "/mnt/my\\040share"),
+        "41 40 0:51 / /mnt/my\\040share/local rw - ext4 /dev/sdb1 rw",
+    ]
     assert fs_type(Path("/mnt/my share/x"), lines) == "cifs"
     assert fs_type(Path("/mnt/my share/local/x"), lines) == "ext4"
     assert fs_type(Path("/mnt/my sharex"), lines) == "ext4"
@@ -48,10 +64,23 @@ def test_fs_type_takes_the_longest_mount_point_and_unescapes_spaces() -> None:
 
 def test_ignore_list_and_candidates() -> None:
     names = NameFilter(["*.raw_backup"], marker=".done")
-    for name in (".foo.dm4.tmp", "foo.dm4.part", "~$foo.dm4", "foo.dm4.crdownload",
-                 "Thumbs.db", "desktop.ini", ".DS_Store", "._foo.dm4", ".nfs0001",
-                 ".smbdelete123", ".emdconvert-0123456789abcdef.part", "x.raw_backup",
-                 "foo.dm4.filepart", "foo.dm4.partial", "foo.temp"):
+    for name in (
+        ".foo.dm4.tmp",
+        "foo.dm4.part",
+        "~$foo.dm4",
+        "foo.dm4.crdownload",
+        "Thumbs.db",
+        "desktop.ini",
+        ".DS_Store",
+        "._foo.dm4",
+        ".nfs0001",
+        ".smbdelete123",
+        ".emdconvert-0123456789abcdef.part",
+        "x.raw_backup",
+        "foo.dm4.filepart",
+        "foo.dm4.partial",
+        "foo.temp",
+    ):
         assert not names.candidate(PurePath(name)), name
     assert len(DEFAULT_IGNORE) >= 17
     assert names.candidate(PurePath("scan.DM4"))
@@ -100,26 +129,50 @@ def test_every_option_can_be_set_in_toml_and_flags_win(tmp_path: Path) -> None:
     toml.write_text(FULL_TOML.format(root=tmp_path))
     config = load_config(toml, {"workers": 1, "log_format": None})
     expected = WatchConfig(
-        in_dir=tmp_path / "in", out_dir=tmp_path / "out", recursive=True,
-        state_dir=tmp_path / "state", backend="polling", poll_interval=7.0,
-        rescan_interval=30.5, stability=12.0, min_age=15.0, max_wait=3600.0,
-        marker=".done", ignore=("*.bak", "scratch*"), workers=1, memory_limit_mb=4096,
-        time_limit=600.0, recycle_after=50, dedup=False, backoff_initial=2.0,
-        backoff_max=300.0, shutdown_grace=9.0, compression="gzip:2", axis_order="c",
-        threads=2, max_bytes="64G", allow_high_ratio=True, allow_root=True,
-        log_format="json")
+        in_dir=tmp_path / "in",
+        out_dir=tmp_path / "out",
+        recursive=True,
+        state_dir=tmp_path / "state",
+        backend="polling",
+        poll_interval=7.0,
+        rescan_interval=30.5,
+        stability=12.0,
+        min_age=15.0,
+        max_wait=3600.0,
+        marker=".done",
+        ignore=("*.bak", "scratch*"),
+        workers=1,
+        memory_limit_mb=4096,
+        time_limit=600.0,
+        recycle_after=50,
+        dedup=False,
+        backoff_initial=2.0,
+        backoff_max=300.0,
+        shutdown_grace=9.0,
+        compression="gzip:2",
+        axis_order="c",
+        threads=2,
+        max_bytes="64G",
+        allow_high_ratio=True,
+        allow_root=True,
+        log_format="json",
+    )
     assert config == expected
     assert config.request().options.max_bytes == 64 << 30
     names = {line.split("=")[0].strip() for line in FULL_TOML.splitlines() if "=" in line}
     assert names == {f.name for f in WatchConfig.__dataclass_fields__.values()}
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ('in_dir = "a"\nout_dir = "b"\nwokers = 2', "unknown option 'wokers'"),
-    ('in_dir = "a"\nout_dir = "b"\nstability = "10"', "stability must be a number"),
-    ('in_dir = "a"\nout_dir = "b"\nbackend = "fanotify"', "backend must be one of"),
-    ('in_dir = "a"', "missing --out"),
-    ("in_dir = ", "invalid TOML")])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('in_dir = "a"\nout_dir = "b"\nwokers = 2', "unknown option 'wokers'"),
+        ('in_dir = "a"\nout_dir = "b"\nstability = "10"', "stability must be a number"),
+        ('in_dir = "a"\nout_dir = "b"\nbackend = "fanotify"', "backend must be one of"),
+        ('in_dir = "a"', "missing --out"),
+        ("in_dir = ", "invalid TOML"),
+    ],
+)
 def test_bad_config_is_a_usage_error(tmp_path: Path, text: str, message: str) -> None:
     toml = tmp_path / "watch.toml"
     toml.write_text(text)
@@ -188,10 +241,15 @@ def test_claims_are_exactly_once_across_processes(tmp_path: Path) -> None:
         for i in range(400):
             row_id = ledger.add(f"f{i}.npy", Signature(1, i, i, 1), "test")
             ledger.update(row_id, state="stable")
-    procs = [subprocess.Popen([sys.executable, "-c", CLAIMER, str(tmp_path)],
-                              stdout=subprocess.PIPE, text=True) for _ in range(2)]
-    won = [set(map(int, filter(None, p.communicate(timeout=60)[0].strip().split(","))))
-           for p in procs]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", CLAIMER, str(tmp_path)], stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    won = [
+        set(map(int, filter(None, p.communicate(timeout=60)[0].strip().split(",")))) for p in procs
+    ]
     assert not won[0] & won[1] and len(won[0] | won[1]) == 400
     assert ledger.counts() == {"claimed": 400}
     assert oct(os.stat(ledger.path).st_mode & 0o777) == "0o600"
@@ -222,13 +280,25 @@ def test_status_shows_counts_and_failures(tmp_path: Path) -> None:
         ok = ledger.add("good.dm4", Signature(1, 1, 1, 1), "test")
         ledger.update(ok, state="done", output="good.emd")
         bad = ledger.add("bad\nname.dm4", Signature(1, 2, 2, 1), "test")
-        ledger.update(bad, state="failed", kind="corrupt", detail="corrupt DM tag structure",
-                      attempts=1, finished=time.time())
+        ledger.update(
+            bad,
+            state="failed",
+            kind="corrupt",
+            detail="corrupt DM tag structure",
+            attempts=1,
+            finished=time.time(),
+        )
     ledger.close()
     result = run_cli("watch", "--status", "--state-dir", tmp_path)
     assert result.returncode == 0, result.stderr
-    for text in ("daemon not running", "done", "failed", "bad\\x0aname.dm4", "corrupt",
-                 "recent failures"):
+    for text in (
+        "daemon not running",
+        "done",
+        "failed",
+        "bad\\x0aname.dm4",
+        "corrupt",
+        "recent failures",
+    ):
         assert text in result.stdout, result.stdout
     missing = run_cli("watch", "--status", "--state-dir", tmp_path / "nothing")
     assert missing.returncode == 2 and missing.stderr.startswith("emdconvert: error: ")
