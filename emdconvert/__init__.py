@@ -13,8 +13,6 @@ by the plugins that need them, when they need them.
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
 from emdconvert.api import convert, read, write
 from emdconvert.emd.stream import StreamWriter
 from emdconvert.errors import (
@@ -31,11 +29,9 @@ from emdconvert.errors import (
 )
 from emdconvert.model import Comment, Dataset, Dim, EMDFile
 from emdconvert.options import ConvertOptions
+from emdconvert.version import VERSION
 
-try:
-    __version__ = version("emdconvert")
-except PackageNotFoundError:  # running from a checkout that was never installed
-    __version__ = "0+unknown"
+__version__ = VERSION
 
 __all__ = [
     "Comment",

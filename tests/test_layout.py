@@ -69,3 +69,63 @@ def test_dependencies_have_lower_bounds() -> None:
     test_extra = " ".join(PYPROJECT["project"]["optional-dependencies"]["test"])
     for required in ("pytest", "ncempy", "hyperspy"):
         assert required in test_extra
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[0] == "plugins":
+        parts = ["emdconvert", *parts]
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _source_modules() -> dict[str, Path]:
+    files = [*(ROOT / "emdconvert").rglob("*.py"), *(ROOT / "plugins").rglob("*.py")]
+    return {_module_name(path): path for path in files}
+
+
+def test_no_import_cycle() -> None:
+    """Not even through imports inside functions: each layer imports only those below."""
+    import ast
+
+    modules = _source_modules()
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("emdconvert"):
+                for alias in node.names:
+                    sub = f"{node.module}.{alias.name}"
+                    deps.add(sub if sub in modules else str(node.module))
+            elif isinstance(node, ast.Import):
+                deps |= {a.name for a in node.names if a.name.startswith("emdconvert")}
+        graph[name] = {dep for dep in deps if dep in modules and dep != name}
+    state: dict[str, int] = {}
+    path_now: list[str] = []
+    cycles: list[list[str]] = []
+
+    def visit(module: str) -> None:
+        state[module] = 1
+        path_now.append(module)
+        for dep in sorted(graph[module]):
+            if state.get(dep) == 1:
+                cycles.append([*path_now[path_now.index(dep) :], dep])
+            elif dep not in state:
+                visit(dep)
+        path_now.pop()
+        state[module] = 2
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module)
+    assert not cycles, [" -> ".join(cycle) for cycle in cycles]
+    assert graph["emdconvert.emd.writer"] and graph["emdconvert.cli.app"]  # the walk works
+
+
+def test_no_module_is_over_about_350_lines() -> None:
+    """One job per module: a module past ~350 lines is doing two (issue 14)."""
+    long = {
+        name: n
+        for name, path in _source_modules().items()
+        if (n := len(path.read_text().splitlines())) > 360
+    }
+    assert not long, long

@@ -291,9 +291,9 @@ app.command(name="watch")(watch)
 
 def version_callback(value: bool) -> None:
     if value:
-        from emdconvert import __version__
+        from emdconvert.version import VERSION
 
-        typer.echo(f"emdconvert {__version__}")
+        typer.echo(f"emdconvert {VERSION}")
         raise typer.Exit()
 
 

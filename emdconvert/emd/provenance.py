@@ -25,6 +25,7 @@ from emdconvert.emd.groups import text
 from emdconvert.errors import InputError
 from emdconvert.model import Comment
 from emdconvert.sources import expand
+from emdconvert.version import VERSION
 
 if TYPE_CHECKING:
     import h5py
@@ -33,9 +34,8 @@ _CHUNK = 4 * 1024 * 1024
 
 
 def tool_version() -> str:
-    from emdconvert import __version__
-
-    return __version__
+    """The emdconvert version provenance records."""
+    return VERSION
 
 
 @dataclass(frozen=True)
