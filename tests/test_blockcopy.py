@@ -97,3 +97,30 @@ def test_transpose_is_bit_identical_for_every_dtype(dtype: Any) -> None:
     rows = block[3:31, :]  # a run of rows, as the copier hands them over
     out = np.empty((60, 28), dtype)
     assert transpose_2d(rows, out).tobytes() == np.ascontiguousarray(rows.T).tobytes()
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        (1, 128, 16, 16),
+        (16, 32, 48),
+        (3, 1, 5, 7),
+        (2, 3, 4, 5, 6),
+        (1, 1, 9),
+        (7, 1, 1),
+        (1, 1, 1),
+    ],
+)
+@pytest.mark.parametrize("dtype", ["uint8", "int16", "float32", "complex64", "complex128", "bool"])
+def test_many_frame_blocks_transpose_like_numpy(shape: tuple[int, ...], dtype: str) -> None:
+    """4D-STEM chunks (many patterns) and stacks of small frames: numpy's ``.T`` exactly."""
+    rng = np.random.default_rng(1)
+    block = (rng.random(shape) * 250).astype(dtype)
+    if np.dtype(dtype).kind == "c":
+        block = block + 1j * block[..., ::-1]
+    use_simd_transpose()
+    out = np.full(shape[::-1], 0, dtype)
+    assert transposed(block, out) is out
+    assert out.tobytes() == np.ascontiguousarray(block.T).tobytes()
+    strided = np.repeat(block, 2, axis=-1)[..., ::2]  # not C-contiguous: the numpy path
+    assert transposed(strided).tobytes() == np.ascontiguousarray(strided.T).tobytes()

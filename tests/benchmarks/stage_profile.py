@@ -1,0 +1,200 @@
+"""Where a conversion's time goes: each stage of ``.npy -> EMD`` timed on its own.
+
+Run on demand (not part of the test suite)::
+
+    PYTHONPATH=tests python tests/benchmarks/stage_profile.py --shape stack --reps 3
+    PYTHONPATH=tests python tests/benchmarks/stage_profile.py --shape 4dstem --dir /dev/shm
+
+For one input written by numpy (one of the shapes users have, see ``SHAPES``), in this
+process: **read** every source block the writer reads (page cache warm), **hash** the
+file (SHA-256, as provenance does), **transpose** every block to x-first in memory,
+**write** every stored chunk with direct chunk writes (no fsync), **fsync** that file,
+**verify** it (the spec check and the sampled read-back ``convert`` runs), then the
+whole **convert** (x-first and C order) next to **cp+fsync** of the same bytes.  Each
+stage is run ``--reps`` times in rotation; the table gives median and minimum seconds
+and the median as a fraction of ``cp+fsync``, plus the chunk layout chosen.  Stages run
+on two cores at once in ``convert`` (hash, read/transpose and write overlap), so the
+stages add up to more than the whole.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+import emdconvert
+from emdconvert.emd.blockcopy import ChunkWriter, raw_bytes, source_chunk
+from emdconvert.emd.provenance import SourceDigest
+from emdconvert.emd.transpose import to_stored, use_simd_transpose
+from emdconvert.lazy import block_indices
+from emdconvert.plugins.emd import EMDPlugin
+
+#: The shapes of issue 15 (numpy order) and their dtypes, at their stated sizes.
+SHAPES: dict[str, tuple[tuple[int, ...], str]] = {
+    "stack": ((2048, 512, 1024), "int16"),  # 2 GiB image stack
+    "4dstem": ((256, 256, 128, 128), "uint16"),  # 4 GiB scan of 128 x 128 frames
+    "eels": ((256, 256, 2048), "float32"),  # 512 MiB SI, long fast axis
+    "frames": ((16, 8192, 8192), "int16"),  # 2 GiB, a few very large frames
+}
+
+
+def make_input(path: Path, shape: tuple[int, ...], dtype: str) -> None:
+    """Random-ish data written by numpy (not by us), slab by slab."""
+    if path.exists() and path.stat().st_size > math.prod(shape) * np.dtype(dtype).itemsize:
+        return
+    array = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
+    rng = np.random.default_rng(0)
+    step = max(1, (64 << 20) // (math.prod(shape[1:]) * array.itemsize))
+    for start in range(0, shape[0], step):
+        part = array[start : start + step]
+        part[...] = rng.integers(0, 4000, size=part.shape).astype(dtype)
+    array.flush()
+    del array
+
+
+def stages(src: Path, work: Path) -> dict[str, Callable[[], None]]:
+    model = emdconvert.read(src)
+    data = model.datasets[0].data
+    shape, dtype = tuple(data.shape), np.dtype(data.dtype)
+    block = source_chunk(shape, dtype.itemsize, True)
+    indices = list(block_indices(shape, block))
+    buffer = np.empty(block, dtype)
+    stored = np.empty(block[::-1], dtype)
+    use_simd_transpose()
+
+    def read() -> None:
+        for index in indices:
+            if tuple(s.stop - s.start for s in index) == block:
+                data.read_into(index, buffer)
+            else:
+                np.asarray(data[index])
+
+    def hash_() -> None:
+        SourceDigest(src).result()
+
+    def transpose() -> None:
+        for _ in indices:
+            to_stored(buffer, stored, transpose=True)
+
+    out = work / "stages.h5"
+
+    def write() -> None:
+        with h5py.File(out, "w") as h5:
+            target = h5.create_dataset("d", shape=shape[::-1], dtype=dtype, chunks=block[::-1])
+            writer = ChunkWriter(target, raw_bytes)
+            for index in indices:
+                piece = tuple(s.stop - s.start for s in index)[::-1]
+                array = stored if piece == stored.shape else np.zeros(piece, dtype)
+                offset = tuple(s.start for s in index[::-1])
+                writer.write(writer.prepare(offset, array))
+
+    def fsync() -> None:
+        write()
+        fd = os.open(out, os.O_RDONLY)
+        start = time.perf_counter()
+        os.fsync(fd)
+        os.close(fd)
+        timings["fsync"].append(time.perf_counter() - start)
+
+    converted = work / "converted.emd"
+
+    def verify() -> None:
+        if not converted.exists():
+            emdconvert.convert(src, converted)
+        EMDPlugin().verify(model, converted)
+
+    def convert(axis_order: str) -> Callable[[], None]:
+        def run() -> None:
+            target = work / f"full-{axis_order}.emd"
+            target.unlink(missing_ok=True)
+            emdconvert.convert(src, target, axis_order=axis_order)
+
+        return run
+
+    def cp_fsync() -> None:
+        copy = work / "copy.npy"
+        copy.unlink(missing_ok=True)
+        shutil.copyfile(src, copy)
+        fd = os.open(copy, os.O_RDONLY)
+        os.fsync(fd)
+        os.close(fd)
+
+    return {
+        "read": read,
+        "hash": hash_,
+        "transpose": transpose,
+        "write": write,
+        "fsync": fsync,
+        "verify": verify,
+        "convert x-first": convert("x-first"),
+        "convert c": convert("c"),
+        "cp+fsync": cp_fsync,
+    }
+
+
+timings: dict[str, list[float]] = {}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--shape", choices=sorted(SHAPES), default="stack")
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()))
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    shape, dtype = SHAPES[args.shape]
+    work = args.dir / f"emdconvert-stages-{args.shape}"
+    work.mkdir(parents=True, exist_ok=True)
+    src = work / "input.npy"
+    make_input(src, shape, dtype)
+    with open(src, "rb") as handle:  # warm the page cache, as the harness does
+        while handle.read(64 << 20):
+            pass
+    steps = stages(src, work)
+    for name in steps:
+        timings[name] = []
+    for rep in range(args.reps):
+        names = list(steps)
+        names = names[rep % len(names) :] + names[: rep % len(names)]
+        for name in names:
+            os.sync()
+            start = time.perf_counter()
+            steps[name]()
+            if name != "fsync":  # fsync records its own time (the write is not part)
+                timings[name].append(time.perf_counter() - start)
+    size = src.stat().st_size
+    reference = statistics.median(timings["cp+fsync"])
+    block = source_chunk(shape, np.dtype(dtype).itemsize, True)
+    print(
+        f"{args.shape} {shape} {dtype}, {size / 2**30:.2f} GiB, {args.reps} rounds, "
+        f"x-first chunks {block[::-1]} (stored order), load {os.getloadavg()[0]:.1f}"
+    )
+    print("| stage | median s | min s | GB/s | / cp+fsync |\n|---|---:|---:|---:|---:|")
+    for name, values in timings.items():
+        median = statistics.median(values)
+        print(
+            f"| {name} | {median:.2f} | {min(values):.2f} | {size / median / 1e9:.2f} | "
+            f"{median / reference:.2f}x |"
+        )
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                {"shape": args.shape, "bytes": size, "chunks": block[::-1], "timings": timings}
+            )
+        )
+    (work / "stages.h5").unlink(missing_ok=True)
+
+
+if __name__ == "__main__":
+    main()
