@@ -2,10 +2,11 @@
 
 Run on demand (not part of the test suite)::
 
-    PYTHONPATH=tests python tests/benchmarks/stage_profile.py --shape stack --reps 3
-    PYTHONPATH=tests python tests/benchmarks/stage_profile.py --shape 4dstem --dir /dev/shm
+    PYTHONPATH=tests python tests/benchmarks/stage_profile.py --shape npy-stack --reps 3
+    PYTHONPATH=tests python tests/benchmarks/stage_profile.py --shape npy-4dstem --gib 4
 
-For one input written by numpy (one of the shapes users have, see ``SHAPES``), in this
+For one input written by numpy (one of the shapes users have,
+:data:`support.bench_inputs.SHAPES`), in this
 process: **read** every source block the writer reads (page cache warm), **hash** the
 file (SHA-256, as provenance does), **transpose** every block to x-first in memory,
 **write** every stored chunk with direct chunk writes (no fsync), **fsync** that file,
@@ -21,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import shutil
 import statistics
@@ -32,6 +32,7 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+from support.bench_inputs import SHAPES, shaped_input
 
 import emdconvert
 from emdconvert.emd.blockcopy import ChunkWriter, raw_bytes, source_chunk
@@ -39,28 +40,6 @@ from emdconvert.emd.provenance import SourceDigest
 from emdconvert.emd.transpose import to_stored, use_simd_transpose
 from emdconvert.lazy import block_indices
 from emdconvert.plugins.emd import EMDPlugin
-
-#: The shapes of issue 15 (numpy order) and their dtypes, at their stated sizes.
-SHAPES: dict[str, tuple[tuple[int, ...], str]] = {
-    "stack": ((2048, 512, 1024), "int16"),  # 2 GiB image stack
-    "4dstem": ((256, 256, 128, 128), "uint16"),  # 4 GiB scan of 128 x 128 frames
-    "eels": ((256, 256, 2048), "float32"),  # 512 MiB SI, long fast axis
-    "frames": ((16, 8192, 8192), "int16"),  # 2 GiB, a few very large frames
-}
-
-
-def make_input(path: Path, shape: tuple[int, ...], dtype: str) -> None:
-    """Random-ish data written by numpy (not by us), slab by slab."""
-    if path.exists() and path.stat().st_size > math.prod(shape) * np.dtype(dtype).itemsize:
-        return
-    array = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
-    rng = np.random.default_rng(0)
-    step = max(1, (64 << 20) // (math.prod(shape[1:]) * array.itemsize))
-    for start in range(0, shape[0], step):
-        part = array[start : start + step]
-        part[...] = rng.integers(0, 4000, size=part.shape).astype(dtype)
-    array.flush()
-    del array
 
 
 def stages(src: Path, work: Path) -> dict[str, Callable[[], None]]:
@@ -148,16 +127,16 @@ timings: dict[str, list[float]] = {}
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--shape", choices=sorted(SHAPES), default="stack")
+    parser.add_argument("--shape", choices=sorted(SHAPES), default="npy-stack")
+    parser.add_argument("--gib", type=float, default=2.0, help="input size in GiB")
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()))
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    shape, dtype = SHAPES[args.shape]
     work = args.dir / f"emdconvert-stages-{args.shape}"
     work.mkdir(parents=True, exist_ok=True)
-    src = work / "input.npy"
-    make_input(src, shape, dtype)
+    src = shaped_input(work, args.shape, int(args.gib * 2**30))
+    shape, dtype = emdconvert.read(src).datasets[0].shape, emdconvert.read(src).datasets[0].dtype
     with open(src, "rb") as handle:  # warm the page cache, as the harness does
         while handle.read(64 << 20):
             pass
@@ -175,7 +154,7 @@ def main() -> None:
                 timings[name].append(time.perf_counter() - start)
     size = src.stat().st_size
     reference = statistics.median(timings["cp+fsync"])
-    block = source_chunk(shape, np.dtype(dtype).itemsize, True)
+    block = source_chunk(shape, dtype.itemsize, True)
     print(
         f"{args.shape} {shape} {dtype}, {size / 2**30:.2f} GiB, {args.reps} rounds, "
         f"x-first chunks {block[::-1]} (stored order), load {os.getloadavg()[0]:.1f}"

@@ -26,7 +26,7 @@ def test_tiny_run_measures_every_tool_and_reports(
                 "--formats",
                 "npy",
                 "--tools",
-                "cp,emdconvert,h5py",
+                "cp,cp+sync,emdconvert,h5py",
                 "--work",
                 str(tmp_path / "w"),
                 "--json",
@@ -39,6 +39,7 @@ def test_tiny_run_measures_every_tool_and_reports(
     rows = {(r["format"], r["tool"]): r for r in report["rows"]}
     assert set(rows) == {
         ("npy", "cp"),
+        ("npy", "cp+sync"),
         ("npy", "emdconvert"),
         ("npy", "h5py"),
         ("dm3-small", "cp"),
@@ -50,6 +51,7 @@ def test_tiny_run_measures_every_tool_and_reports(
         assert row["output_mb"] > 0
     assert rows["npy", "emdconvert"]["peak_rss_mb"] > 20  # a Python process, measured
     names = {t["name"] for t in report["targets"]}
-    assert "npy: emdconvert time / cp time" in names
+    assert "npy: emdconvert time / cp+sync time" in names
+    assert "~1 MB DM3 → EMD, time / HyperSpy's time" in names
     assert "| npy | emdconvert |" in capsys.readouterr().out
     assert not list((tmp_path / "w").glob("out_*"))  # outputs removed after each run

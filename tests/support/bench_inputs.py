@@ -9,12 +9,52 @@ frame by frame through a memmap and the others are written from it, so making an
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 FORMATS = ("npy", "tiff", "dm4")
 FRAME_BYTES_LARGE = 2048 * 2048 * 2
+
+
+def _square(count: int) -> int:
+    return max(1, int(count**0.5))
+
+
+#: The shapes users have (issue 15), as ``.npy`` inputs of about a given size: numpy-order
+#: shape and dtype.  Image stack of 512 x 1024 frames; 4D-STEM scan of 128 x 128
+#: diffraction patterns; EELS spectrum image with 2048 channels; a few 8192^2 frames.
+SHAPES: dict[str, tuple[Callable[[int], tuple[int, ...]], str]] = {
+    "npy-stack": (lambda size: (max(1, size // (512 * 1024 * 2)), 512, 1024), "int16"),
+    "npy-4dstem": (lambda size: (*(_square(size // (128 * 128 * 2)),) * 2, 128, 128), "uint16"),
+    "npy-eels": (lambda size: (*(_square(size // (2048 * 4)),) * 2, 2048), "float32"),
+    "npy-frames": (lambda size: (max(1, size // (8192 * 8192 * 2)), 8192, 8192), "int16"),
+}
+
+
+def make_shaped(path: Path, shape: tuple[int, ...], dtype: str) -> None:
+    """Random counts (0-4000) in *shape*, written by numpy slab by slab (bounded memory)."""
+    target = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
+    rng = np.random.default_rng(0)
+    step = max(1, (64 << 20) // (math.prod(shape[1:]) * target.itemsize))
+    for start in range(0, shape[0], step):
+        part = target[start : start + step]
+        part[...] = rng.integers(0, 4000, size=part.shape).astype(dtype)
+    target.flush()
+    del target
+
+
+def shaped_input(folder: Path, name: str, size: int) -> Path:
+    """Make (or reuse) the *name* input of :data:`SHAPES` of about *size* bytes."""
+    shape_of, dtype = SHAPES[name]
+    shape = shape_of(size)
+    path = folder / f"{name}_{'x'.join(map(str, shape))}_{dtype}.npy"
+    if not path.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        make_shaped(path, shape, dtype)
+    return path
 
 
 def stack_shape(size: int) -> tuple[int, int, int]:
@@ -83,6 +123,7 @@ def ensure_inputs(folder: Path, size: int, formats: tuple[str, ...]) -> dict[str
         paths["dm4"] = folder / f"stack_{tag}.dm4"
         if not paths["dm4"].exists():
             make_dm(paths["dm4"], npy, 4)
+    paths |= {name: shaped_input(folder, name, size) for name in formats if name in SHAPES}
     small = folder / "small.dm3"
     if not small.exists():
         make_small_dm3(small)
