@@ -262,8 +262,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     checks = targets(rows)
     report = table(rows)
     shape = stack_shape(size)
+    shaped = "".join(
+        f", {name} {path.stem.split('_', 1)[1]}" for name, path in inputs.items() if name in SHAPES
+    )
     print(
-        f"\n{args.reps} rounds, {shape[0]}x{shape[1]}x{shape[2]} int16 stacks "
+        f"\n{args.reps} rounds, {shape[0]}x{shape[1]}x{shape[2]} int16 stacks{shaped} "
         f"({size / 2**20:.0f} MiB); load average before {before['loadavg']}, "
         f"after {os.getloadavg()}; max/min = spread of a row's rounds.\n"
     )
