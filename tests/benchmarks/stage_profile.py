@@ -125,14 +125,14 @@ def stages(src: Path, work: Path) -> dict[str, Callable[[], None]]:
 timings: dict[str, list[float]] = {}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--shape", choices=sorted(SHAPES), default="npy-stack")
     parser.add_argument("--gib", type=float, default=2.0, help="input size in GiB")
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()))
     parser.add_argument("--json", type=Path)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     work = args.dir / f"emdconvert-stages-{args.shape}"
     work.mkdir(parents=True, exist_ok=True)
     src = shaped_input(work, args.shape, int(args.gib * 2**30))

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import convert_bench
 import pytest
+import stage_profile
 
 
 def test_tiny_run_measures_every_tool_and_reports(
@@ -55,3 +56,35 @@ def test_tiny_run_measures_every_tool_and_reports(
     assert "~1 MB DM3 → EMD, time / HyperSpy's time" in names
     assert "| npy | emdconvert |" in capsys.readouterr().out
     assert not list((tmp_path / "w").glob("out_*"))  # outputs removed after each run
+
+
+def test_stage_profile_times_every_stage(tmp_path: Path) -> None:
+    out = tmp_path / "stages.json"
+    stage_profile.main(
+        [
+            "--shape",
+            "npy-eels",
+            "--gib",
+            "0.002",
+            "--reps",
+            "1",
+            "--dir",
+            str(tmp_path),
+            "--json",
+            str(out),
+        ]
+    )
+    report = json.loads(out.read_text())
+    assert set(report["timings"]) == {
+        "read",
+        "hash",
+        "transpose",
+        "write",
+        "fsync",
+        "verify",
+        "convert x-first",
+        "convert c",
+        "cp+fsync",
+    }
+    assert all(len(v) == 1 and v[0] >= 0 for v in report["timings"].values())
+    assert report["chunks"][0] == 2048  # stored x-first: every chunk holds whole spectra
