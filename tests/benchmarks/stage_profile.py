@@ -136,7 +136,8 @@ def main(argv: list[str] | None = None) -> None:
     work = args.dir / f"emdconvert-stages-{args.shape}"
     work.mkdir(parents=True, exist_ok=True)
     src = shaped_input(work, args.shape, int(args.gib * 2**30))
-    shape, dtype = emdconvert.read(src).datasets[0].shape, emdconvert.read(src).datasets[0].dtype
+    with emdconvert.read(src) as model:
+        shape, dtype = model.datasets[0].shape, model.datasets[0].dtype
     with open(src, "rb") as handle:  # warm the page cache, as the harness does
         while handle.read(64 << 20):
             pass
