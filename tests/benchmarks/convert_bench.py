@@ -257,7 +257,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     size = SIZES.get(args.size) or int(args.size) << 20
     formats = tuple(f for f in args.formats.split(",") if f)
     tools = [t for t in args.tools.split(",") if t]
-    unknown = [t for t in tools if t not in TOOLS] + [
+    once = frozenset(t for t in args.once.split(",") if t)
+    unknown = [t for t in [*tools, *once] if t not in TOOLS] + [
         f for f in formats if f not in FORMATS and f not in SHAPES
     ]
     if unknown:
@@ -269,7 +270,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"{args.work}: needs {3 * size / 1e9:.0f} GB free for outputs")
     before = machine()
     started = time.time()
-    once = frozenset(t for t in args.once.split(",") if t)
     rows = run_rounds(inputs, tools, args.reps, args.work, args.timeout, once)
     checks = targets(rows)
     report = table(rows)
