@@ -14,6 +14,7 @@ from emdconvert.lazy import (
     TransposedArray,
     block_indices,
     block_shape,
+    even_split,
     iter_blocks,
 )
 
@@ -32,8 +33,18 @@ def test_blocks_tile_exactly_and_stay_under_the_limit(shape: tuple[int, ...], li
 
 
 def test_blocks_are_contiguous_runs_of_whole_frames() -> None:
-    assert block_shape((100, 256, 256), 2, 4 * 2**20) == (32, 256, 256)
+    assert block_shape((100, 256, 256), 2, 4 * 2**20) == (25, 256, 256)  # 4 x 25, not 4 x 32
     assert block_shape((10, 4096, 4096), 4, 4 * 2**20) == (1, 256, 4096)
+
+
+@pytest.mark.parametrize("most", [1, 2, 7, 121, 128, 512])
+def test_even_split_uses_the_fewest_parts_and_pads_less_than_one_per_part(most: int) -> None:
+    for length in range(1, 1500):
+        block = even_split(length, most)
+        parts = math.ceil(length / block)
+        assert block <= most
+        assert parts == math.ceil(length / most)  # no more chunks than the plain cut
+        assert parts * block - length < parts  # the edge chunk is (almost) full
 
 
 def test_iter_blocks_reassembles(tmp_path: Path) -> None:

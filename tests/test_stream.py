@@ -259,12 +259,14 @@ def test_compression_round_trip(tmp_path: Path, compression: str) -> None:
 def test_large_frames_are_split_into_row_chunks(tmp_path: Path) -> None:
     import h5py
 
-    frames = series(2, (1100, 1024), "float32")  # 4.3 MiB frames: chunks of 1024 rows
+    # 4.3 MiB frames: two chunks of 550 rows, not 1024 rows and an edge chunk of 76 rows
+    # padded to 1024 (86 % of the second chunk empty)
+    frames = series(2, (1100, 1024), "float32")
     with StreamWriter(tmp_path / "big.emd", (1100, 1024), "float32") as writer:
         writer.append(frames)
     np.testing.assert_array_equal(read_back(tmp_path / "big.emd")[0], frames)
     with h5py.File(tmp_path / "big.emd") as h5:
-        assert h5["data/data/data"].chunks == (1024, 1024, 1)
+        assert h5["data/data/data"].chunks == (1024, 550, 1)
 
 
 def test_c_order_stream(tmp_path: Path) -> None:

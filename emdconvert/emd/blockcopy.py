@@ -36,7 +36,7 @@ import numpy as np
 
 from emdconvert.emd.transpose import SIMD_MIN_BYTES, to_stored, use_simd_transpose
 from emdconvert.errors import UnsupportedError
-from emdconvert.lazy import Index, LazyArray, block_indices, block_shape
+from emdconvert.lazy import Index, LazyArray, block_indices, block_shape, even_split
 
 if TYPE_CHECKING:
     import h5py
@@ -69,7 +69,7 @@ def source_chunk(shape: tuple[int, ...], itemsize: int, transpose: bool) -> tupl
     if transpose and len(shape) >= 2:
         row_bytes = shape[-1] * itemsize
         if shape[-2] * row_bytes >= FRAME_CHUNK_MIN and row_bytes <= CHUNK_BYTES:
-            rows = max(1, min(shape[-2], CHUNK_BYTES // row_bytes))
+            rows = even_split(shape[-2], max(1, CHUNK_BYTES // row_bytes))
             return (1,) * (len(shape) - 2) + (rows, shape[-1])
     return block_shape(shape, itemsize, CHUNK_BYTES)
 
