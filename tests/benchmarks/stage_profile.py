@@ -1,13 +1,17 @@
-"""Where a conversion's time goes: each stage of ``.npy -> EMD`` timed on its own.
+"""Where a conversion's time goes: each stage of ``input -> EMD`` timed on its own.
 
 Run on demand (not part of the test suite)::
 
     PYTHONPATH=tests python tests/benchmarks/stage_profile.py --shape npy-stack --reps 3
     PYTHONPATH=tests python tests/benchmarks/stage_profile.py --shape npy-4dstem --gib 4
+    PYTHONPATH=tests python tests/benchmarks/stage_profile.py --shape tiff
 
-For one input written by numpy (one of the shapes users have,
-:data:`support.bench_inputs.SHAPES`), in this
-process: **read** every source block the writer reads (page cache warm), **hash** the
+For one input written by other software (a shape users have from
+:data:`support.bench_inputs.SHAPES`, written by numpy, or the harness's int16 stack as
+``npy``, BigTIFF by tifffile or DM4 by nionswift-io): **open** it in a new Python process
+(interpreter start, imports and the plugin's header and calibration reading: what
+``emdconvert`` pays before the first byte of data), then, in this
+process, **read** every source block the writer reads (page cache warm), **hash** the
 file (SHA-256, as provenance does), **transpose** every block to x-first in memory,
 **write** every stored chunk with direct chunk writes (no fsync), **fsync** that file,
 **verify** it (the spec check and the sampled read-back ``convert`` runs), then the
@@ -25,6 +29,8 @@ import json
 import os
 import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -32,7 +38,7 @@ from pathlib import Path
 
 import h5py
 import numpy as np
-from support.bench_inputs import SHAPES, shaped_input
+from support.bench_inputs import FORMATS, SHAPES, ensure_inputs, shaped_input
 
 import emdconvert
 from emdconvert.emd.blockcopy import ChunkWriter, raw_bytes, source_chunk
@@ -58,6 +64,10 @@ def stages(src: Path, work: Path) -> dict[str, Callable[[], None]]:
                 data.read_into(index, buffer)
             else:
                 np.asarray(data[index])
+
+    def open_() -> None:
+        script = "import sys, emdconvert; emdconvert.read(sys.argv[1]).close()"
+        subprocess.run([sys.executable, "-c", script, str(src)], check=True)
 
     def hash_() -> None:
         SourceDigest(src).result()
@@ -110,6 +120,7 @@ def stages(src: Path, work: Path) -> dict[str, Callable[[], None]]:
         os.close(fd)
 
     return {
+        "open": open_,
         "read": read,
         "hash": hash_,
         "transpose": transpose,
@@ -127,7 +138,7 @@ timings: dict[str, list[float]] = {}
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--shape", choices=sorted(SHAPES), default="npy-stack")
+    parser.add_argument("--shape", choices=sorted((*FORMATS, *SHAPES)), default="npy-stack")
     parser.add_argument("--gib", type=float, default=2.0, help="input size in GiB")
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()))
@@ -135,7 +146,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     work = args.dir / f"emdconvert-stages-{args.shape}"
     work.mkdir(parents=True, exist_ok=True)
-    src = shaped_input(work, args.shape, int(args.gib * 2**30))
+    size = int(args.gib * 2**30)
+    if args.shape in SHAPES:
+        src = shaped_input(work, args.shape, size)
+    else:
+        src = ensure_inputs(work, size, (args.shape,))[args.shape]
     with emdconvert.read(src) as model:
         shape, dtype = model.datasets[0].shape, model.datasets[0].dtype
     with open(src, "rb") as handle:  # warm the page cache, as the harness does
