@@ -82,13 +82,17 @@ def check_destination(dst: Path, *, overwrite: bool) -> None:
 
 
 class _WritebackStarter:
-    """Flushes the file being written every :data:`FLUSH_INTERVAL` seconds, in a thread.
+    """Starts writeback of the file being written every :data:`FLUSH_INTERVAL` seconds.
 
     The output must be fsynced before it is published (README, Safety rules R2).  Left to
     the end, that fsync writes the whole file after the conversion (≈1.7 s for 2 GiB
-    here); flushing as the writer goes overlaps the disk with the conversion, so the
+    here); writing back as the writer goes overlaps the disk with the conversion, so the
     last fsync only has the tail to write, and the page cache never fills with a 50 GB
-    output's dirty pages.
+    output's dirty pages.  ``posix_fadvise(DONTNEED)`` starts the writeback without
+    waiting for it and without a journal commit, and drops the pages already written;
+    ``fdatasync`` (the fallback where fadvise is missing) waits for both, and stalled
+    for seconds in some rounds: 2 GiB x-first took 2.52-2.61 s with fadvise against
+    2.82-6.01 s with fdatasync, in the same run (README, Performance).
     """
 
     def __init__(self, path: Path) -> None:
@@ -106,7 +110,7 @@ class _WritebackStarter:
                         fd = os.open(self.path, os.O_RDONLY)
                     except FileNotFoundError:
                         continue  # the writer has not created it yet
-                os.fdatasync(fd)
+                _start_writeback(fd)
         except OSError:
             pass  # the final fsync reports any real problem
         finally:
@@ -116,6 +120,16 @@ class _WritebackStarter:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join()
+
+
+def _start_writeback(fd: int) -> None:
+    """Push the written part of *fd* towards the disk (see :class:`_WritebackStarter`)."""
+    if hasattr(os, "posix_fadvise"):
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    elif hasattr(os, "fdatasync"):
+        os.fdatasync(fd)
+    else:  # macOS and Windows have neither
+        os.fsync(fd)
 
 
 @contextlib.contextmanager
