@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
 
-from emdconvert import ConvertOptions, IncompleteError, pipeline
+from emdconvert import ConvertOptions, IncompleteError, PolicyError, pipeline
+from emdconvert.emd.provenance import SourceDigest
 from emdconvert.pipeline import Request, prepare, run
 from emdconvert.watch import worker
 from emdconvert.watch.outcomes import Outcome
@@ -50,6 +52,39 @@ def test_prepare_refuses_an_incomplete_file_before_the_destination(tmp_path: Pat
     run(prepare(tmp_path / "a.npy", tmp_path / "cut.emd", Request()))  # an older output
     with pytest.raises(IncompleteError):
         prepare(cut, tmp_path / "cut.emd", Request())
+
+
+def _hashing() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "emdconvert-sha256" and t.is_alive()]
+
+
+def _sparse_npy(path: Path, gib: int) -> None:
+    """A .npy of *gib* GiB that takes no disk (numpy seeks past the data), seconds to hash."""
+    np.lib.format.open_memmap(
+        path, mode="w+", dtype=np.uint8, shape=(gib * 1024, 1024, 1024)
+    ).flush()
+
+
+def test_the_hash_of_a_source_refused_in_prepare_stops_with_it(tmp_path: Path) -> None:
+    """The hash starts before the reader runs (overlapping its imports); a refusal of the
+    source after that point must not leave it hashing 8 GiB in the background."""
+    _sparse_npy(tmp_path / "big.npy", 8)
+    with pytest.raises(PolicyError, match="max-bytes"):
+        prepare(
+            tmp_path / "big.npy",
+            tmp_path / "big.emd",
+            Request(ConvertOptions.parse(max_bytes="1M")),
+        )
+    assert _hashing() == []
+
+
+def test_a_cancelled_digest_stops_and_never_gives_a_partial_hash(tmp_path: Path) -> None:
+    _sparse_npy(tmp_path / "big.npy", 8)
+    digest = SourceDigest(tmp_path / "big.npy")
+    digest.cancel()
+    assert _hashing() == []
+    with pytest.raises(RuntimeError, match="cancelled"):
+        digest.result()
 
 
 def test_the_daemon_worker_prepares_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -70,6 +70,7 @@ class SourceDigest:
         self._digest = hashlib.sha256()
         self._error: BaseException | None = None
         self._facts: SourceFacts | None = None
+        self._cancelled = threading.Event()
         self._thread = threading.Thread(target=self._run, name="emdconvert-sha256", daemon=True)
         self._thread.start()
 
@@ -79,13 +80,20 @@ class SourceDigest:
             view = memoryview(buffer)
             for file in self._files:
                 with open(file, "rb", buffering=0) as handle:
-                    while True:
+                    while not self._cancelled.is_set():
                         n = handle.readinto(buffer)
                         if not n:
                             break
                         self._digest.update(view[:n])
+            if self._cancelled.is_set():
+                self._error = RuntimeError("the source hash was cancelled")
         except BaseException as exc:  # reported to the caller by result()
             self._error = exc
+
+    def cancel(self) -> None:
+        """Stop hashing and wait for the thread: the conversion it was for will not run."""
+        self._cancelled.set()
+        self._thread.join()
 
     @property
     def size(self) -> int:
