@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-HEAVY = ("rsciio", "dask", "hyperspy", "ncempy", "tifffile", "h5py")
+HEAVY = ("rsciio", "dask", "hyperspy", "ncempy", "tifffile", "h5py", "matplotlib")
 
 
 def loaded_after(code: str) -> set[str]:

@@ -17,6 +17,7 @@ from typer.core import TyperGroup
 
 from emdconvert.cli.boundary import Debug, fail, guarded
 from emdconvert.cli.options import AllowHighRatio, MaxBytes, check_plugin_option
+from emdconvert.cli.preview import preview
 from emdconvert.cli.terminal import progress_bar, warnings_unless_failed
 from emdconvert.cli.watch import watch
 
@@ -287,6 +288,7 @@ def formats(debug: Debug = False) -> None:
 
 
 app.command(name="watch")(watch)
+app.command(name="preview")(preview)
 
 
 def version_callback(value: bool) -> None:

@@ -1,0 +1,106 @@
+"""``emdconvert preview IN [OUT.png]``: a picture of any readable file (registered by
+``cli.app``).
+
+The work is :func:`emdconvert.preview.preview`; this module only maps flags onto it and
+prints one line saying what was drawn.  Errors go through the CLI's one-line error
+boundary: exit 2 for a bad ``--frame``, ``--size`` or ``--dataset``, 3 for bad input, 4
+when OUT exists (without ``--overwrite``) or cannot be written.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from emdconvert.cli.boundary import Debug, guarded
+from emdconvert.cli.options import check_plugin_option
+from emdconvert.cli.terminal import warnings_unless_failed
+
+if TYPE_CHECKING:
+    from emdconvert.preview import Preview
+
+
+def preview(
+    source: Annotated[
+        Path, typer.Argument(help="Any readable file.", metavar="IN", show_default=False)
+    ],
+    target: Annotated[
+        Path | None,
+        typer.Argument(
+            help="The PNG to write [default: IN with the suffix .png, beside it].",
+            metavar="[OUT.png]",
+            show_default=False,
+        ),
+    ] = None,
+    frame: Annotated[
+        int | None,
+        typer.Option(
+            "--frame",
+            help="Stacks: the frame to show, 0-based [default: the middle one].",
+            show_default=False,
+        ),
+    ] = None,
+    size: Annotated[
+        int, typer.Option("--size", help="The picture's long edge in pixels (64-8192).")
+    ] = 1024,
+    dataset: Annotated[
+        str | None,
+        typer.Option(
+            "--dataset",
+            help="Which dataset, by name or 0-based number (see 'emdconvert info') "
+            "[default: the first].",
+            show_default=False,
+        ),
+    ] = None,
+    from_: Annotated[
+        str | None, typer.Option("--from", help="Force the format: a name or module:Class.")
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an existing OUT (atomically).")
+    ] = False,
+    follow_symlinks: Annotated[
+        bool,
+        typer.Option(
+            "--follow-symlinks", help="Read an input given as a symbolic link (refused by default)."
+        ),
+    ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Print nothing when it succeeds.")
+    ] = False,
+    debug: Debug = False,
+) -> None:
+    """Draw IN as a PNG: images with a scale bar, stacks, spectra, spectrum images, 4D-STEM."""
+    from emdconvert.preview import preview as draw
+
+    guarded(debug, None, lambda: check_plugin_option("--from", from_))
+    with warnings_unless_failed(debug=debug):
+        result = guarded(
+            debug,
+            source,
+            lambda: draw(
+                source,
+                target,
+                frame=frame,
+                size=size,
+                dataset=dataset,
+                overwrite=overwrite,
+                plugin=from_,
+                follow_symlinks=follow_symlinks,
+            ),
+        )
+    if not quiet:
+        typer.echo(summary(result))
+
+
+def summary(result: Preview) -> str:
+    """``scan.png: stack 'HAADF', frame 2 of 5, 1024 x 1024, scale bar 5 nm``."""
+    parts = [f"{result.kind} {result.dataset!r}"]
+    if result.frame is not None:
+        parts.append(f"frame {result.frame} of {result.frames}")
+    parts.append(f"{result.width} x {result.height}")
+    bars = " and ".join(bar.label for bar in result.bars)
+    plural = "s" if len(result.bars) > 1 else ""
+    parts.append(f"scale bar{plural} {bars}" if bars else "no scale bar (uncalibrated)")
+    return f"{result.path}: " + ", ".join(parts)
