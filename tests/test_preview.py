@@ -240,6 +240,14 @@ def test_colour_image_keeps_its_colours(corpus: Path, tmp_path: Path) -> None:
     assert (abs(drawn[..., 0] - drawn[..., 1]) > 100).mean() > 0.01  # red and green areas
 
 
+@pytest.mark.corpus
+def test_colour_stack_is_a_stack_of_colour_frames(corpus: Path, tmp_path: Path) -> None:
+    result = emdconvert.preview(corpus / "wide/rs/hspy/test_rgba16.hdf5", tmp_path / "rgba.png")
+    assert (result.kind, result.frame, result.frames) == ("stack", 1, 3)
+    drawn = pixels(result.path).astype(int)
+    assert (abs(drawn[..., 0] - drawn[..., 2]) > 200).mean() > 0.05  # pure red or blue areas
+
+
 # --- calibration, NaN, budgets --------------------------------------------------------
 
 

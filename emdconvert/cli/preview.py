@@ -17,6 +17,7 @@ import typer
 from emdconvert.cli.boundary import Debug, guarded
 from emdconvert.cli.options import check_plugin_option
 from emdconvert.cli.terminal import warnings_unless_failed
+from emdconvert.preview.kinds import SPECTRUM
 
 if TYPE_CHECKING:
     from emdconvert.preview import Preview
@@ -102,5 +103,8 @@ def summary(result: Preview) -> str:
     parts.append(f"{result.width} x {result.height}")
     bars = " and ".join(bar.label for bar in result.bars)
     plural = "s" if len(result.bars) > 1 else ""
-    parts.append(f"scale bar{plural} {bars}" if bars else "no scale bar (uncalibrated)")
+    if bars:
+        parts.append(f"scale bar{plural} {bars}")
+    elif result.kind != SPECTRUM:  # a plot has axes, not a bar
+        parts.append("no scale bar (uncalibrated)")
     return f"{result.path}: " + ", ".join(parts)
