@@ -16,7 +16,7 @@ import typer
 from typer.core import TyperGroup
 
 from emdconvert.cli.boundary import Debug, fail, guarded
-from emdconvert.cli.options import AllowHighRatio, MaxBytes, check_plugin_option
+from emdconvert.cli.options import AllowHighRatio, FollowSymlinks, MaxBytes, check_plugin_option
 from emdconvert.cli.preview import preview
 from emdconvert.cli.terminal import progress_bar, warnings_unless_failed
 from emdconvert.cli.watch import watch
@@ -130,12 +130,7 @@ def convert(
     ] = None,
     max_bytes: MaxBytes = None,
     allow_high_ratio: AllowHighRatio = False,
-    follow_symlinks: Annotated[
-        bool,
-        typer.Option(
-            "--follow-symlinks", help="Read an input given as a symbolic link (refused by default)."
-        ),
-    ] = False,
+    follow_symlinks: FollowSymlinks = False,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress bar or summary table.")
     ] = False,

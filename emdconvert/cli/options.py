@@ -1,4 +1,4 @@
-"""Command-line options that ``convert`` and ``watch`` share, defined once.
+"""Command-line options that ``convert``, ``preview`` and ``watch`` share, defined once.
 
 The size budgets mean the same in a one-off conversion and in the daemon, so both
 commands take the same flags with the same help (a daemon user reads the same words).
@@ -27,6 +27,13 @@ AllowHighRatio = Annotated[
         "--allow-high-ratio",
         help="Convert inputs declaring over 1000x their file size "
         "(refused by default as decompression bombs).",
+    ),
+]
+
+FollowSymlinks = Annotated[
+    bool,
+    typer.Option(
+        "--follow-symlinks", help="Read an input given as a symbolic link (refused by default)."
     ),
 ]
 

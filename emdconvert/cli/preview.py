@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from emdconvert.cli.boundary import Debug, guarded
-from emdconvert.cli.options import check_plugin_option
+from emdconvert.cli.options import FollowSymlinks, check_plugin_option
 from emdconvert.cli.terminal import warnings_unless_failed
 from emdconvert.preview.kinds import SPECTRUM
 
@@ -61,12 +61,7 @@ def preview(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an existing OUT (atomically).")
     ] = False,
-    follow_symlinks: Annotated[
-        bool,
-        typer.Option(
-            "--follow-symlinks", help="Read an input given as a symbolic link (refused by default)."
-        ),
-    ] = False,
+    follow_symlinks: FollowSymlinks = False,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Print nothing when it succeeds.")
     ] = False,
