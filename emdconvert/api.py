@@ -26,10 +26,10 @@ from emdconvert.pipeline import (
     prepare,
     publish,
     read_model,
-    run,
     source_path,
     write_options,
 )
+from emdconvert.preview.beside import run_with_preview
 from emdconvert.registry import PluginSpec
 from emdconvert.sources import as_path
 
@@ -131,6 +131,7 @@ def convert(
     max_bytes: int | None = None,
     max_ratio: float | None = DEFAULT_MAX_RATIO,
     follow_symlinks: bool = False,
+    preview: bool = False,
 ) -> Path:
     """Convert *src* to *dst*: ``format -> EMDFile -> format``, published atomically.
 
@@ -144,7 +145,9 @@ def convert(
     declared bytes at most (default: no limit), at most ``max_ratio`` declared bytes per
     source byte above 1 GiB (a decompression bomb; ``None`` disables), and no more than
     the output's file system has free (uncompressed output).  If the source changes
-    while it is read, nothing is published.  Returns the output path.
+    while it is read, nothing is published.  ``preview=True`` also draws the output
+    into a PNG beside it (``scan.emd`` -> ``scan.png``, see :func:`preview`; a picture
+    that cannot be drawn is a logged warning).  Returns the output path.
     """
     settings = ConvertOptions.parse(
         compression=compression,
@@ -154,6 +157,7 @@ def convert(
         max_ratio=max_ratio,
         follow_symlinks=follow_symlinks,
         format_options=options,
+        preview=preview,
     )
     request = Request(settings, overwrite, source_plugin, target_plugin)
-    return run(prepare(src, dst, request), progress=progress)
+    return run_with_preview(prepare(src, dst, request), progress=progress)

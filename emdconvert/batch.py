@@ -92,14 +92,15 @@ def plan(
 
 def convert_one(source: Path, target: Path, request: Request) -> Outcome:
     """One conversion, never raising: an error becomes a failed :class:`Outcome`."""
-    from emdconvert.pipeline import prepare, run
+    from emdconvert.pipeline import prepare
+    from emdconvert.preview.beside import run_with_preview
 
     start = time.perf_counter()
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         prepared = prepare(source, target, request)
         size = prepared.source_bytes
-        run(prepared)
+        run_with_preview(prepared)
     except EmdConvertError as exc:
         return Outcome(source, target, exc.exit_code, str(exc), time.perf_counter() - start, 0)
     except Exception as exc:  # a bug must not stop the other files of the batch

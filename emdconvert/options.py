@@ -61,7 +61,8 @@ class ConvertOptions:
     count, at most 8); ``max_bytes`` is a byte count or a size such as ``"500M"``
     (``None``: no limit); ``max_ratio`` is the declared-bytes-per-source-byte limit
     (``None`` disables it: ``--allow-high-ratio``); ``format_options`` are the
-    format-specific options (``KEY=VALUE`` strings or a mapping).
+    format-specific options (``KEY=VALUE`` strings or a mapping); ``preview`` also
+    draws the output as a PNG beside it (``--preview``).
 
     >>> ConvertOptions.parse(compression="gzip", max_bytes="1K").compression
     'gzip:4'
@@ -77,6 +78,7 @@ class ConvertOptions:
     max_ratio: float | None = DEFAULT_MAX_RATIO
     follow_symlinks: bool = False
     format_options: tuple[tuple[str, Any], ...] = field(default=())
+    preview: bool = False
 
     def __post_init__(self) -> None:
         choice = _parsed("compression", self.compression, parse_compression)
@@ -105,6 +107,8 @@ class ConvertOptions:
             raise UsageError(
                 f"max_ratio {self.max_ratio!r}: must be a number > 0, or None for no limit"
             )
+        if not isinstance(self.preview, bool):
+            raise UsageError(f"preview {self.preview!r}: must be True or False")
         if not (
             isinstance(self.format_options, tuple)
             and all(
@@ -129,6 +133,7 @@ class ConvertOptions:
         max_ratio: float | None = DEFAULT_MAX_RATIO,
         follow_symlinks: bool = False,
         format_options: FormatOptions = None,
+        preview: bool = False,
     ) -> ConvertOptions:
         """The options from what a user typed or passed: ``max_bytes`` may be a size
         such as ``"500M"``, ``format_options`` a mapping or ``KEY=VALUE`` strings.  The
@@ -144,6 +149,7 @@ class ConvertOptions:
             max_ratio,
             follow_symlinks,
             format_pairs(format_options),
+            preview,
         )
 
     @property
@@ -153,7 +159,13 @@ class ConvertOptions:
 
     def recorded(self) -> dict[str, Any]:
         """What provenance records: the options that shape the output."""
-        return {"compression": self.compression, "axis_order": self.axis_order, **self.format}
+        preview = {"preview": "png"} if self.preview else {}
+        return {
+            "compression": self.compression,
+            "axis_order": self.axis_order,
+            **preview,
+            **self.format,
+        }
 
     def refuse_unhonoured(
         self,

@@ -149,6 +149,27 @@ class Prepared:
             self.digest.cancel()  # finished after a conversion; after a failure, not needed
 
 
+def preview_path(target: Path) -> Path:
+    """Where ``--preview`` puts the PNG of *target*: beside it, ``scan.emd`` -> ``scan.png``."""
+    return target.with_suffix(".png")
+
+
+def check_preview_path(source: Path, target: Path, *, overwrite: bool) -> None:
+    """Refuse, before any work, a preview that would replace the source or the output,
+    or an existing PNG without *overwrite*."""
+    png = preview_path(target)
+    if png == target or any(_same_file(png, f) for f in expand(source)):
+        raise UsageError(f"the preview {png.name} would replace the source or the output", path=png)
+    check_destination(png, overwrite=overwrite)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
 def prepare(src: str | Path, dst: str | Path, request: Request) -> Prepared:
     """Everything before the first output byte; see the module docstring."""
     options, overwrite = request.options, request.overwrite
@@ -162,6 +183,8 @@ def prepare(src: str | Path, dst: str | Path, request: Request) -> Prepared:
     refuse_source_target(source, target, reader.extensions)
     check_with(reader, source)  # an incomplete file waits, whatever its output's state
     check_destination(target, overwrite=overwrite)
+    if options.preview:
+        check_preview_path(source, target, overwrite=overwrite)
     # The hash starts now, so it overlaps the reader's imports and header parsing (the
     # TIFF reader's calibration imports dask: 0.8 s) instead of competing with the copy
     # for the second core.

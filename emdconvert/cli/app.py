@@ -119,6 +119,10 @@ def convert(
         ),
     ] = None,
     axis_order: Annotated[str, typer.Option("--axis-order", help=AXIS_ORDER_HELP)] = "x-first",
+    preview: Annotated[
+        bool,
+        typer.Option("--preview", help="Also draw each output as a PNG beside it (scan.png)."),
+    ] = False,
     option: Annotated[
         list[str] | None,
         typer.Option(
@@ -139,7 +143,8 @@ def convert(
     """Convert IN to OUT (EMD, or any other writable format), or many inputs at once."""
     from emdconvert.budget import DEFAULT_MAX_RATIO
     from emdconvert.options import ConvertOptions
-    from emdconvert.pipeline import Request, prepare, run
+    from emdconvert.pipeline import Request, prepare
+    from emdconvert.preview.beside import run_with_preview
 
     def checked_request() -> Request:
         check_plugin_option("--from", from_)
@@ -153,6 +158,7 @@ def convert(
                 max_ratio=None if allow_high_ratio else DEFAULT_MAX_RATIO,
                 follow_symlinks=follow_symlinks,
                 format_options=option,
+                preview=preview,
             ),
             overwrite,
             from_,
@@ -181,7 +187,11 @@ def convert(
             )
         source, target = paths
         with progress_bar(source.name, enabled=not quiet) as progress:
-            guarded(debug, source, lambda: run(prepare(source, target, request), progress=progress))
+            guarded(
+                debug,
+                source,
+                lambda: run_with_preview(prepare(source, target, request), progress=progress),
+            )
 
 
 def run_batch(

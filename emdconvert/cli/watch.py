@@ -158,6 +158,10 @@ def watch(
     ] = None,
     max_bytes: MaxBytes = None,
     allow_high_ratio: AllowHighRatio = False,
+    preview: Annotated[
+        bool,
+        typer.Option("--preview", help="Also draw each output as a PNG beside it (scan.png)."),
+    ] = False,
     backoff_initial: Annotated[
         float | None,
         typer.Option(
@@ -231,6 +235,7 @@ def watch(
         "allow_high_ratio": allow_high_ratio or None,
         "allow_root": allow_root or None,
         "log_format": log_format,
+        "preview": preview or None,
     }
     if status:
         guarded(debug, None, lambda: _print_status(config, overrides))

@@ -65,6 +65,7 @@ class WatchConfig:
     allow_high_ratio: bool = False
     allow_root: bool = False
     log_format: str = "text"
+    preview: bool = False
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -89,6 +90,7 @@ class WatchConfig:
                     threads=self.threads,
                     max_bytes=self.max_bytes,
                     max_ratio=None if self.allow_high_ratio else DEFAULT_MAX_RATIO,
+                    preview=self.preview,
                 )
             ),
         )
@@ -145,7 +147,7 @@ _FLOATS = {
     "shutdown_grace",
 }
 _INTS = {"workers", "memory_limit_mb", "recycle_after", "threads"}
-_BOOLS = {"recursive", "dedup", "allow_root", "allow_high_ratio"}
+_BOOLS = {"recursive", "dedup", "allow_root", "allow_high_ratio", "preview"}
 
 
 def _coerce(name: str, value: Any, origin: str) -> Any:

@@ -148,7 +148,7 @@ def run(task: Task) -> Result:
     back from the run, so the output is not reopened to learn them.
     """
     from emdconvert.pipeline import prepare
-    from emdconvert.pipeline import run as publish
+    from emdconvert.preview.beside import run_with_preview as publish
 
     start = time.perf_counter()
     target = Path(task.target)
