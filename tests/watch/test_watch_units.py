@@ -121,6 +121,7 @@ max_bytes = "64G"
 allow_high_ratio = true
 allow_root = true
 log_format = "json"
+preview = true
 """
 
 
@@ -156,6 +157,7 @@ def test_every_option_can_be_set_in_toml_and_flags_win(tmp_path: Path) -> None:
         allow_high_ratio=True,
         allow_root=True,
         log_format="json",
+        preview=True,
     )
     assert config == expected
     assert config.request().options.max_bytes == 64 << 30
