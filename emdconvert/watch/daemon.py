@@ -33,7 +33,7 @@ from emdconvert.watch.config import WatchConfig
 from emdconvert.watch.environment import check_environment
 from emdconvert.watch.hashjobs import Hashing, Purpose
 from emdconvert.watch.intake import Intake
-from emdconvert.watch.ledger import Ledger
+from emdconvert.watch.ledger import Ledger, Row
 from emdconvert.watch.lock import InstanceLock
 from emdconvert.watch.log import EventLog
 from emdconvert.watch.mounts import choose_backend
@@ -203,9 +203,15 @@ class Daemon:
     ) -> None:
         """A hint that *relative* may need work: decide whether to watch it."""
         path = str(relative)
-        if path in self.catalog.busy or relative in self.tracker:
+        if path in self.catalog.busy:
             return
         row = self.catalog.known.get(path)
+        if relative in self.tracker:
+            if row is not None and row.state == State.INCOMPLETE and self._grew(row, info):
+                # Finished (or grown) since it was found incomplete: look now, not at
+                # its recheck time (up to rescan_interval away).
+                self.tracker.look_now(relative)
+            return
         if row is not None and row.state not in FINAL:
             if row.state == State.SEEN:
                 self.tracker.watch(relative, found_by)
@@ -225,6 +231,15 @@ class Daemon:
         self.log.info(
             "found", path=path, by=found_by, **({"previous": row.state} if row is not None else {})
         )
+
+    def _grew(self, row: Row, info: os.stat_result | None) -> bool:
+        """True when the file no longer has the size and mtime its row recorded."""
+        if info is None:
+            try:
+                info = os.lstat(os.path.join(self.root, row.path))
+            except OSError:
+                return False
+        return (info.st_size, info.st_mtime_ns) != (row.size, row.mtime_ns)
 
     def _vanished(self, path: str) -> None:
         """A watched file went away before it was stable: forget its unstarted row."""

@@ -79,6 +79,13 @@ class StabilityTracker:
         if relative not in self._watched:
             self._watched[relative] = _Watched(found_by, next_sample=not_before)
 
+    def look_now(self, relative: PurePath) -> None:
+        """Sample a watched *relative* at the next pass, not at its deferred first sample
+        (an ``incomplete`` file that changed: it may have just been finished)."""
+        watched = self._watched.get(relative)
+        if watched is not None:
+            watched.next_sample = min(watched.next_sample, time.monotonic())
+
     def discard(self, relative: PurePath) -> None:
         self._watched.pop(relative, None)
 

@@ -85,6 +85,20 @@ def test_source_rewritten_during_conversion_is_converted_again_once_settled(
     assert daemon.stop() == 0
 
 
+def test_an_incomplete_file_is_converted_soon_after_it_is_finished(daemon_factory) -> None:
+    """A file found incomplete is looked at again on its next event or poll once it has
+    changed, not at its recheck time (60 s here: rescan_interval)."""
+    daemon = daemon_factory(rescan_interval=60, max_wait=600)
+    data = _npy_bytes(_frame(3))
+    source = _drop(daemon.in_dir, "a.npy", data[: len(data) // 2])
+    daemon.wait_states({"a.npy": "incomplete"}, timeout=15)
+    with open(source, "ab") as handle:
+        handle.write(data[len(data) // 2 :])
+    daemon.wait_states({"a.npy": "done"}, timeout=20)
+    _assert_output_is(daemon.out_dir / "a.emd", source)
+    assert daemon.stop() == 0
+
+
 @inotify_only
 def test_future_mtime_is_stable_after_the_window_with_one_clock_skew_warning(
     daemon_factory,
