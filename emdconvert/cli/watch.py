@@ -193,6 +193,14 @@ def watch(
     log_format: Annotated[
         str | None, typer.Option("--log-format", help="text (default) or json.", show_default=False)
     ] = None,
+    umask: Annotated[
+        str | None,
+        typer.Option(
+            "--umask",
+            help="Who may read the outputs: 027 (default; the daemon's group) or 022 (everyone).",
+            show_default=False,
+        ),
+    ] = None,
     status: Annotated[
         bool, typer.Option("--status", help="Show counts by state and recent failures, then exit.")
     ] = False,
@@ -236,6 +244,7 @@ def watch(
         "allow_root": allow_root or None,
         "log_format": log_format,
         "preview": preview or None,
+        "umask": umask,
     }
     if status:
         guarded(debug, None, lambda: _print_status(config, overrides))

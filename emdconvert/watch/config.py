@@ -66,6 +66,7 @@ class WatchConfig:
     allow_root: bool = False
     log_format: str = "text"
     preview: bool = False
+    umask: str = "027"
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -79,6 +80,7 @@ class WatchConfig:
             raise UsageError("workers and recycle_after must be at least 1")
         if self.marker is not None and not self.marker.startswith("."):
             raise UsageError(f"marker must be a suffix such as '.done', got {self.marker!r}")
+        parse_umask(self.umask)  # a bad umask stops the start (exit 2), not the first file
         # Parsed once (a bad compression, axis order or size stops the start: exit 2).
         object.__setattr__(
             self,
@@ -96,6 +98,11 @@ class WatchConfig:
         )
 
     @property
+    def umask_bits(self) -> int:
+        """The ``umask`` the daemon runs with (see :func:`parse_umask`)."""
+        return parse_umask(self.umask)
+
+    @property
     def state_path(self) -> Path:
         """The ledger and lock folder: ``state_dir``, or one per watch root."""
         return self.state_dir if self.state_dir is not None else default_state_dir(self.in_dir)
@@ -105,6 +112,20 @@ class WatchConfig:
         options, parsed exactly as ``emdconvert convert`` parses its flags."""
         request: Request = self.__dict__["_request"]
         return request
+
+
+def parse_umask(text: str) -> int:
+    """``"027"`` -> 0o027: who may read the outputs (027: the daemon's group; 022:
+    everyone).  A umask that leaves outputs writable by everyone is refused."""
+    try:
+        bits = int(text, 8)
+    except (TypeError, ValueError):
+        bits = -1
+    if not 0 <= bits <= 0o777:
+        raise UsageError(f"umask must be octal digits such as 027 or 022, got {text!r}")
+    if not bits & 0o002:
+        raise UsageError(f"umask {text} would let everyone write the outputs")
+    return bits
 
 
 def default_state_dir(in_dir: Path) -> Path:

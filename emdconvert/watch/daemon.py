@@ -89,7 +89,7 @@ class Daemon:
     def run(self) -> int:
         """Run until SIGTERM/SIGINT; returns the exit code (0 after a clean stop)."""
         check_environment(self.config)
-        os.umask(0o027)
+        os.umask(self.config.umask_bits)  # who may read the outputs (README, Watch folder)
         lock = InstanceLock(self.config.state_path)
         lock.acquire()
         previous_handlers = {

@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import signal
+import stat
 import time
 from pathlib import Path
 
@@ -82,6 +83,20 @@ def test_source_rewritten_during_conversion_is_converted_again_once_settled(
     (row,) = daemon.rows("a.npy")
     assert row.sha256 == fingerprint(source)[0]
     _assert_output_is(daemon.out_dir / "a.emd", source)
+    assert daemon.stop() == 0
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(None, 0o640), ("022", 0o644)])
+def test_umask_decides_who_can_read_the_outputs(
+    daemon_factory, umask: str | None, mode: int
+) -> None:
+    """Microscope users outside the daemon's group read their data with umask 022."""
+    daemon = daemon_factory(**({"umask": umask} if umask else {}), preview=True)
+    source = _drop(daemon.in_dir, "a.npy", _npy_bytes(_frame(5)))
+    daemon.wait_states({"a.npy": "done"}, timeout=20)
+    _assert_output_is(daemon.out_dir / "a.emd", source)
+    for name in ("a.emd", "a.png"):
+        assert stat.S_IMODE((daemon.out_dir / name).stat().st_mode) == mode, name
     assert daemon.stop() == 0
 
 

@@ -122,6 +122,7 @@ allow_high_ratio = true
 allow_root = true
 log_format = "json"
 preview = true
+umask = "022"
 """
 
 
@@ -158,8 +159,10 @@ def test_every_option_can_be_set_in_toml_and_flags_win(tmp_path: Path) -> None:
         allow_root=True,
         log_format="json",
         preview=True,
+        umask="022",
     )
     assert config == expected
+    assert config.umask_bits == 0o022
     assert config.request().options.max_bytes == 64 << 30
     names = {line.split("=")[0].strip() for line in FULL_TOML.splitlines() if "=" in line}
     assert names == {f.name for f in WatchConfig.__dataclass_fields__.values()}
@@ -173,6 +176,9 @@ def test_every_option_can_be_set_in_toml_and_flags_win(tmp_path: Path) -> None:
         ('in_dir = "a"\nout_dir = "b"\nbackend = "fanotify"', "backend must be one of"),
         ('in_dir = "a"', "missing --out"),
         ("in_dir = ", "invalid TOML"),
+        ('in_dir = "a"\nout_dir = "b"\numask = "8"', "umask must be octal digits"),
+        ('in_dir = "a"\nout_dir = "b"\numask = "020"', "umask 020 would let everyone write"),
+        ('in_dir = "a"\nout_dir = "b"\numask = 22', "umask must be a string"),
     ],
 )
 def test_bad_config_is_a_usage_error(tmp_path: Path, text: str, message: str) -> None:
