@@ -15,6 +15,7 @@ from pathlib import Path
 
 from emdconvert.pipeline import Request
 from emdconvert.watch.ledger import Ledger, Row
+from emdconvert.watch.links import Link, link_output
 from emdconvert.watch.names import output_name
 from emdconvert.watch.outcomes import WATCHED, State
 from emdconvert.watch.stability import Signature
@@ -82,19 +83,34 @@ class Catalog:
         self.previous.pop(row.path, None)
         self.refresh(previous.id)
 
-    def alias(self, row: Row, signature: Signature, sha256: str, original: int) -> Row:
-        """*row* has the content of converted row *original*: returns that one."""
+    def alias(
+        self, row: Row, signature: Signature, sha256: str, original: Row, out_dir: Path
+    ) -> Link:
+        """*row* has the content of converted row *original*: give it a linked output.
+
+        The alias's output name follows the rule of :meth:`claim` (a name no row has,
+        the next version if it exists on disk); it is a hard link to *original*'s output,
+        else a symbolic link (``links``), and the row records it (``output``, ``version``,
+        ``kind`` = the link's kind).  Raises :class:`~emdconvert.watch.links.NoLink` with
+        the row untouched when no link can be made (the first output is gone, say).
+        """
+        version = max(row.version, self.ledger.next_version(row.path))
+        link = link_output(out_dir, original.output, row.path, version, self.ledger.output_taken)
         self.ledger.set_signature(
             row.id,
             signature,
             state=State.ALIAS,
             sha256=sha256,
-            alias_of=original,
+            alias_of=original.id,
+            output=link.output,
+            version=link.version,
+            kind=link.kind,
+            detail=None,
             finished=time.time(),
         )
         self.previous.pop(row.path, None)
         self.refresh(row.id)
-        return self.ledger.row(original)
+        return link
 
     def claim(self, idle: int, root: str, out_dir: Path, request: Request) -> list[Task]:
         """Claim up to *idle* queued rows, each under an output name no row has."""

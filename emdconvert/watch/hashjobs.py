@@ -4,8 +4,9 @@ A stable file is hashed to tell "touched but unchanged" from new content, to fin
 byte-identical copy of a converted file (de-duplication), and for a quarantine report;
 a file of many GB would block the loop for seconds, so the loop only submits and
 collects (README, Watch folder).  :class:`Hashing` then carries out what the digest
-says (``transitions.after_hash``): the previous row stands, an ``alias``, a queued row,
-or a quarantine report with the hash.
+says (``transitions.after_hash``): the previous row stands, an ``alias`` (an output
+linked to the first one, ``links``; converted instead if no link can be made, e.g. the
+first output was deleted), a queued row, or a quarantine report with the hash.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from emdconvert.watch import transitions
 from emdconvert.watch.catalog import Catalog
 from emdconvert.watch.config import WatchConfig
 from emdconvert.watch.ledger import Row
+from emdconvert.watch.links import NoLink
 from emdconvert.watch.log import EventLog
 from emdconvert.watch.quarantine import write_report
 from emdconvert.watch.stability import Signature, StabilityTracker
@@ -129,10 +131,31 @@ class Hashing:
             self.log.info("unchanged", path=row.path, state=previous.state)
         elif verdict == Verdict.ALIAS:
             assert job.digest is not None and original is not None
-            first = catalog.alias(row, signature, job.digest, original)
-            self.log.info("alias", path=row.path, same_as=first.path)
+            self._alias(row, signature, job.digest, catalog.ledger.row(original))
         else:
             catalog.mark_stable(row.id, signature, job.digest)
+
+    def _alias(self, row: Row, signature: Signature, digest: str, first: Row) -> None:
+        """A copy of converted *first*: link its output, or convert it if none can be."""
+        try:
+            link = self.catalog.alias(row, signature, digest, first, self.out_dir)
+        except NoLink as exc:  # e.g. the first output was deleted: never link to nothing
+            self.catalog.mark_stable(row.id, signature, digest)
+            self.log.warning(
+                "alias-converted",
+                path=row.path,
+                same_as=first.path,
+                detail=f"{exc}: converting it instead",
+            )
+            return
+        self.log.info(
+            "alias",
+            path=row.path,
+            output=link.output,
+            links_to=link.target,
+            link=link.kind,
+            same_as=first.path,
+        )
 
     def _report(self, row: Row, job: Hashed) -> None:
         if job.digest is not None:

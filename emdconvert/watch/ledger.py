@@ -11,9 +11,10 @@ not work over a network file system; README, Safety rules W5).  States::
 A row is one version of one path: (path, size, mtime_ns, sha256).  At most one *open*
 row per path exists (a partial unique index), and a claim is a conditional UPDATE under
 ``BEGIN IMMEDIATE``, so a file is claimed once even if two processes shared a ledger
-(README W5).  Outputs are unique too: no two rows can publish to one name.  Writes are batched
-into one transaction per pass of the daemon's loop, so a burst of 1000 files costs a few
-hundred fsyncs, not thousands.
+(README W5).  Outputs are unique too: no two rows can publish to one name (an alias's
+output links to its ``alias_of`` row's; ``kind`` says how).  Writes are batched into one
+transaction per pass of the daemon's loop, so a burst of 1000 files costs a few hundred
+fsyncs, not thousands.
 """
 
 from __future__ import annotations
@@ -25,13 +26,13 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from emdconvert.errors import EnvironmentProblem
 from emdconvert.watch.outcomes import CLAIMABLE, FINAL, QUARANTINED, STATES, State, sql_list
 from emdconvert.watch.stability import Signature
 
-__all__ = ["CLAIMABLE", "FINAL", "LEDGER_NAME", "STATES", "Ledger", "Row"]
+__all__ = ["CLAIMABLE", "FINAL", "LEDGER_NAME", "STATES", "Alias", "Ledger", "Row"]
 
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS files (
@@ -122,6 +123,14 @@ class Row:
     def __post_init__(self) -> None:
         if not isinstance(self.state, State):  # as stored: the plain word
             object.__setattr__(self, "state", State(self.state))
+
+
+class Alias(NamedTuple):
+    """An alias row and the converted row it copies: ``row.output`` (None in ledgers from
+    before aliases had outputs) links to ``original.output``, ``row.kind`` says how."""
+
+    row: Row
+    original: Row
 
 
 LEDGER_NAME = "ledger.sqlite3"
@@ -253,6 +262,17 @@ class Ledger:
             f"WHERE state IN {sql_list((*QUARANTINED, State.RETRY))} ORDER BY updated DESC LIMIT ?",
             (limit,),
         )
+
+    def aliases(self, limit: int | None = 10) -> list[Alias]:
+        """The *limit* (None: all) newest alias rows, each with its original (status views)."""
+        query = (
+            f"SELECT {', '.join(f'{t}.{c}' for t in 'ao' for c in _COLUMNS)} FROM files a "
+            f"JOIN files o ON o.id = a.alias_of WHERE a.state = '{State.ALIAS.value}' "
+            "ORDER BY COALESCE(a.finished, a.updated) DESC, a.id DESC LIMIT ?"
+        )
+        n = len(_COLUMNS)
+        rows = self._db.execute(query, (-1 if limit is None else limit,))
+        return [Alias(Row(*values[:n]), Row(*values[n:])) for values in rows]
 
     # -- writing -------------------------------------------------------------------
     def add(self, path: str, signature: Signature, found_by: str) -> int:

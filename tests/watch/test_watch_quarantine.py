@@ -89,7 +89,8 @@ def test_t15_copies_are_aliases_and_reacquisition_gets_a_new_version(
     before = fingerprint(first)
     shutil.copy(corpus / DM4, daemon.in_dir / "b.dm4")
     daemon.wait_states({"b.dm4": "alias"})
-    assert daemon.outputs() == [first]
+    copy = daemon.out_dir / "b.emd"
+    assert daemon.outputs() == [first, copy] and os.path.samefile(copy, first)  # a link
     staged = daemon.in_dir.parent / "a.dm4"
     shutil.copy(corpus / "dm/2D_test-2.dm4", staged)
     os.replace(staged, daemon.in_dir / "a.dm4")  # re-acquired under the same name
@@ -97,8 +98,8 @@ def test_t15_copies_are_aliases_and_reacquisition_gets_a_new_version(
         lambda: [r.state for r in daemon.rows("a.dm4")] == ["done", "done"],
         what="the new version converted",
     )
-    assert [p.name for p in daemon.outputs()] == ["a.emd", "a.v2.emd"]
-    assert fingerprint(first) == before
+    assert [p.name for p in daemon.outputs()] == ["a.emd", "a.v2.emd", "b.emd"]
+    assert fingerprint(first) == before and os.path.samefile(copy, first)
     assert daemon.stop() == 0
 
 
