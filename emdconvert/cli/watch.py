@@ -201,8 +201,31 @@ def watch(
             show_default=False,
         ),
     ] = None,
+    http: Annotated[
+        str | None,
+        typer.Option(
+            "--http",
+            help="Serve a read-only status page, /api/status, /metrics and /healthz on "
+            "HOST:PORT, e.g. 127.0.0.1:8765 [default: no dashboard].",
+            show_default=False,
+        ),
+    ] = None,
+    http_allow_remote: Annotated[
+        bool,
+        typer.Option(
+            "--http-allow-remote",
+            help="Let --http bind a non-loopback address; needs a token (http_token in the "
+            "config or EMDCONVERT_HTTP_TOKEN).",
+        ),
+    ] = False,
     status: Annotated[
         bool, typer.Option("--status", help="Show counts by state and recent failures, then exit.")
+    ] = False,
+    json_output: Annotated[
+        bool,
+        typer.Option(
+            "--json", help="With --status: print the status as one JSON object (README schema)."
+        ),
     ] = False,
     retry: Annotated[
         list[str] | None,
@@ -245,23 +268,43 @@ def watch(
         "log_format": log_format,
         "preview": preview or None,
         "umask": umask,
+        "http": http,
+        "http_allow_remote": http_allow_remote or None,
     }
     if status:
-        guarded(debug, None, lambda: _print_status(config, overrides))
+        guarded(debug, None, lambda: _print_status(config, overrides, as_json=json_output))
         return
+    if json_output:
+        raise typer.Exit(guarded(debug, None, _json_without_status))
     if retry:
         guarded(debug, None, lambda: _request_retries(config, overrides, retry))
         return
     raise typer.Exit(guarded(debug, None, lambda: _run(config, overrides)))
 
 
-def _print_status(config: Path | None, overrides: dict[str, Any]) -> None:
+def _print_status(config: Path | None, overrides: dict[str, Any], *, as_json: bool) -> None:
+    from emdconvert.watch.config import load_values, state_dir_of
+
+    state_dir = state_dir_of(config, overrides)
+    if as_json:
+        import json
+
+        from emdconvert.watch.dashboard.facts import Folders, collect
+
+        out_dir = load_values(config, overrides).get("out_dir")
+        typer.echo(json.dumps(collect(Folders(state_dir, out_dir)), indent=2))
+        return
     from rich.console import Console
 
-    from emdconvert.watch.config import state_dir_of
     from emdconvert.watch.status import status_report
 
-    Console().print(status_report(state_dir_of(config, overrides)))
+    Console().print(status_report(state_dir))
+
+
+def _json_without_status() -> int:
+    from emdconvert.errors import UsageError
+
+    raise UsageError("--json goes with --status (the daemon's own log: --log-format json)")
 
 
 def _request_retries(config: Path | None, overrides: dict[str, Any], paths: list[str]) -> None:

@@ -22,6 +22,7 @@ from emdconvert.budget import DEFAULT_MAX_RATIO
 from emdconvert.errors import UsageError
 from emdconvert.options import ConvertOptions
 from emdconvert.pipeline import Request
+from emdconvert.watch.dashboard.access import Binding, parse_binding
 
 BACKENDS = ("auto", "inotify", "polling")
 LOG_FORMATS = ("text", "json")
@@ -67,6 +68,9 @@ class WatchConfig:
     log_format: str = "text"
     preview: bool = False
     umask: str = "027"
+    http: str | None = None
+    http_allow_remote: bool = False
+    http_token: str | None = None
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -81,6 +85,7 @@ class WatchConfig:
         if self.marker is not None and not self.marker.startswith("."):
             raise UsageError(f"marker must be a suffix such as '.done', got {self.marker!r}")
         parse_umask(self.umask)  # a bad umask stops the start (exit 2), not the first file
+        self.binding  # likewise a bad or unsafe dashboard address  # noqa: B018
         # Parsed once (a bad compression, axis order or size stops the start: exit 2).
         object.__setattr__(
             self,
@@ -101,6 +106,13 @@ class WatchConfig:
     def umask_bits(self) -> int:
         """The ``umask`` the daemon runs with (see :func:`parse_umask`)."""
         return parse_umask(self.umask)
+
+    @property
+    def binding(self) -> Binding | None:
+        """Where the dashboard listens (None: no dashboard); see ``dashboard.access``."""
+        if self.http is None:
+            return None
+        return parse_binding(self.http, allow_remote=self.http_allow_remote, token=self.http_token)
 
     @property
     def state_path(self) -> Path:
@@ -168,7 +180,7 @@ _FLOATS = {
     "shutdown_grace",
 }
 _INTS = {"workers", "memory_limit_mb", "recycle_after", "threads"}
-_BOOLS = {"recursive", "dedup", "allow_root", "allow_high_ratio", "preview"}
+_BOOLS = {"recursive", "dedup", "allow_root", "allow_high_ratio", "preview", "http_allow_remote"}
 
 
 def _coerce(name: str, value: Any, origin: str) -> Any:

@@ -27,9 +27,13 @@ from pathlib import Path, PurePath
 from types import FrameType
 
 from emdconvert import faults
+from emdconvert.errors import UsageError
 from emdconvert.watch import orphans, transitions
 from emdconvert.watch.catalog import Catalog
 from emdconvert.watch.config import WatchConfig
+from emdconvert.watch.dashboard.facts import Folders
+from emdconvert.watch.dashboard.monitor import Monitor
+from emdconvert.watch.dashboard.server import Dashboard
 from emdconvert.watch.environment import check_environment
 from emdconvert.watch.hashjobs import Hashing, Purpose
 from emdconvert.watch.intake import Intake
@@ -84,6 +88,8 @@ class Daemon:
             note=lambda text: log.warning("worker", detail=text),
         )
         self.stopping = False
+        self.monitor = Monitor(rescan_interval=config.rescan_interval)
+        self.dashboard: Dashboard | None = None
 
     # -- life cycle ----------------------------------------------------------------
     def run(self) -> int:
@@ -107,6 +113,7 @@ class Daemon:
                 pid=os.getpid(),
             )
             self._reconcile()
+            self._start_dashboard()
             self.pool.start()
             self.intake.start()
             with self.ledger.batch():
@@ -115,6 +122,8 @@ class Daemon:
             self._loop()
             self._shutdown()
         finally:
+            if self.dashboard is not None:
+                self.dashboard.stop()
             for sig, handler in previous_handlers.items():
                 signal.signal(sig, handler)
             if self.ledger is not None:
@@ -122,6 +131,19 @@ class Daemon:
             lock.release()
         self.log.info("stopped")
         return 0
+
+    def _start_dashboard(self) -> None:
+        """``--http``: the read-only status page, metrics and health (README, Dashboard)."""
+        binding = self.config.binding
+        if binding is None:
+            return
+        folders = Folders(self.config.state_path, self.out_dir)
+        try:
+            self.dashboard = Dashboard(binding, folders, self.monitor)
+        except OSError as exc:  # the port is taken, or the address is not this machine's
+            raise UsageError(f"cannot serve the dashboard on {self.config.http}: {exc}") from None
+        self.dashboard.start()
+        self.log.info("dashboard", url=self.dashboard.url, remote=binding.token is not None)
 
     def _request_stop(self, signum: int, frame: FrameType | None) -> None:
         self.stopping = True
@@ -192,6 +214,13 @@ class Daemon:
                     submit = self.catalog.claim(
                         self.pool.idle(), self.root, self.out_dir, self.request
                     )
+            self.monitor.tick(
+                queued=len(self.catalog.ready),
+                in_flight=len(self.catalog.inflight),
+                restarts=self.pool.restarts,
+                scan_time=self.intake.last_scan,
+                watcher_problem=self.intake.problem(),
+            )
             if submit:
                 faults.reached("daemon_after_claim")  # test hook: claimed, not handed out
             for task in submit:
@@ -278,6 +307,7 @@ class Daemon:
         self.catalog.busy.discard(row.path)
         if result.outcome == Outcome.DONE:
             faults.reached("daemon_after_publish")  # test hook: ledger not done yet
+        self.monitor.recorded(result.outcome, size=row.size, seconds=result.seconds)
         step = transitions.after_result(
             row,
             result,

@@ -12,12 +12,13 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
+import time
 from collections.abc import Callable
 from pathlib import Path, PurePath
 from typing import Any
 
 from emdconvert.watch.config import WatchConfig
-from emdconvert.watch.events import start_observer
+from emdconvert.watch.events import Pulse, start_observer, watcher_problem
 from emdconvert.watch.log import EventLog
 from emdconvert.watch.names import NameFilter
 from emdconvert.watch.scan import scan
@@ -52,6 +53,8 @@ class Intake:
         self.observer: Any = None
         self.root_available = True
         self.root_identity: tuple[int, int] | None = None
+        self.pulse = Pulse()
+        self.last_scan: float | None = None  # time.time() the last full scan finished
 
     def start(self) -> None:
         try:
@@ -61,6 +64,7 @@ class Intake:
                 self.hints,
                 recursive=self.config.recursive,
                 poll_interval=self.config.poll_interval,
+                pulse=self.pulse,
             )
         except OSError as exc:  # e.g. the inotify watch limit: the rescan still works
             self.observer = None
@@ -71,6 +75,11 @@ class Intake:
             self.observer.stop()
             self.observer.join(5)
             self.observer = None
+
+    def problem(self) -> str | None:
+        """Why events or polls may be missing now (None: the watcher works)."""
+        limit = 3 * self.config.poll_interval + 10.0
+        return watcher_problem(self.observer, self.pulse, limit)
 
     def take_hints(self) -> None:
         while True:
@@ -107,6 +116,7 @@ class Intake:
             info = os.stat(self.root)
             identity = (info.st_dev, info.st_ino)
             self._scan_from("", found_by)
+            self.last_scan = time.time()
         except OSError as exc:
             if self.root_available:
                 self.root_available = False

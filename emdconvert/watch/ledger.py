@@ -258,10 +258,7 @@ class Ledger:
         return dict(self._db.execute(query).fetchall())
 
     def recent_failures(self, limit: int = 10) -> list[Row]:
-        return self._rows(
-            f"WHERE state IN {sql_list((*QUARANTINED, State.RETRY))} ORDER BY updated DESC LIMIT ?",
-            (limit,),
-        )
+        return self.recent((*QUARANTINED, State.RETRY), limit)
 
     def aliases(self, limit: int | None = 10) -> list[Alias]:
         """The *limit* (None: all) newest alias rows, each with its original (status views)."""
@@ -273,6 +270,17 @@ class Ledger:
         n = len(_COLUMNS)
         rows = self._db.execute(query, (-1 if limit is None else limit,))
         return [Alias(Row(*values[:n]), Row(*values[n:])) for values in rows]
+
+    def recent(self, states: tuple[State, ...], limit: int) -> list[Row]:
+        """The *limit* rows in *states* changed last, newest first (status page)."""
+        return self._rows(
+            f"WHERE state IN {sql_list(states)} ORDER BY updated DESC LIMIT ?", (limit,)
+        )
+
+    def finished_since(self, state: State, since: float) -> list[tuple[float, int]]:
+        """``(finished, size)`` of the rows in *state* finished after *since* (throughput)."""
+        query = "SELECT finished, size FROM files WHERE state = ? AND finished >= ?"
+        return list(self._db.execute(query, (state.value, since)).fetchall())
 
     # -- writing -------------------------------------------------------------------
     def add(self, path: str, signature: Signature, found_by: str) -> int:

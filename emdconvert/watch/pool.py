@@ -63,6 +63,7 @@ class WorkerPool:
         self._slots: list[_Slot] = []
         self._retired: list[BaseProcess] = []
         self._stopping = False
+        self.restarts = 0  # workers replaced after a crash, a timeout or an idle exit
 
     def start(self) -> None:
         self._slots = [self._new_slot() for _ in range(self.size)]
@@ -189,6 +190,7 @@ class WorkerPool:
         if self._stopping:
             del self._slots[index]
         else:
+            self.restarts += 0 if retire else 1
             self._slots[index] = self._new_slot()
 
     def _reap(self) -> None:

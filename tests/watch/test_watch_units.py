@@ -15,6 +15,7 @@ from support.watch_daemon import run_cli
 from emdconvert.errors import UsageError
 from emdconvert.watch.config import WatchConfig, load_config
 from emdconvert.watch.daemon import output_name
+from emdconvert.watch.dashboard.access import Binding
 from emdconvert.watch.ledger import Ledger
 from emdconvert.watch.lock import AlreadyRunning, InstanceLock, holder
 from emdconvert.watch.log import EventLog
@@ -123,6 +124,9 @@ allow_root = true
 log_format = "json"
 preview = true
 umask = "022"
+http = "0.0.0.0:8765"
+http_allow_remote = true
+http_token = "s3cret"
 """
 
 
@@ -160,8 +164,12 @@ def test_every_option_can_be_set_in_toml_and_flags_win(tmp_path: Path) -> None:
         log_format="json",
         preview=True,
         umask="022",
+        http="0.0.0.0:8765",
+        http_allow_remote=True,
+        http_token="s3cret",
     )
     assert config == expected
+    assert config.binding == Binding("0.0.0.0", 8765, "s3cret")
     assert config.umask_bits == 0o022
     assert config.request().options.max_bytes == 64 << 30
     names = {line.split("=")[0].strip() for line in FULL_TOML.splitlines() if "=" in line}
