@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from emdconvert.pipeline import preview_path
 from emdconvert.watch.names import output_name
 
 #: The ledger's ``kind`` of an alias row: what its output is.
@@ -85,6 +86,16 @@ def _adopt(source: Path, path: Path) -> str | None:
     return None
 
 
+def _link_preview(source: Path, path: Path) -> None:
+    """The first output's PNG (``preview = true``) under the alias's name too, if any.
+
+    Best effort: a preview is a convenience, and an existing PNG is never replaced."""
+    png = preview_path(source)
+    if png.is_file():
+        with contextlib.suppress(NoLink):
+            _make(png, preview_path(path))
+
+
 def _fsync_directory(directory: Path) -> None:
     """The new name survives a power cut before the ledger records it (as in publish)."""
     with contextlib.suppress(OSError):
@@ -121,6 +132,7 @@ def link_output(
             path = out_dir / name
             kind = _make(source, path) or _adopt(source, path)
             if kind is not None:
+                _link_preview(source, path)
                 _fsync_directory(path.parent)
                 return Link(name, kind, target, version)
         version += 1

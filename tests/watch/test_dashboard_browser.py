@@ -97,6 +97,7 @@ def test_dashboard_updates_live_and_shows_names_as_text(daemon_factory, tmp_path
             30,
             what="the copy in the aliases table",
         )
+        assert os.path.samefile(daemon.out_dir / "scan copy.png", png)  # its preview too
         wait_for(
             lambda: _text(driver, "#waiting tbody td")[:2] == ["half.npy", "incomplete"],
             30,
