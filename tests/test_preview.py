@@ -321,11 +321,14 @@ class SyntheticScan:
         self.frame = (disk * 100).astype(np.uint16)
 
     def __getitem__(self, key: tuple[Any, ...]) -> np.ndarray:
-        row, cols, *signal = key
-        assert isinstance(row, int) and isinstance(cols, slice)  # one scan row at a time
+        rows, cols, *signal = key
+        assert isinstance(rows, slice) and isinstance(cols, slice)  # a block of the scan
         frame = self.frame[tuple(signal)]
-        count = len(range(*cols.indices(self.shape[1])))
-        block = np.broadcast_to(frame, (count, *frame.shape)).copy()
+        count = [
+            len(range(*k.indices(n))) for k, n in zip((rows, cols), self.shape[:2], strict=True)
+        ]
+        assert count[0] * count[1] * frame.nbytes <= 64 << 20  # bounded memory too
+        block = np.broadcast_to(frame, (*count, *frame.shape)).copy()
         self.read += block.nbytes
         return block
 
@@ -351,12 +354,13 @@ def test_virtual_bright_field_finds_the_disk_and_the_object() -> None:
     disk, radius = bright_field(mean)
     rows, cols = np.nonzero(disk)
     assert (rows.mean(), cols.mean(), radius) == pytest.approx((30, 34, 8), abs=0.5)
-    image, step = virtual_image(Reader(data), (40, 60), disk, 1 << 30)
-    assert step == 1
+    image, whole = virtual_image(Reader(data), (40, 60), disk, 1 << 30)
+    assert whole.step == 1
     np.testing.assert_allclose(image, data[..., disk].sum(axis=-1, dtype=np.float64))
-    sampled, step = virtual_image(Reader(data), (40, 60), disk, 100_000)
-    assert step > 1
-    np.testing.assert_allclose(sampled, image[::step, ::step])
+    sampled, plan = virtual_image(Reader(data), (40, 60), disk, 100_000)
+    step, y0, x0 = plan.step, plan.first(0), plan.first(1)
+    assert step > 1 and plan.whole == (False, False)  # in memory: every step-th position
+    np.testing.assert_allclose(sampled, image[y0::step, x0::step])
     assert sampled[20 // step, 25 // step] < 0.7 * sampled[0, 0]  # the object is darker
 
 

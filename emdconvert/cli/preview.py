@@ -17,7 +17,8 @@ import typer
 from emdconvert.cli.boundary import Debug, guarded
 from emdconvert.cli.options import FollowSymlinks, check_plugin_option
 from emdconvert.cli.terminal import warnings_unless_failed
-from emdconvert.preview.kinds import SPECTRUM
+from emdconvert.preview.kinds import SPECTRUM, SPECTRUM_LINE
+from emdconvert.preview.sampling import DEFAULT_BUDGET
 
 if TYPE_CHECKING:
     from emdconvert.preview import Preview
@@ -55,6 +56,15 @@ def preview(
             show_default=False,
         ),
     ] = None,
+    max_read: Annotated[
+        int,
+        typer.Option(
+            "--max-read",
+            help="Most MiB read from IN (whole HDF5 chunks counted); a larger file is sampled.",
+            min=1,
+            metavar="MIB",
+        ),
+    ] = DEFAULT_BUDGET >> 20,
     from_: Annotated[
         str | None, typer.Option("--from", help="Force the format: a name or module:Class.")
     ] = None,
@@ -81,6 +91,7 @@ def preview(
                 frame=frame,
                 size=size,
                 dataset=dataset,
+                max_read_bytes=max_read << 20,
                 overwrite=overwrite,
                 plugin=from_,
                 follow_symlinks=follow_symlinks,
@@ -100,6 +111,6 @@ def summary(result: Preview) -> str:
     plural = "s" if len(result.bars) > 1 else ""
     if bars:
         parts.append(f"scale bar{plural} {bars}")
-    elif result.kind != SPECTRUM:  # a plot has axes, not a bar
+    elif result.kind not in (SPECTRUM, SPECTRUM_LINE):  # a plot has axes, not a bar
         parts.append("no scale bar (uncalibrated)")
     return f"{result.path}: " + ", ".join(parts)

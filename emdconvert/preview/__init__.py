@@ -2,7 +2,8 @@
 
 ``emdconvert.preview(src, dst)`` and ``emdconvert preview IN [OUT.png]``.  The modules,
 one job each: :mod:`~emdconvert.preview.kinds` (what the data are),
-:mod:`~emdconvert.preview.sampling` (bounded reads), :mod:`~emdconvert.preview.contrast`
+:mod:`~emdconvert.preview.sampling` (bounded reads) with
+:mod:`~emdconvert.preview.storage` (what a read costs on disk), :mod:`~emdconvert.preview.contrast`
 (values to grey levels), :mod:`~emdconvert.preview.calibration` and
 :mod:`~emdconvert.preview.scalebar` (units and the bar), :mod:`~emdconvert.preview.figures`
 (one layout per kind), :mod:`~emdconvert.preview.render` (matplotlib, imported only

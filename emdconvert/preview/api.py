@@ -2,10 +2,11 @@
 
 The input is read as a conversion reads it (same detection, completeness check, size
 budgets and symlink policy; the source is only opened for reading), but only a bounded
-subset of its data: at most ``max_read_bytes`` (256 MiB by default), however large the
-file (see :mod:`emdconvert.preview.sampling`).  The PNG is published atomically, like
-every output (:func:`emdconvert.publish.atomic_output`), after checking that it is a PNG
-of the size drawn: a failed preview leaves no file.
+subset of its data: at most ``max_read_bytes`` (256 MiB by default) from storage,
+counted in the whole chunks or blocks a read touches, however large the file (see
+:mod:`emdconvert.preview.sampling` and :mod:`emdconvert.preview.storage`).  The PNG is
+published atomically, like every output (:func:`emdconvert.publish.atomic_output`),
+after checking that it is a PNG of the size drawn: a failed preview leaves no file.
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ class Preview:
     *bars* holds one :class:`~emdconvert.preview.scalebar.ScaleBar` per calibrated
     image panel (two for 4D-STEM: the pattern's, in an inverse length, and the scan's);
     *frame* and *frames* are set for stacks; *bytes_read* is what was read from the
-    source, at most the budget.
+    source, counted in the storage blocks (HDF5 chunks, runs of a contiguous file) its
+    reads touched; at most the budget, or one block when a block is larger.
     """
 
     path: Path
@@ -88,7 +90,8 @@ def preview(
     refused if it exists, unless *overwrite*.  *dataset* picks one by name or 0-based
     number (default: the first); *frame* a stack's frame (0-based; default the middle);
     *size* is the long edge in pixels (64-8192).  *plugin* forces the input format as
-    for :func:`emdconvert.read`.
+    for :func:`emdconvert.read`.  *max_read_bytes* bounds what is read from the source
+    (whole chunks counted; see :mod:`emdconvert.preview.sampling`).
     """
     if size not in SIZES:
         raise UsageError(f"size {size}: a preview's long edge must be 64 to 8192 pixels")

@@ -6,8 +6,10 @@ through the reader (see :mod:`emdconvert.preview.sampling` for how reads stay wi
 the budget) and returns a :class:`Drawing`.
 
 - image, stack, complex: the picture fills the PNG (long edge ``size``), shaped like
-  the data's physical extent; caption top-left, scale bar bottom-left;
+  the data's physical extent; caption top-left, scale bar bottom-left; a half FFT is
+  shifted along its full axis (zero frequency on the middle row);
 - spectrum: a line plot with calibrated, labelled axes;
+- line of spectra: the spectra as an image, one row each, beside their sum;
 - spectrum image: the summed image (each pixel the sum of its spectrum) beside the sum
   of the spectra;
 - 4D-STEM: the mean diffraction pattern (log scale) beside a virtual bright-field
@@ -31,6 +33,7 @@ from emdconvert.preview.kinds import (
     IMAGE,
     SPECTRUM,
     SPECTRUM_IMAGE,
+    SPECTRUM_LINE,
     STACK,
     Plan,
 )
@@ -41,7 +44,7 @@ from emdconvert.preview.reductions import (
     virtual_image,
 )
 from emdconvert.preview.render import Canvas
-from emdconvert.preview.sampling import Reader, read_plane
+from emdconvert.preview.sampling import Reader, ordinal, read_plane, smallest_step
 from emdconvert.preview.scalebar import Box, ScaleBar, scale_bar
 
 #: Most extreme width:height an image is drawn with (a 10 x 1024 strip is stretched).
@@ -133,14 +136,17 @@ def draw_picture(plan: Plan, read: Reader, budget: int, size: int, frame: int | 
         shown = panel(_unit_range(values), (dim_y, dim_x), step, size, log=False)
         shown = dataclasses.replace(shown, values=np.clip(shown.values, 0, 1), low=0, high=1)
     else:
-        shown = panel(real(values), (dim_y, dim_x), step, size, log=log)
+        values = real(values)
+        if plan.half_fft:  # zero frequency from row 0 to the middle row
+            values = np.fft.fftshift(values, axes=0)
+        shown = panel(values, (dim_y, dim_x), step, size, log=log)
     width, height = fit(shown.aspect, size, size)
     canvas = Canvas(width, height, background="black")
     notes = [plan.name]
     if frame is not None and plan.frames is not None:
         notes.append(f"frame {frame} of {plan.frames} (0-{plan.frames - 1})")
     if plan.kind == COMPLEX:
-        notes.append("magnitude")
+        notes.append(f"magnitude, shifted along {dim_y.name}" if plan.half_fft else "magnitude")
     if log:
         notes.append("log scale")
     if step > 1:
@@ -152,7 +158,8 @@ def draw_picture(plan: Plan, read: Reader, budget: int, size: int, frame: int | 
 def draw_spectrum(plan: Plan, read: Reader, budget: int, size: int, frame: int | None) -> Drawing:
     """A line plot against the calibrated axis."""
     dim = plan.dims[0]
-    step = max(1, math.ceil(dim.size * np.dtype(plan.data.dtype).itemsize / budget))
+    first = math.ceil(dim.size * np.dtype(plan.data.dtype).itemsize / budget)
+    step = smallest_step(lambda s: read.cost((slice(None, None, s),)), budget, dim.size, first)
     values = real(read((slice(None, None, step),)))
     canvas = Canvas(size, round(size * 0.6))
     font = canvas.font
@@ -167,17 +174,42 @@ def draw_spectrum_image(
 ) -> Drawing:
     """The summed image beside the summed spectrum."""
     dim_y, dim_x, energy = plan.dims
-    image, spectrum, step = spectrum_image_sums(read, (dim_y.size, dim_x.size), energy.size, budget)
+    scan = (dim_y.size, dim_x.size)
+    image, spectrum, sampled, count = spectrum_image_sums(read, scan, energy.size, budget)
     canvas, left, right = _two_panels(size)
-    bar = show(canvas, left, panel(image, (dim_y, dim_x), step, size, log=False), plan.name)
+    caption = " · ".join(part for part in (plan.name, sampled.note) if part)
+    shown = panel(image, (dim_y, dim_x), sampled.step, size, log=False)
+    bar = show(canvas, left, shown, caption)
     font = canvas.font
     plot_box = (right[0] + 5 * font, right[1], right[2] - 5 * font, right[3] - 3 * font)
-    every = "" if step == 1 else f" (every {ordinal(step)} pixel)"
-    ylabel = f"sum of {image.size} spectra{every}"
+    ylabel = f"sum of {count} spectra" + ("" if count == math.prod(scan) else " (a subset)")
     canvas.plot(plot_box, energy.values, spectrum, xlabel=axis_label(energy), ylabel=ylabel)
     canvas.title(left, "summed image")
     canvas.title(plot_box, "summed spectrum")
     return Drawing(canvas, () if bar is None else (bar,))
+
+
+def draw_spectrum_line(
+    plan: Plan, read: Reader, budget: int, size: int, frame: int | None
+) -> Drawing:
+    """A line of spectra ``(position, E)``: the spectra as an image (one row each)
+    beside their sum; every ``s``-th spectrum, whole, when they do not all fit."""
+    along, energy = plan.dims
+    step = smallest_step(lambda s: read.cost((slice(None, None, s),)), budget, along.size)
+    values = real(read((slice(None, None, step),)))
+    canvas, left, right = _two_panels(size)
+    shown = panel(values, (along, energy), 1, size, log=False)
+    shown = dataclasses.replace(shown, covered=(left[3], left[2]))  # no shared unit: fill the area
+    every = "" if step == 1 else f" · every {ordinal(step)} spectrum"
+    show(canvas, left, shown, f"{plan.name}{every}")
+    font = canvas.font
+    plot_box = (right[0] + 5 * font, right[1], right[2] - 5 * font, right[3] - 3 * font)
+    spectrum = np.asarray(np.nansum(values, axis=0, dtype=np.float64))
+    ylabel = f"sum of {len(values)} spectra"
+    canvas.plot(plot_box, energy.values, spectrum, xlabel=axis_label(energy), ylabel=ylabel)
+    canvas.title(left, f"spectra along {along.name} (rows) by {energy.name}")
+    canvas.title(plot_box, "summed spectrum")
+    return Drawing(canvas)
 
 
 def draw_4d(plan: Plan, read: Reader, budget: int, size: int, frame: int | None) -> Drawing:
@@ -187,18 +219,18 @@ def draw_4d(plan: Plan, read: Reader, budget: int, size: int, frame: int | None)
     scan = (scan_y.size, scan_x.size)
     mean, count = mean_pattern(read, scan, (det_y.size, det_x.size), budget // PATTERN_SHARE)
     disk, radius = bright_field(mean)
-    vbf, step = virtual_image(read, scan, disk, max(budget - read.bytes_read, 1))
+    vbf, sampled = virtual_image(read, scan, disk, max(budget - read.bytes_read, 1))
     canvas, left, right = _two_panels(size)
     positions = math.prod(scan)
-    sampled = "" if count == positions else f" · {count} of {positions} positions"
-    every = "" if step == 1 else f" · every {ordinal(step)} position"
+    of = "" if count == positions else f" · {count} of {positions} positions"
+    note = f" · {sampled.note}" if sampled.note else ""
     bars = (
-        show(canvas, left, panel(mean, (det_y, det_x), 1, size, log=True), plan.name + sampled),
+        show(canvas, left, panel(mean, (det_y, det_x), 1, size, log=True), plan.name + of),
         show(
             canvas,
             right,
-            panel(vbf, (scan_y, scan_x), step, size, log=False),
-            f"disk r = {radius:.1f} px{every}",
+            panel(vbf, (scan_y, scan_x), sampled.step, size, log=False),
+            f"disk r = {radius:.1f} px{note}",
         ),
     )
     canvas.title(left, "mean diffraction pattern (log)")
@@ -211,6 +243,7 @@ DRAW = {
     STACK: draw_picture,
     COMPLEX: draw_picture,
     SPECTRUM: draw_spectrum,
+    SPECTRUM_LINE: draw_spectrum_line,
     SPECTRUM_IMAGE: draw_spectrum_image,
     FOUR_D: draw_4d,
 }
@@ -224,12 +257,6 @@ def _two_panels(size: int) -> tuple[Canvas, Box, Box]:
     top, bottom = 3 * font, font
     height = canvas.height - top - bottom
     return canvas, (font, top, half - 2 * font, height), (half + font, top, half - 2 * font, height)
-
-
-def ordinal(n: int) -> str:
-    """``2`` -> ``2nd``, ``11`` -> ``11th``, ``23`` -> ``23rd``."""
-    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-    return f"{n}{suffix}"
 
 
 def _unit_range(values: np.ndarray) -> np.ndarray:

@@ -7,7 +7,8 @@ the dtype, never by reading data:
  ndim      axes (numpy order)                                    kind
 ========  ====================================================  ==================
  1         (E,)                                                  spectrum
- 2         (y, x)                                                image (complex)
+ 2         (position, E) when the last axis is an energy          spectrum-line
+ 2         (y, x) otherwise                                      image (complex)
  3         (y, x, E) when the last axis is an energy             spectrum-image
  3         (frame, y, x) otherwise                               stack (complex)
  4         (scan_y, scan_x, det_y, det_x)                        4d-stem
@@ -16,7 +17,10 @@ the dtype, never by reading data:
 A trailing ``channel`` axis of 3 or 4 (RGB, RGBA) is colour, not an axis: ``(y, x,
 channel)`` is a colour image, ``(frame, y, x, channel)`` a colour stack.  Complex
 images and stacks are the kind ``complex`` (shown as their magnitude).  Images
-whose axes are inverse lengths (diffraction patterns, FFTs) are shown on a log scale.
+whose axes are inverse lengths (diffraction patterns, FFTs) are shown on a log scale;
+a half FFT (an ``rfft``: complex, named "half" or ``n // 2 + 1`` columns for ``n``
+rows) is shifted along its full axis only, so zero frequency is on the middle row of
+the left edge (:attr:`Plan.half_fft`).
 """
 
 from __future__ import annotations
@@ -37,8 +41,9 @@ SPECTRUM = "spectrum"
 SPECTRUM_IMAGE = "spectrum-image"
 FOUR_D = "4d-stem"
 COMPLEX = "complex"
+SPECTRUM_LINE = "spectrum-line"
 #: Every kind, in the order the README describes them.
-KINDS = (IMAGE, STACK, SPECTRUM, SPECTRUM_IMAGE, FOUR_D, COMPLEX)
+KINDS = (IMAGE, STACK, SPECTRUM, SPECTRUM_LINE, SPECTRUM_IMAGE, FOUR_D, COMPLEX)
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,14 @@ class Plan:
     def image_dims(self) -> tuple[Dim, Dim]:
         """The (y, x) dims of the picture (for 4D-STEM: of the detector)."""
         return self.dims[-2], self.dims[-1]
+
+    @property
+    def half_fft(self) -> bool:
+        """Complex reciprocal-space data holding one half of an FFT (``rfft`` output)."""
+        if self.kind != COMPLEX or not (self.reciprocal or "fft" in self.name.lower()):
+            return False
+        rows, cols = (dim.size for dim in self.image_dims)
+        return "half" in self.name.lower() or cols == rows // 2 + 1
 
     @property
     def reciprocal(self) -> bool:
@@ -100,6 +113,8 @@ def plan(dataset: Dataset) -> Plan:
     ndim = len(dims)
     if ndim == 1:
         kind = SPECTRUM
+    elif ndim == 2 and not colour and not complex_ and is_energy(dims[-1]):
+        kind = SPECTRUM_LINE
     elif ndim == 2:
         kind = COMPLEX if complex_ else IMAGE
     elif ndim == 3 and not colour and is_energy(dims[-1]):

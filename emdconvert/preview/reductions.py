@@ -1,9 +1,11 @@
 """Sums over a scan: a spectrum image's summed image and spectrum, a 4D-STEM file's mean
 diffraction pattern and virtual bright-field image.
 
-Each visits the scan through :func:`~emdconvert.preview.sampling.scan_blocks`, so it
-reads every position when the data fit the budget and every ``s``-th row and column
-otherwise; sums are NaN-safe and accumulated in float64.
+The maps visit the scan through :func:`~emdconvert.preview.sampling.scan_rows` (every
+position when the data fit the budget, else every ``k``-th row and column, or whole
+storage blocks averaged ``k`` to a pixel); the mean pattern averages whole storage
+blocks of positions spread over the scan (:func:`~emdconvert.preview.sampling.scan_tiles`).
+Sums are NaN-safe and accumulated in float64.
 """
 
 from __future__ import annotations
@@ -13,55 +15,54 @@ import math
 import numpy as np
 
 from emdconvert.preview.contrast import real
-from emdconvert.preview.sampling import Reader, scan_blocks
-
-
-def _grid(scan: tuple[int, int], step: int) -> np.ndarray:
-    """The strided scan grid, NaN until filled."""
-    return np.full((math.ceil(scan[0] / step), math.ceil(scan[1] / step)), np.nan)
+from emdconvert.preview.sampling import Grid, Reader, ScanPlan, scan_rows, scan_tiles
 
 
 def spectrum_image_sums(
     read: Reader, scan: tuple[int, int], channels: int, budget: int
-) -> tuple[np.ndarray, np.ndarray, int]:
-    """``(summed image, summed spectrum, stride)`` of a ``(y, x, E)`` cube."""
-    step, blocks = scan_blocks(read, scan, budget)
-    image, spectrum = _grid(scan, step), np.zeros(channels)
-    for row, cols, block in blocks:
+) -> tuple[np.ndarray, np.ndarray, ScanPlan, int]:
+    """``(summed image, summed spectrum, plan, spectra summed)`` of a ``(y, x, E)`` cube:
+    each pixel of the image the sum of a spectrum (the mean of those it stands for), the
+    spectrum the sum of every spectrum read."""
+    plan, blocks = scan_rows(read, scan, budget)
+    grid, spectrum, count = Grid(plan), np.zeros(channels), 0
+    for rows, cols, block in blocks:
         values = real(block)
-        image[row, cols] = np.nansum(values, axis=-1, dtype=np.float64)
-        spectrum += np.nansum(values, axis=0, dtype=np.float64)
-    return image, spectrum, step
+        grid.add(rows, cols, np.asarray(np.nansum(values, axis=-1, dtype=np.float64)))
+        spectrum += np.nansum(values, axis=(0, 1), dtype=np.float64)
+        count += len(rows) * len(cols)
+    return grid.image(), spectrum, plan, count
 
 
 def mean_pattern(
     read: Reader, scan: tuple[int, int], detector: tuple[int, int], budget: int
 ) -> tuple[np.ndarray, int]:
     """``(mean diffraction pattern, positions averaged)`` of a 4D-STEM scan."""
-    _, blocks = scan_blocks(read, scan, budget)
     total, count = np.zeros(detector), 0
-    for _, _, block in blocks:
-        total += np.nansum(real(block), axis=0, dtype=np.float64)
-        count += len(block)
+    for block in scan_tiles(read, scan, budget):
+        total += np.nansum(real(block), axis=(0, 1), dtype=np.float64)
+        count += block.shape[0] * block.shape[1]
     return total / count, count
 
 
 def virtual_image(
     read: Reader, scan: tuple[int, int], detector: np.ndarray, budget: int
-) -> tuple[np.ndarray, int]:
-    """``(image, stride)``: at each position, the sum over the *detector* mask.
+) -> tuple[np.ndarray, ScanPlan]:
+    """``(image, plan)``: at each position, the sum over the *detector* mask.
 
-    Only the mask's bounding box is read (and counted against *budget*), so a small
-    bright-field disk on a large detector costs a fraction of each frame.
+    Only the mask's bounding box is read (widened to whole storage blocks, which is what
+    the budget is charged), so a small bright-field disk on a large detector stored in
+    small blocks costs a fraction of each frame.
     """
     rows, cols = np.nonzero(detector)
     box = (slice(rows.min(), rows.max() + 1), slice(cols.min(), cols.max() + 1))
     inside = detector[box]
-    step, blocks = scan_blocks(read, scan, budget, box)
-    image = _grid(scan, step)
-    for row, columns, block in blocks:
-        image[row, columns] = np.nansum(real(block[:, inside]), axis=-1, dtype=np.float64)
-    return image, step
+    plan, blocks = scan_rows(read, scan, budget, box)
+    grid = Grid(plan)
+    for scan_y, scan_x, block in blocks:
+        sums = np.nansum(real(block[:, :, inside]), axis=-1, dtype=np.float64)
+        grid.add(scan_y, scan_x, np.asarray(sums))
+    return grid.image(), plan
 
 
 def bright_field(mean: np.ndarray) -> tuple[np.ndarray, float]:
