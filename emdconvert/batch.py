@@ -9,6 +9,7 @@ CPU-bound parts (transposes, compression).
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -21,10 +22,17 @@ from emdconvert.pipeline import Request
 from emdconvert.registry import default_registry
 from emdconvert.sources import expand, is_pattern, natural_key
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class Outcome:
-    """How one file went: its output or its one-line reason, exit code, time, size."""
+    """How one file went: its output or its one-line reason, exit code, time, size.
+
+    The fields after *nbytes* are what ``convert --json`` reports besides (README, JSON
+    output): acquisition software wants the failure's class, the phases' times and the
+    output's size and provenance key without parsing text or opening the file.
+    """
 
     source: Path
     target: Path
@@ -32,6 +40,17 @@ class Outcome:
     message: str
     seconds: float
     nbytes: int
+    #: The failure's class (``EmdConvertError.kind``, or ``internal``); ``""`` when ok.
+    kind: str = ""
+    #: Seconds in ``prepare`` (detect, check, open) and in the write (copy, verify,
+    #: provenance, publish, preview); None for a phase that did not start.
+    prepare_seconds: float | None = None
+    write_seconds: float | None = None
+    #: The source's size as read (None when it failed before that), the output's size.
+    source_bytes: int | None = None
+    output_bytes: int | None = None
+    #: The ``comments`` key of this conversion's provenance entry (None if none kept).
+    provenance_id: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -55,17 +74,7 @@ def plan(
     pairs: list[tuple[Path, Path]] = []
     for item in inputs:
         if item.is_dir():
-            found = item.rglob("*") if recursive else item.iterdir()
-            files = sorted(
-                (
-                    p
-                    for p in found
-                    if p.is_file()
-                    and p.suffix.lower() in known
-                    and not any(part.startswith(".") for part in p.relative_to(item).parts)
-                ),
-                key=lambda p: [natural_key(Path(s)) for s in p.parts],
-            )
+            files = [f for f in _folder_files(item, recursive) if f.suffix.lower() in known]
             pairs += [(f, out_dir / f.relative_to(item).with_suffix(suffix)) for f in files]
         elif is_pattern(item):
             pairs += [(f, out_dir / f.with_suffix(suffix).name) for f in expand(item)]
@@ -90,29 +99,116 @@ def plan(
     return pairs
 
 
-def convert_one(source: Path, target: Path, request: Request) -> Outcome:
-    """One conversion, never raising: an error becomes a failed :class:`Outcome`."""
+def _folder_files(folder: Path, recursive: bool) -> list[Path]:
+    """A folder's non-hidden regular files (below it too if *recursive*), naturally
+    sorted: what batch mode looks at, whether a plugin reads them or not."""
+    found = folder.rglob("*") if recursive else folder.iterdir()
+    return sorted(
+        (
+            p
+            for p in found
+            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+        ),
+        key=lambda p: [natural_key(Path(s)) for s in p.parts],
+    )
+
+
+def skipped(inputs: Sequence[Path], *, recursive: bool = False) -> list[Path]:
+    """The files of the input folders that :func:`plan` leaves out because no installed
+    plugin reads their extension, so ``convert --json`` can say so for each."""
+    known = readable_suffixes()
+    return [
+        f
+        for item in inputs
+        if item.is_dir()
+        for f in _folder_files(item, recursive)
+        if f.suffix.lower() not in known
+    ]
+
+
+def failure(source: Path, exc: BaseException) -> tuple[int, str, str]:
+    """``(exit code, kind, one-line message naming the file)`` for an exception: the
+    boundary batch mode and ``convert --json`` share, so both say the same."""
+    if isinstance(exc, EmdConvertError):
+        text = str(exc) if exc.path is not None else f"{source}: {exc}"
+        return exc.exit_code, exc.kind, text
+    return 70, "internal", f"{source}: internal error: {type(exc).__name__}: {exc}"
+
+
+def provenance_key(target: Path, source: Path) -> str | None:
+    """The ``comments`` key of the newest ``convert`` entry for *source* in the HDF5
+    file *target*, None when it keeps none: a conversion's provenance has no id of its
+    own, and its key (an ISO-8601 UTC timestamp) names it uniquely within the file."""
+    import h5py
+
+    from emdconvert.emd.provenance import parse_comment, read_comments
+
+    if not h5py.is_hdf5(target):
+        return None
+    with h5py.File(target, "r") as h5:
+        comments = read_comments(h5)
+    ours = []
+    for comment in comments:
+        entry = parse_comment(comment.message) or {}
+        origin = entry.get("source")
+        if entry.get("event") == "convert" and isinstance(origin, dict):
+            if origin.get("name") == source.name:
+                ours.append(comment)
+    return max(ours, key=lambda c: c.timestamp).key if ours else None
+
+
+def convert_one(
+    source: Path, target: Path, request: Request, *, make_parents: bool = True
+) -> Outcome:
+    """One conversion, never raising: an error becomes a failed :class:`Outcome`.
+
+    *make_parents* creates the output's folder (batch mode mirrors sub-folders); a
+    single ``convert IN OUT`` leaves it False, so a missing folder is an error there.
+    """
     from emdconvert.pipeline import prepare
     from emdconvert.preview.beside import run_with_preview
 
     start = time.perf_counter()
+    prepared_at: float | None = None
+    size: int | None = None
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
+        if make_parents:
+            target.parent.mkdir(parents=True, exist_ok=True)
         prepared = prepare(source, target, request)
-        size = prepared.source_bytes
+        size, prepared_at = prepared.source_bytes, time.perf_counter()
         run_with_preview(prepared)
-    except EmdConvertError as exc:
-        return Outcome(source, target, exc.exit_code, str(exc), time.perf_counter() - start, 0)
     except Exception as exc:  # a bug must not stop the other files of the batch
-        return Outcome(
-            source,
-            target,
-            70,
-            f"{source}: internal error: {type(exc).__name__}: {exc}",
-            time.perf_counter() - start,
-            0,
-        )
-    return Outcome(source, target, 0, str(target), time.perf_counter() - start, size)
+        code, kind, message = failure(source, exc)
+        now = time.perf_counter()
+        write = None if prepared_at is None else now - prepared_at
+        phases = ((prepared_at or now) - start, write)
+        return Outcome(source, target, code, message, now - start, 0, kind, *phases, size)
+    written_at = time.perf_counter()
+    key = _provenance_or_none(target, source) if prepared.writer.keeps_provenance else None
+    return Outcome(
+        source,
+        target,
+        0,
+        str(target),
+        written_at - start,
+        size,
+        "",
+        prepared_at - start,
+        written_at - prepared_at,
+        size,
+        target.stat().st_size,
+        key,
+    )
+
+
+def _provenance_or_none(target: Path, source: Path) -> str | None:
+    """:func:`provenance_key`, but a published output stays a success if it cannot be
+    looked at again (a warning says so)."""
+    try:
+        return provenance_key(target, source)
+    except (OSError, ValueError) as exc:
+        log.warning("%s: cannot read back the provenance key: %s", target, exc)
+        return None
 
 
 def convert_many(

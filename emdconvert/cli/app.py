@@ -16,7 +16,16 @@ import typer
 from typer.core import TyperGroup
 
 from emdconvert.cli.boundary import Debug, fail, guarded
-from emdconvert.cli.options import AllowHighRatio, FollowSymlinks, MaxBytes, check_plugin_option
+from emdconvert.cli.json_commands import convert_json, info_json, validate_json
+from emdconvert.cli.machine import guarded_document
+from emdconvert.cli.options import (
+    AllowHighRatio,
+    FollowSymlinks,
+    Json,
+    MaxBytes,
+    batch_suffix,
+    check_plugin_option,
+)
 from emdconvert.cli.preview import preview
 from emdconvert.cli.terminal import progress_bar, warnings_unless_failed
 from emdconvert.cli.watch import watch
@@ -138,6 +147,7 @@ def convert(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress bar or summary table.")
     ] = False,
+    json_output: Json = False,
     debug: Debug = False,
 ) -> None:
     """Convert IN to OUT (EMD, or any other writable format), or many inputs at once."""
@@ -165,6 +175,21 @@ def convert(
             to,
         )
 
+    if json_output:
+        from emdconvert.cli.machine import convert_failed
+
+        request = guarded_document(debug, None, checked_request, convert_failed)
+        with warnings_unless_failed(debug=debug):
+            convert_json(
+                paths,
+                out_dir,
+                request,
+                recursive=recursive,
+                jobs=jobs,
+                debug=debug,
+                scheduler=scheduler,
+            )
+        return
     request = guarded(debug, None, checked_request)
     with warnings_unless_failed(debug=debug):
         if out_dir is not None:
@@ -208,16 +233,10 @@ def run_batch(
     """Batch mode: every input into *out_dir*; a table at the end; failures -> exit code."""
     from emdconvert.batch import convert_many, exit_code, plan
     from emdconvert.cli.report import outcomes_table
-    from emdconvert.registry import default_registry
 
     if not out_dir.is_dir():
         raise fail(f"{out_dir}: output folder does not exist", 4)
-    target_plugin = request.target_plugin
-    suffix = (
-        ".emd"
-        if target_plugin is None
-        else guarded(debug, None, lambda: default_registry().resolve(target_plugin).extensions[0])
-    )
+    suffix = guarded(debug, None, lambda: batch_suffix(request))
     pairs = guarded(debug, None, lambda: plan(inputs, out_dir, recursive=recursive, suffix=suffix))
     if not pairs:
         raise fail("no convertible files among the inputs", 3)
@@ -240,12 +259,15 @@ def run_batch(
 @app.command()
 def validate(
     files: Annotated[list[Path], typer.Argument(help="EMD files to check.")],
+    json_output: Json = False,
     debug: Debug = False,
 ) -> None:
     """Check files against the EMD v0.2 rules; exit 0 only if all pass."""
     from emdconvert.emd.spec import MUST
     from emdconvert.emd.spec import validate as check
 
+    if json_output:
+        validate_json(files, debug)
     failed = False
     for path in files:
         if not path.is_file():
@@ -267,6 +289,7 @@ def info(
     from_: Annotated[
         str | None, typer.Option("--from", help="Force the format: a name or module:Class.")
     ] = None,
+    json_output: Json = False,
     debug: Debug = False,
 ) -> None:
     """Show a file as emdconvert sees it: datasets, dims, metadata, comments."""
@@ -275,18 +298,27 @@ def info(
     from emdconvert.api import read
     from emdconvert.cli.report import model_tree
 
+    if json_output:
+        info_json(file, from_, debug)
     guarded(debug, None, lambda: check_plugin_option("--from", from_))
     model = guarded(debug, file, lambda: read(file, plugin=from_))
     Console().print(model_tree(file.name, model))
 
 
 @app.command()
-def formats(debug: Debug = False) -> None:
+def formats(json_output: Json = False, debug: Debug = False) -> None:
     """List installed format plugins."""
     from rich.console import Console
 
     from emdconvert.cli.report import formats_table
     from emdconvert.registry import default_registry
+
+    if json_output:
+        from emdconvert.cli.machine import emit, formats_document, formats_failed
+
+        document = lambda: formats_document(default_registry())  # noqa: E731
+        emit(guarded_document(debug, None, document, formats_failed))
+        raise typer.Exit(0)
 
     table = guarded(debug, None, lambda: formats_table(default_registry()))
     Console().print(table)

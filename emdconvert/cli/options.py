@@ -6,11 +6,14 @@ commands take the same flags with the same help (a daemon user reads the same wo
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from emdconvert.errors import EmdConvertError, UsageError
+
+if TYPE_CHECKING:
+    from emdconvert.pipeline import Request
 
 MaxBytes = Annotated[
     str | None,
@@ -27,6 +30,15 @@ AllowHighRatio = Annotated[
         "--allow-high-ratio",
         help="Convert inputs declaring over 1000x their file size "
         "(refused by default as decompression bombs).",
+    ),
+]
+
+Json = Annotated[
+    bool,
+    typer.Option(
+        "--json",
+        help="Print one JSON document on stdout and nothing else, for programs "
+        "(README, JSON output); errors still one line on stderr, same exit codes.",
     ),
 ]
 
@@ -50,3 +62,13 @@ def check_plugin_option(flag: str, spec: str | None) -> None:
         default_registry().resolve(spec)
     except EmdConvertError as exc:
         raise UsageError(f"{flag}: {exc.reason}") from None
+
+
+def batch_suffix(request: Request) -> str:
+    """The extension batch outputs get: ``.emd``, or the first of ``--to``'s format's."""
+    from emdconvert.registry import default_registry
+
+    target_plugin = request.target_plugin
+    if target_plugin is None:
+        return ".emd"
+    return default_registry().resolve(target_plugin).extensions[0]
