@@ -1,6 +1,7 @@
 """The command line: ``app`` (convert, validate, info, formats), ``watch`` (the daemon's
-command), shared ``options``, ``report`` rendering, ``terminal`` feedback and the CLI's
-error ``boundary``.  Each module imports only those below it; none imports ``app``.
+command), ``preview``, shared ``options``, ``report`` rendering, ``machine`` and
+``json_commands`` (the ``--json`` documents), ``terminal`` feedback and the CLI's error
+``boundary``.  Each module imports only those below it; none imports ``app``.
 """
 
 from __future__ import annotations
