@@ -22,12 +22,10 @@ import numpy as np
 
 from emdconvert.errors import UnsupportedError
 from emdconvert.lazy import LazyArray, release
+from emdconvert.metadata_values import AttrValue, MetadataValue, freeze_metadata
 
 if TYPE_CHECKING:
     import h5py
-
-#: What an HDF5 attribute can hold; importers convert anything else to ``str``.
-AttrValue = str | bytes | int | float | bool | np.generic | np.ndarray
 
 #: Names of the metadata groups, in the order the spec lists them.
 METADATA_GROUPS = ("microscope", "sample", "user")
@@ -229,12 +227,17 @@ class EMDFile:
 
     ``extras`` is what else an EMD source held, copied by the EMD writer
     (see :class:`Passthrough`).
+
+    ``microscope``, ``sample`` and ``user`` hold numbers, strings, lists of numbers or
+    of strings (array attributes) and nested dicts (sub-groups, read back as dicts).
+    A ``None`` value is dropped with a ``UserWarning`` naming its key path; any other
+    type is a ``TypeError`` naming the key (see :func:`freeze_metadata`).
     """
 
     datasets: tuple[Dataset, ...]
-    microscope: Mapping[str, AttrValue] = field(default_factory=dict)
-    sample: Mapping[str, AttrValue] = field(default_factory=dict)
-    user: Mapping[str, AttrValue] = field(default_factory=dict)
+    microscope: Mapping[str, MetadataValue] = field(default_factory=dict)
+    sample: Mapping[str, MetadataValue] = field(default_factory=dict)
+    user: Mapping[str, MetadataValue] = field(default_factory=dict)
     comments: tuple[Comment, ...] = ()
     extras: tuple[Passthrough, ...] = ()
 
@@ -247,7 +250,7 @@ class EMDFile:
         object.__setattr__(self, "comments", tuple(self.comments))
         object.__setattr__(self, "extras", tuple(self.extras))
         for group in METADATA_GROUPS:
-            object.__setattr__(self, group, _freeze(getattr(self, group)))
+            object.__setattr__(self, group, freeze_metadata(getattr(self, group), group))
 
     @classmethod
     def from_array(
@@ -256,15 +259,17 @@ class EMDFile:
         *,
         name: str = "data",
         dims: Sequence[Dim] | None = None,
-        microscope: Mapping[str, AttrValue] | None = None,
-        sample: Mapping[str, AttrValue] | None = None,
-        user: Mapping[str, AttrValue] | None = None,
+        microscope: Mapping[str, MetadataValue] | None = None,
+        sample: Mapping[str, MetadataValue] | None = None,
+        user: Mapping[str, MetadataValue] | None = None,
         units: str = "",
     ) -> EMDFile:
         """Wrap one array (numpy orientation, ``(..., y, x)``) as a one-dataset file.
 
         For acquisition software that already holds a numpy array (or a memmap, an
         h5py dataset, a dask array): ``dims`` default to uncalibrated pixel axes.
+        Metadata values as for :class:`EMDFile`: nested dicts become sub-groups,
+        ``None`` is dropped with a ``UserWarning``, other objects are a ``TypeError``.
         """
         dataset = Dataset(name, array, tuple(dims or ()), units=units)
         return cls((dataset,), microscope or {}, sample or {}, user or {})
@@ -293,12 +298,16 @@ class EMDFile:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def metadata(self, group: str) -> Mapping[str, AttrValue]:
-        """The attributes of one metadata group by name (``microscope``, ...)."""
+    def metadata(self, group: str) -> Mapping[str, Any]:
+        """The attributes of one metadata group by name (``microscope``, ...).
+
+        Values are :data:`MetadataValue` (nested dicts for sub-groups); typed ``Any`` so
+        callers written when they were all attributes keep type-checking.
+        """
         if group not in METADATA_GROUPS:
             msg = f"unknown metadata group {group!r}; expected one of {METADATA_GROUPS}"
             raise KeyError(msg)
-        result: Mapping[str, AttrValue] = getattr(self, group)
+        result: Mapping[str, Any] = getattr(self, group)
         return result
 
 
@@ -308,5 +317,7 @@ def describe(value: Any) -> str:
         value = value.decode("utf-8", "replace")
     if isinstance(value, np.ndarray) and value.size > 8:
         return f"array{value.shape} {value.dtype}"
+    if isinstance(value, Mapping):  # a nested metadata group: its values, not numpy reprs
+        value = "{" + ", ".join(f"{k}: {describe(v)}" for k, v in value.items()) + "}"
     text = str(value)
     return text if len(text) <= 80 else text[:77] + "..."

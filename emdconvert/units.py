@@ -84,10 +84,14 @@ def to_emd(units: str) -> str:
     """Return *units* in EMD bracket notation (``"nm"`` -> ``"[n_m]"``).
 
     An empty unit stays ``""`` (rsciio keeps a literal ``[]`` as the unit string), and a
-    string that is already bracketed is returned unchanged.
+    string that is already bracketed is returned unchanged.  A unit with a ``_`` of its
+    own (``test_units``, ``e_per_A2``) is stored as it is, unbracketed: the bracket
+    notation has no escape for ``_`` (rsciio deletes every ``_`` inside brackets and
+    drops everything outside them; our :func:`from_emd` does the same), while an
+    unbracketed string comes back unchanged from rsciio, ncempy and :func:`from_emd`.
     """
     units = units.strip()
-    if not units or (units.startswith("[") and units.endswith("]")):
+    if not units or "_" in units or (units.startswith("[") and units.endswith("]")):
         return units
     numerator, slash, denominator = units.partition("/")
     if slash and numerator.strip() == "1":
@@ -100,8 +104,9 @@ def to_emd(units: str) -> str:
 def from_emd(units: str) -> str:
     """Return everyday notation for an EMD unit string (``"[n_m]"`` -> ``"nm"``).
 
-    Mirrors rsciio's reading rule (strip brackets and underscores) so that our own
-    reader and rsciio agree on what a file says.
+    Mirrors rsciio's reading rule (keep only the bracketed terms, without underscores;
+    a string with no brackets verbatim) so that our own reader and rsciio agree on what
+    a file says.
     """
     units = units.strip()
     terms = re.findall(r"\[(.*?)\]", units)

@@ -47,12 +47,13 @@ def test_model_never_reads_the_array() -> None:
 
 
 def test_from_array_carries_metadata_groups() -> None:
-    model = EMDFile.from_array(
-        np.zeros(3),
-        microscope={"voltage_V": 3e5, "skip": None},
-        sample={"sample_name": "Si"},
-        user={"operator_name": "me"},
-    )
+    with pytest.warns(UserWarning, match=r"microscope\.skip is None: not written"):
+        model = EMDFile.from_array(
+            np.zeros(3),
+            microscope={"voltage_V": 3e5, "skip": None},
+            sample={"sample_name": "Si"},
+            user={"operator_name": "me"},
+        )
     assert model.microscope == {"voltage_V": 3e5}
     assert model.metadata("sample") == {"sample_name": "Si"}
     with pytest.raises(KeyError):

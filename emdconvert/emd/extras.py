@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from emdconvert.emd.groups import address, is_data_group
+from emdconvert.emd.groups import address, is_data_group, metadata_members
 from emdconvert.errors import UnsupportedError
 from emdconvert.model import METADATA_GROUPS, Passthrough
 
@@ -57,7 +57,8 @@ def file_extras(h5: h5py.File) -> tuple[Passthrough, ...]:
     groups below (``/data``, rsciio's ``/signals``) is recreated with its attributes, and
     its other members are copied one by one, while the data groups themselves move to
     ``/data``.  ``microscope``, ``sample``, ``user`` and ``comments`` attributes are in
-    the model; what else those groups hold is copied.
+    the model, and so are their nested metadata sub-groups (``metadata_members``); what
+    else those groups hold is copied.
     """
     import h5py
 
@@ -81,9 +82,14 @@ def file_extras(h5: h5py.File) -> tuple[Passthrough, ...]:
         if set(h5.attrs) - {"version_major", "version_minor"}
         else []
     )
-    copied: set[str] = set()  # whole copies: what lies below them is in them
+    copied: set[str] = {  # whole copies (what lies below them is in them), and the model's
+        f"/{name}/{member}"
+        for name in METADATA_GROUPS
+        if isinstance(group := h5.get(name), h5py.Group)
+        for member in metadata_members(group)
+    }
     for path, link, obj in links:
-        if path.rsplit("/", 1)[0] in copied:
+        if path in copied or path.rsplit("/", 1)[0] in copied:
             copied.add(path)
             continue
         if isinstance(obj, h5py.Group) and (

@@ -57,3 +57,40 @@ def address(obj: Any) -> int:
     import h5py
 
     return int(h5py.h5o.get_info(obj.id).addr)
+
+
+def metadata_members(group: h5py.Group) -> list[str]:
+    """The members of a metadata group (``/microscope``, ...) that are nested metadata.
+
+    A nested mapping is written as a sub-group holding only attributes and sub-groups of
+    the same kind (README, EMD layout L15), and read back as a dict.  Anything else a
+    metadata group holds (a dataset, a link, a group with a dataset below it, a name
+    that is also an attribute's) is not ours to interpret: it is copied verbatim as an
+    extra, as before.
+    """
+    return _attribute_members(group, frozenset({address(group)}))
+
+
+def _attribute_members(group: h5py.Group, ancestors: frozenset[int]) -> list[str]:
+    import h5py
+
+    found = []
+    for key in group:
+        member = group.get(key)
+        if (
+            isinstance(group.get(key, getlink=True), h5py.HardLink)
+            and isinstance(member, h5py.Group)
+            and key not in group.attrs
+            and _attribute_tree(member, ancestors)
+        ):
+            found.append(key)
+    return found
+
+
+def _attribute_tree(group: h5py.Group, ancestors: frozenset[int]) -> bool:
+    """Only attributes and sub-groups of the same kind below *group*; a hard link back
+    to an ancestor (a cycle) is not a tree."""
+    here = address(group)
+    if here in ancestors:
+        return False
+    return len(_attribute_members(group, ancestors | {here})) == len(group)

@@ -22,13 +22,13 @@ import numpy as np
 from emdconvert.budget import reserve
 from emdconvert.emd.compression import missing_filter_plugin, plugin_filter
 from emdconvert.emd.extras import file_extras, group_extras
-from emdconvert.emd.groups import as_int, data_groups, text
+from emdconvert.emd.groups import as_int, data_groups, metadata_members, text
 from emdconvert.emd.hdf5probe import probe
 from emdconvert.emd.provenance import read_comments
 from emdconvert.emd.writer import AXIS_ORDER_ATTR, C_ORDER, X_FIRST
 from emdconvert.errors import FormatError, IncompleteError, PolicyError, UnsupportedError
 from emdconvert.lazy import LazyArray, TransposedArray
-from emdconvert.model import METADATA_GROUPS, Dataset, Dim, EMDFile
+from emdconvert.model import METADATA_GROUPS, Dataset, Dim, EMDFile, MetadataValue
 from emdconvert.plugin import DatasetInfo
 from emdconvert.units import from_emd
 
@@ -212,8 +212,21 @@ def read_berkeley(h5: h5py.File, path: Path) -> EMDFile:
         h5.close()
         raise FormatError("no EMD data groups (emd_group_type = 1) found", path=path)
     datasets = tuple(read_group(g) for g in groups)
-    metadata = {g: dict(h5[g].attrs) if g in h5 else {} for g in METADATA_GROUPS}
+    metadata = {g: read_metadata(h5[g]) if g in h5 else {} for g in METADATA_GROUPS}
     return EMDFile(datasets, comments=read_comments(h5), extras=file_extras(h5), **metadata)
+
+
+def read_metadata(group: h5py.Group) -> dict[str, MetadataValue]:
+    """A metadata group as a dict: attributes, and nested metadata sub-groups as nested
+    dicts (README, EMD layout L15).  An attribute the model cannot hold (``h5py.Empty``,
+    an object reference) is kept as its text, as before nested metadata existed."""
+    out: dict[str, MetadataValue] = {
+        key: value if isinstance(value, (str, bytes, np.generic, np.ndarray)) else str(value)
+        for key, value in group.attrs.items()
+    }
+    for key in metadata_members(group):
+        out[key] = read_metadata(group[key])
+    return out
 
 
 def dataset_infos(h5: h5py.File) -> tuple[DatasetInfo, ...]:

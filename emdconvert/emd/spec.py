@@ -197,7 +197,8 @@ def _check_dims(group: h5py.Group, where: str, out: list[Violation]) -> None:
             elif _text(dim.attrs[attr]) is None:
                 out.append(Violation(6, MUST, dwhere, f"{attr!r} is not a string"))
         units = _text(dim.attrs.get("units"))
-        if units and not (units.startswith("[") and units.endswith("]")):
+        # A literal "_" cannot be bracketed: readers strip it (units.to_emd).
+        if units and "_" not in units and not (units.startswith("[") and units.endswith("]")):
             out.append(
                 Violation(6, SHOULD, dwhere, f"units {units!r} are not bracketed (e.g. '[n_m]')")
             )

@@ -45,7 +45,7 @@ from emdconvert.errors import (
     OutputExistsError,
     UsageError,
 )
-from emdconvert.model import AttrValue, Dim
+from emdconvert.model import Dim, MetadataValue
 from emdconvert.options import ConvertOptions
 from emdconvert.publish import atomic_output, check_destination, temp_name
 
@@ -70,8 +70,10 @@ class StreamWriter:
     :class:`~emdconvert.Dim` per axis) calibrate the axes; the first (growing) axis's
     Dim gives name, units, offset and step and is extended to the final count, the
     others must have their axis's length.  ``microscope``/``sample``/``user`` become the
-    metadata groups.  ``compression`` is as for :func:`emdconvert.write` (gzip chunks are
-    standard deflate, compressed in ``threads`` worker threads).
+    metadata groups, as for :class:`~emdconvert.EMDFile` (nested dicts are sub-groups,
+    ``None`` is dropped with a ``UserWarning``, other objects are a ``TypeError``).
+    ``compression`` is as for :func:`emdconvert.write` (gzip chunks are standard
+    deflate, compressed in ``threads`` worker threads).
 
     ``live=True`` makes the file readable while frames arrive: it is written with HDF5's
     SWMR mode at :attr:`live_path` (``.emdconvert-<name>.live`` beside the output), which
@@ -93,9 +95,9 @@ class StreamWriter:
         *,
         dims: Sequence[Dim] | None = None,
         scan_shape: Sequence[int | None] | None = None,
-        microscope: Mapping[str, AttrValue] | None = None,
-        sample: Mapping[str, AttrValue] | None = None,
-        user: Mapping[str, AttrValue] | None = None,
+        microscope: Mapping[str, MetadataValue] | None = None,
+        sample: Mapping[str, MetadataValue] | None = None,
+        user: Mapping[str, MetadataValue] | None = None,
         compression: str | None = None,
         overwrite: bool = False,
         live: bool = False,

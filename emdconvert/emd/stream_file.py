@@ -30,7 +30,7 @@ from emdconvert.emd.writer import (
     write_dims,
 )
 from emdconvert.errors import UnsupportedError, UsageError
-from emdconvert.model import AttrValue, Dataset, Dim, EMDFile
+from emdconvert.model import Dataset, Dim, EMDFile, MetadataValue
 from emdconvert.plugin import package_version
 from emdconvert.publish import TEMP_PREFIX
 
@@ -58,7 +58,9 @@ def opening_model(
     layout: StreamLayout,
     dims: Sequence[Dim],
     name: str,
-    metadata: tuple[Mapping[str, AttrValue], Mapping[str, AttrValue], Mapping[str, AttrValue]],
+    metadata: tuple[
+        Mapping[str, MetadataValue], Mapping[str, MetadataValue], Mapping[str, MetadataValue]
+    ],
     options: Mapping[str, Any],
     choice: Compression | None,
 ) -> EMDFile:

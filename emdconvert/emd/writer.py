@@ -33,6 +33,7 @@ from emdconvert.model import (
     Dataset,
     Dim,
     EMDFile,
+    MetadataValue,
     Passthrough,
 )
 from emdconvert.units import to_emd
@@ -104,6 +105,17 @@ def write_attrs(target: h5py.Group, attrs: Mapping[str, AttrValue]) -> None:
         target.attrs[key.replace("\0", "\\0")] = _attr(value)
 
 
+def write_metadata(target: h5py.Group, metadata: Mapping[str, MetadataValue]) -> None:
+    """One metadata group: values as attributes, a nested mapping as a sub-group holding
+    its own (README, EMD layout L15).  Groups rather than a repr or JSON string: h5py,
+    HDFView and our reader see the structure, and the readers of the data ignore it."""
+    for key, value in metadata.items():
+        if isinstance(value, Mapping):
+            write_metadata(target.create_group(key.replace("\0", "\\0")), value)
+        else:
+            write_attrs(target, {key: value})
+
+
 def _bytes(text: str) -> np.bytes_:
     return np.bytes_(text.encode("utf-8"))
 
@@ -164,7 +176,7 @@ def write_dims(
 def finish_file(h5: h5py.File, model: EMDFile) -> None:
     """The file-level rest: metadata groups, the comments log (L10), extras."""
     for group in METADATA_GROUPS:
-        write_attrs(h5.create_group(group), model.metadata(group))
+        write_metadata(h5.create_group(group), model.metadata(group))
     append_comments(h5, model.comments)
     copy_extras(h5, model.extras)
 
