@@ -23,8 +23,9 @@ from emdconvert.cli.options import (
     FollowSymlinks,
     Json,
     MaxBytes,
-    batch_suffix,
+    batch_pairs,
     check_plugin_option,
+    single_pair,
 )
 from emdconvert.cli.preview import preview
 from emdconvert.cli.terminal import progress_bar, warnings_unless_failed
@@ -204,13 +205,7 @@ def convert(
                 scheduler=scheduler,
             )
             return
-        if len(paths) != 2:
-            raise fail(
-                f"expected IN OUT, got {len(paths)} path(s); use --out-dir DIR to "
-                "convert several inputs",
-                2,
-            )
-        source, target = paths
+        source, target = guarded(debug, None, lambda: single_pair(paths))
         with progress_bar(source.name, enabled=not quiet) as progress:
             guarded(
                 debug,
@@ -231,15 +226,10 @@ def run_batch(
     scheduler: str | None = None,
 ) -> None:
     """Batch mode: every input into *out_dir*; a table at the end; failures -> exit code."""
-    from emdconvert.batch import convert_many, exit_code, plan
+    from emdconvert.batch import convert_many, exit_code
     from emdconvert.cli.report import outcomes_table
 
-    if not out_dir.is_dir():
-        raise fail(f"{out_dir}: output folder does not exist", 4)
-    suffix = guarded(debug, None, lambda: batch_suffix(request))
-    pairs = guarded(debug, None, lambda: plan(inputs, out_dir, recursive=recursive, suffix=suffix))
-    if not pairs:
-        raise fail("no convertible files among the inputs", 3)
+    pairs = guarded(debug, None, lambda: batch_pairs(inputs, out_dir, request, recursive=recursive))
     outcomes = []
 
     def collect() -> None:

@@ -15,8 +15,7 @@ import typer
 
 from emdconvert.cli.boundary import fail
 from emdconvert.cli.machine import guarded_document
-from emdconvert.cli.options import batch_suffix, check_plugin_option
-from emdconvert.errors import EnvironmentProblem, InputError, UsageError
+from emdconvert.cli.options import batch_pairs, check_plugin_option, single_pair
 
 if TYPE_CHECKING:
     from emdconvert.pipeline import Request
@@ -34,22 +33,13 @@ def convert_json(
 ) -> None:
     """``convert --json``: the same conversions, one JSON document on stdout (README,
     JSON output), the same exit code and one stderr line per failure."""
-    from emdconvert.batch import convert_many, convert_one, plan, skipped
+    from emdconvert.batch import convert_many, convert_one, skipped
     from emdconvert.cli.machine import convert_document, convert_failed, emit
 
     def pairs_and_skipped() -> tuple[list[tuple[Path, Path]], list[Path]]:
         if out_dir is None:
-            if len(paths) != 2:
-                raise UsageError(
-                    f"expected IN OUT, got {len(paths)} path(s); use --out-dir DIR to "
-                    "convert several inputs"
-                )
-            return [(paths[0], paths[1])], []
-        if not out_dir.is_dir():
-            raise EnvironmentProblem("output folder does not exist", path=out_dir)
-        pairs = plan(paths, out_dir, recursive=recursive, suffix=batch_suffix(request))
-        if not pairs:
-            raise InputError("no convertible files among the inputs")
+            return [single_pair(paths)], []
+        pairs = batch_pairs(paths, out_dir, request, recursive=recursive)
         return pairs, skipped(paths, recursive=recursive)
 
     pairs, left_out = guarded_document(debug, None, pairs_and_skipped, convert_failed)

@@ -6,6 +6,7 @@ commands take the same flags with the same help (a daemon user reads the same wo
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -72,3 +73,29 @@ def batch_suffix(request: Request) -> str:
     if target_plugin is None:
         return ".emd"
     return default_registry().resolve(target_plugin).extensions[0]
+
+
+def single_pair(paths: list[Path]) -> tuple[Path, Path]:
+    """``IN OUT`` of a one-file conversion; any other count is a usage error."""
+    if len(paths) != 2:
+        raise UsageError(
+            f"expected IN OUT, got {len(paths)} path(s); use --out-dir DIR to "
+            "convert several inputs"
+        )
+    return paths[0], paths[1]
+
+
+def batch_pairs(
+    paths: list[Path], out_dir: Path, request: Request, *, recursive: bool
+) -> list[tuple[Path, Path]]:
+    """Batch mode's (source, output) plan, or the error that stops it before any work
+    (text and ``--json`` share it, so they refuse the same things the same way)."""
+    from emdconvert.batch import plan
+    from emdconvert.errors import EnvironmentProblem, InputError
+
+    if not out_dir.is_dir():
+        raise EnvironmentProblem("output folder does not exist", path=out_dir)
+    pairs = plan(paths, out_dir, recursive=recursive, suffix=batch_suffix(request))
+    if not pairs:
+        raise InputError("no convertible files among the inputs")
+    return pairs
