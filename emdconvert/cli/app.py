@@ -8,13 +8,13 @@ safety policy, 70 internal error.  No traceback unless ``--debug``.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from typer.core import TyperGroup
 
+from emdconvert.cli.batch_run import run_batch
 from emdconvert.cli.boundary import Debug, fail, guarded
 from emdconvert.cli.json_commands import convert_json, info_json, validate_json
 from emdconvert.cli.machine import guarded_document
@@ -23,7 +23,6 @@ from emdconvert.cli.options import (
     FollowSymlinks,
     Json,
     MaxBytes,
-    batch_pairs,
     check_plugin_option,
     single_pair,
 )
@@ -212,38 +211,6 @@ def convert(
                 source,
                 lambda: run_with_preview(prepare(source, target, request), progress=progress),
             )
-
-
-def run_batch(
-    inputs: list[Path],
-    out_dir: Path,
-    request: Request,
-    *,
-    recursive: bool,
-    jobs: int,
-    quiet: bool,
-    debug: bool,
-    scheduler: str | None = None,
-) -> None:
-    """Batch mode: every input into *out_dir*; a table at the end; failures -> exit code."""
-    from emdconvert.batch import convert_many, exit_code
-    from emdconvert.cli.report import outcomes_table
-
-    pairs = guarded(debug, None, lambda: batch_pairs(inputs, out_dir, request, recursive=recursive))
-    outcomes = []
-
-    def collect() -> None:
-        for outcome in convert_many(pairs, jobs=jobs, request=request, scheduler=scheduler):
-            outcomes.append(outcome)
-            if not outcome.ok:
-                sys.stderr.write(f"emdconvert: error: {outcome.message}\n")
-
-    guarded(debug, None, collect)
-    if not quiet:
-        from rich.console import Console
-
-        Console().print(outcomes_table(outcomes))
-    raise typer.Exit(exit_code(outcomes))
 
 
 @app.command()
