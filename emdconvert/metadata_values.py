@@ -91,3 +91,22 @@ def freeze_metadata(mapping: Mapping[str, Any] | None, path: str) -> dict[str, M
             )
             raise TypeError(msg)
     return out
+
+
+def freeze_attrs(mapping: Mapping[str, AttrValue] | None) -> dict[str, AttrValue]:
+    """A data group's or dim vector's attributes as a plain dict, ``None`` values left out.
+
+    Importers hand over whatever a file's tags hold; a value HDF5 cannot store as an
+    attribute becomes its ``str`` here, so one odd tag never fails a whole conversion
+    (metadata groups are stricter, see :func:`freeze_metadata`: those are typed by
+    people, not files).
+    """
+    out: dict[str, AttrValue] = {}
+    for key, value in (mapping or {}).items():
+        if not isinstance(key, str) or not key:
+            msg = f"attribute keys must be non-empty strings, got {key!r}"
+            raise UnsupportedError(msg)
+        if value is None:
+            continue
+        out[key] = value if isinstance(value, _SCALARS) else str(value)
+    return out

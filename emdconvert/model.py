@@ -20,97 +20,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from emdconvert.dims import Dim, default_dims
 from emdconvert.errors import UnsupportedError
 from emdconvert.lazy import LazyArray, release
-from emdconvert.metadata_values import AttrValue, MetadataValue, freeze_metadata
+from emdconvert.metadata_values import AttrValue, MetadataValue, freeze_attrs, freeze_metadata
 
 if TYPE_CHECKING:
     import h5py
 
 #: Names of the metadata groups, in the order the spec lists them.
 METADATA_GROUPS = ("microscope", "sample", "user")
-
-
-def _freeze(mapping: Mapping[str, AttrValue] | None) -> dict[str, AttrValue]:
-    out: dict[str, AttrValue] = {}
-    for key, value in (mapping or {}).items():
-        if not isinstance(key, str) or not key:
-            msg = f"metadata keys must be non-empty strings, got {key!r}"
-            raise UnsupportedError(msg)
-        if value is None:
-            continue
-        if not isinstance(value, (str, bytes, int, float, bool, np.generic, np.ndarray)):
-            value = str(value)
-        out[key] = value
-    return out
-
-
-@dataclass(frozen=True)
-class Dim:
-    """One axis: its name, its units (everyday notation, e.g. ``nm``) and coordinates.
-
-    A vector of one coordinate has no spacing, yet a length-1 axis of a source can carry
-    a scale (a 1 x 1024 TIA point spectrum): *step* keeps it, and is ignored on longer
-    axes, whose values say their own spacing.  *attrs* are further attributes of the
-    source's dim vector besides ``name`` and ``units`` (an EMD source's, kept on rewrite).
-    """
-
-    name: str
-    units: str
-    values: np.ndarray
-    step: float = 1.0
-    attrs: Mapping[str, AttrValue] = field(default_factory=dict, compare=False)
-
-    def __post_init__(self) -> None:
-        values = np.asarray(self.values)
-        if values.ndim != 1 or values.dtype.kind not in "biufc":
-            msg = f"dim {self.name!r}: values must be a 1-D numeric vector"
-            raise UnsupportedError(msg)
-        object.__setattr__(self, "values", values)
-        object.__setattr__(self, "attrs", _freeze(self.attrs))
-
-    @classmethod
-    def uniform(
-        cls, name: str, units: str, size: int, offset: float = 0.0, scale: float = 1.0
-    ) -> Dim:
-        """A uniformly spaced axis, ``offset + scale * arange(size)``."""
-        values = offset + scale * np.arange(int(size), dtype=np.float64)
-        return cls(name, units, values, float(scale))
-
-    @property
-    def size(self) -> int:
-        return int(self.values.shape[0])
-
-    @property
-    def offset(self) -> float:
-        return float(self.values[0]) if self.size else 0.0
-
-    @property
-    def scale(self) -> float:
-        return float(self.values[1] - self.values[0]) if self.size > 1 else self.step
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Dim):
-            return NotImplemented
-        return (self.name, self.units) == (other.name, other.units) and (
-            self.values.shape == other.values.shape
-            and bool(np.allclose(self.values, other.values, rtol=1e-12, atol=0))
-            and (self.size > 1 or self.scale == other.scale)
-        )
-
-    __hash__ = None  # type: ignore[assignment]
-
-
-def default_dims(shape: Sequence[int]) -> tuple[Dim, ...]:
-    """Pixel-index dims for an uncalibrated array: ``x`` last, then ``y``, ``z``, ..."""
-    names = ["x", "y", "z"]
-    ndim = len(shape)
-    out = []
-    for axis, size in enumerate(shape):
-        from_end = ndim - 1 - axis
-        name = names[from_end] if from_end < len(names) else f"dim{axis}"
-        out.append(Dim.uniform(name, "", size))
-    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -179,7 +98,7 @@ class Dataset:
                 )
                 raise UnsupportedError(msg)
         object.__setattr__(self, "dims", dims)
-        object.__setattr__(self, "attrs", _freeze(self.attrs))
+        object.__setattr__(self, "attrs", freeze_attrs(self.attrs))
         object.__setattr__(self, "extras", tuple(self.extras))
 
     @property

@@ -65,7 +65,11 @@ def axes_to_dims(axes: Sequence[Mapping[str, Any]], shape: tuple[int, ...]) -> t
             continue
         dims.append(
             Dim.uniform(
-                name, units, size, _number(axis.get("offset"), 0.0), _number(axis.get("scale"), 1.0)
+                name,
+                size=size,
+                scale=_number(axis.get("scale"), 1.0),
+                offset=_number(axis.get("offset"), 0.0),
+                units=units,
             )
         )
     return tuple(dims)

@@ -246,9 +246,9 @@ class WriterContract(PluginContract):
     def roundtrip_model(self) -> EMDFile:
         data = np.arange(2 * 3 * 4, dtype=np.int32).reshape(2, 3, 4)
         dims = (
-            Dim.uniform("z", "", 2),
-            Dim.uniform("y", "nm", 3, 0.0, 0.5),
-            Dim.uniform("x", "nm", 4, 1.0, 0.5),
+            Dim.uniform("z", size=2, scale=1.0),
+            Dim.uniform("y", size=3, scale=0.5, units="nm"),
+            Dim.uniform("x", size=4, scale=0.5, offset=1.0, units="nm"),
         )
         return EMDFile((Dataset("sample", data, dims),))
 

@@ -21,9 +21,9 @@ def test_from_array_write_read(tmp_path: Path) -> None:
     model = EMDFile.from_array(
         frames,
         dims=[
-            Dim.uniform("frame", "s", 4, 0, 0.05),
-            Dim.uniform("y", "nm", 32, 0, 0.02),
-            Dim.uniform("x", "nm", 48, 0, 0.02),
+            Dim.uniform("frame", size=4, scale=0.05, units="s"),
+            Dim.uniform("y", size=32, scale=0.02, units="nm"),
+            Dim.uniform("x", size=48, scale=0.02, units="nm"),
         ],
         microscope={"voltage_V": 3e5},
         sample={"sample_name": "SrTiO3"},

@@ -113,7 +113,7 @@ def test_compression_none_and_emd_still_accepted(tmp_path: Path) -> None:
 @pytest.mark.parametrize("dtype", REAL_DTYPES)
 def test_csv_spectrum_round_trips_every_dtype(tmp_path: Path, dtype: str) -> None:
     values = _extremes(dtype, 12)
-    axis = Dim.uniform("energy", "eV", 12, offset=-1.5, scale=0.1)
+    axis = Dim.uniform("energy", size=12, scale=0.1, offset=-1.5, units="eV")
     target = tmp_path / "s.csv"
     emdconvert.write(EMDFile((Dataset("counts", values, (axis,)),)), target)
     with open(target, newline="") as handle:
@@ -204,9 +204,9 @@ def test_tiff_every_dtype_keeps_values_and_calibration(
     shape = (3, 4, 5)[-ndim:]
     values = _extremes(dtype, 60)[: np.prod(shape)].reshape(shape)
     dims = (
-        Dim.uniform("z", "nm", 3, scale=2.0),
-        Dim.uniform("y", "nm", 4, scale=0.5),
-        Dim.uniform("x", "nm", 5, scale=0.25),
+        Dim.uniform("z", size=3, scale=2.0, units="nm"),
+        Dim.uniform("y", size=4, scale=0.5, units="nm"),
+        Dim.uniform("x", size=5, scale=0.25, units="nm"),
     )[-ndim:]
     target = tmp_path / "t.tif"
     imagej, x, y = _tiff(Dataset("t", values, dims), target)
@@ -223,7 +223,10 @@ def test_tiff_every_dtype_keeps_values_and_calibration(
 
 def test_tiff_mixed_length_units_share_one(tmp_path: Path) -> None:
     """y in Å and x in nm: y is converted, never relabelled as nm."""
-    dims = (Dim.uniform("y", "Å", 4, scale=5.0), Dim.uniform("x", "nm", 5, scale=0.25))
+    dims = (
+        Dim.uniform("y", size=4, scale=5.0, units="Å"),
+        Dim.uniform("x", size=5, scale=0.25, units="nm"),
+    )
     target = tmp_path / "t.tif"
     imagej, x, y = _tiff(Dataset("t", np.zeros((4, 5), np.float32), dims), target)
     assert (imagej["unit"], x, y) == ("nm", pytest.approx(4.0), pytest.approx(2.0))
@@ -238,10 +241,16 @@ def test_tiff_mixed_length_units_share_one(tmp_path: Path) -> None:
 
 def test_tiff_angstrom_and_micrometre_units(tmp_path: Path) -> None:
     """ImageJ's description is ASCII: Å becomes nm; µm is ImageJ's ``micron``."""
-    dims = (Dim.uniform("y", "Å", 4, scale=2.0), Dim.uniform("x", "Å", 5, scale=2.0))
+    dims = (
+        Dim.uniform("y", size=4, scale=2.0, units="Å"),
+        Dim.uniform("x", size=5, scale=2.0, units="Å"),
+    )
     imagej, x, _ = _tiff(Dataset("a", np.zeros((4, 5), np.uint16), dims), tmp_path / "a.tif")
     assert (imagej["unit"], x) == ("nm", pytest.approx(5.0))
-    dims = (Dim.uniform("y", "nm", 4, scale=500.0), Dim.uniform("x", "µm", 5, scale=0.5))
+    dims = (
+        Dim.uniform("y", size=4, scale=500.0, units="nm"),
+        Dim.uniform("x", size=5, scale=0.5, units="µm"),
+    )
     target = tmp_path / "u.tif"
     imagej, x, y = _tiff(Dataset("u", np.zeros((4, 5), np.uint16), dims), target)
     assert (imagej["unit"], x, y) == ("micron", pytest.approx(2.0), pytest.approx(2.0))
@@ -249,7 +258,10 @@ def test_tiff_angstrom_and_micrometre_units(tmp_path: Path) -> None:
 
 
 def test_tiff_unconvertible_units_warn(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    dims = (Dim.uniform("ky", "1/nm", 4, scale=0.1), Dim.uniform("x", "nm", 5, scale=0.25))
+    dims = (
+        Dim.uniform("ky", size=4, scale=0.1, units="1/nm"),
+        Dim.uniform("x", size=5, scale=0.25, units="nm"),
+    )
     imagej, _, _ = _tiff(Dataset("t", np.zeros((4, 5), np.uint8), dims), tmp_path / "t.tif")
     assert (imagej["unit"], imagej["yunit"]) == ("nm", "1/nm")
     assert "cannot be converted to one unit" in caplog.text
@@ -257,9 +269,9 @@ def test_tiff_unconvertible_units_warn(tmp_path: Path, caplog: pytest.LogCapture
 
 def test_tiff_time_axis_is_imagej_frames(tmp_path: Path) -> None:
     dims = (
-        Dim.uniform("time", "ms", 3, scale=40.0),
-        Dim.uniform("y", "nm", 4),
-        Dim.uniform("x", "nm", 5),
+        Dim.uniform("time", size=3, scale=40.0, units="ms"),
+        Dim.uniform("y", size=4, scale=1.0, units="nm"),
+        Dim.uniform("x", size=5, scale=1.0, units="nm"),
     )
     target = tmp_path / "t.tif"
     imagej, _, _ = _tiff(Dataset("t", np.zeros((3, 4, 5), np.int32), dims), target)
@@ -274,9 +286,9 @@ def test_tiff_rgb_channel_axis_is_photometric_rgb(tmp_path: Path) -> None:
 
     values = np.random.default_rng(0).integers(0, 255, (2, 4, 5, 3), dtype=np.uint8)
     dims = (
-        Dim.uniform("z", "nm", 2, scale=3.0),
-        Dim.uniform("y", "nm", 4, scale=0.5),
-        Dim.uniform("x", "nm", 5, scale=0.5),
+        Dim.uniform("z", size=2, scale=3.0, units="nm"),
+        Dim.uniform("y", size=4, scale=0.5, units="nm"),
+        Dim.uniform("x", size=5, scale=0.5, units="nm"),
         Dim("channel", "", np.arange(3.0)),
     )
     target = tmp_path / "rgb.tif"

@@ -12,16 +12,24 @@ from emdconvert.model import Comment, Dataset, Dim, EMDFile, default_dims
 
 
 def test_uniform_dim_values_and_properties() -> None:
-    dim = Dim.uniform("x", "nm", 4, offset=1.0, scale=0.5)
+    dim = Dim.uniform("x", size=4, scale=0.5, offset=1.0, units="nm")
     np.testing.assert_array_equal(dim.values, [1.0, 1.5, 2.0, 2.5])
     assert (dim.size, dim.offset, dim.scale) == (4, 1.0, 0.5)
 
 
 def test_dims_must_match_the_array() -> None:
     with pytest.raises(UnsupportedError, match="2 dims for a 3-D"):
-        Dataset("a", np.zeros((2, 3, 4)), (Dim.uniform("y", "", 3), Dim.uniform("x", "", 4)))
+        Dataset(
+            "a",
+            np.zeros((2, 3, 4)),
+            (Dim.uniform("y", size=3, scale=1.0), Dim.uniform("x", size=4, scale=1.0)),
+        )
     with pytest.raises(UnsupportedError, match="has 5 values but axis 1"):
-        Dataset("a", np.zeros((2, 4)), (Dim.uniform("y", "", 2), Dim.uniform("x", "", 5)))
+        Dataset(
+            "a",
+            np.zeros((2, 4)),
+            (Dim.uniform("y", size=2, scale=1.0), Dim.uniform("x", size=5, scale=1.0)),
+        )
 
 
 @pytest.mark.parametrize("data", [np.array(["a", "b"]), np.array([object()]), np.float32(1)])

@@ -262,7 +262,10 @@ def test_uncalibrated_image_has_no_bar(tmp_path: Path) -> None:
 def test_image_with_nan_is_drawn_with_its_bar(tmp_path: Path) -> None:
     values = np.random.default_rng(1).normal(size=(100, 100)).astype(np.float32)
     values[20:40, 20:40] = np.nan
-    dims = [Dim.uniform("y", "nm", 100, 0, 0.3), Dim.uniform("x", "nm", 100, 0, 0.3)]
+    dims = [
+        Dim.uniform("y", size=100, scale=0.3, units="nm"),
+        Dim.uniform("x", size=100, scale=0.3, units="nm"),
+    ]
     result = emdconvert.preview(EMDFile.from_array(values, dims=dims), tmp_path / "nan.png")
     assert result.scale_bar is not None
     check_bar(result.path, result.scale_bar, {"size": 100, "scale": 0.3, "units": "nm"})
@@ -295,10 +298,10 @@ def four_d(scan: tuple[int, int] = (40, 60), detector: int = 64) -> np.ndarray:
 def test_4d_stem_preview_reads_within_its_budget(tmp_path: Path) -> None:
     data = CountingArray(four_d())
     dims = [
-        Dim.uniform("scan_y", "nm", 40, 0, 0.5),
-        Dim.uniform("scan_x", "nm", 60, 0, 0.5),
-        Dim.uniform("ky", "1/nm", 64, 0, 0.1),
-        Dim.uniform("kx", "1/nm", 64, 0, 0.1),
+        Dim.uniform("scan_y", size=40, scale=0.5, units="nm"),
+        Dim.uniform("scan_x", size=60, scale=0.5, units="nm"),
+        Dim.uniform("ky", size=64, scale=0.1, units="1/nm"),
+        Dim.uniform("kx", size=64, scale=0.1, units="1/nm"),
     ]
     budget = 1_000_000  # a twentieth of the data
     result = emdconvert.preview(
@@ -366,7 +369,10 @@ def test_virtual_bright_field_finds_the_disk_and_the_object() -> None:
 
 def test_large_image_is_read_strided_and_its_bar_still_measures(tmp_path: Path) -> None:
     values = CountingArray(np.random.default_rng(2).random((2000, 3000), np.float32))
-    dims = [Dim.uniform("y", "µm", 2000, 0, 0.002), Dim.uniform("x", "µm", 3000, 0, 0.002)]
+    dims = [
+        Dim.uniform("y", size=2000, scale=0.002, units="µm"),
+        Dim.uniform("x", size=3000, scale=0.002, units="µm"),
+    ]
     budget = 1 << 20  # 24 MB of data: every 5th row and column
     result = emdconvert.preview(
         EMDFile.from_array(values, dims=dims), tmp_path / "big.png", max_read_bytes=budget

@@ -167,7 +167,10 @@ def test_a_line_of_spectra_is_their_image_beside_their_sum(
     rng = np.random.default_rng(4)
     lines = rng.random((50, 300), np.float32)
     lines[20:30, 100:110] += 5  # a peak along part of the line
-    dims = [Dim.uniform("x", "nm", 50, 0, 2.0), Dim.uniform("Energy", "eV", 300, 100, 0.5)]
+    dims = [
+        Dim.uniform("x", size=50, scale=2.0, units="nm"),
+        Dim.uniform("Energy", size=300, scale=0.5, offset=100, units="eV"),
+    ]
     shown = Recorded(monkeypatch)
     result = emdconvert.preview(EMDFile.from_array(lines, dims=dims), tmp_path / "line.png")
     assert result.kind == "spectrum-line" and result.bars == ()
@@ -182,7 +185,10 @@ def test_a_line_of_spectra_over_its_budget_keeps_whole_spectra(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     lines = np.arange(200 * 100, dtype=np.float32).reshape(200, 100)
-    dims = [Dim.uniform("x", "nm", 200, 0, 1.0), Dim.uniform("E", "keV", 100, 0, 0.01)]
+    dims = [
+        Dim.uniform("x", size=200, scale=1.0, units="nm"),
+        Dim.uniform("E", size=100, scale=0.01, units="keV"),
+    ]
     shown = Recorded(monkeypatch)
     emdconvert.preview(
         EMDFile.from_array(lines, dims=dims), tmp_path / "l.png", max_read_bytes=20_000
@@ -196,8 +202,8 @@ def half_fft(rows: int = 64, cols: int = 48) -> EMDFile:
     image = np.cos(2 * np.pi * 5 * yy / rows) + 3  # a DC peak and one frequency along y
     spectrum = np.fft.rfft2(image).astype(np.complex64)  # (64, 25)
     dims = [
-        Dim.uniform("y", "1/nm", rows, 0, 0.1),
-        Dim.uniform("x", "1/nm", spectrum.shape[1], 0, 0.1),
+        Dim.uniform("y", size=rows, scale=0.1, units="1/nm"),
+        Dim.uniform("x", size=spectrum.shape[1], scale=0.1, units="1/nm"),
     ]
     return EMDFile.from_array(spectrum, dims=dims, name="Half FFT")
 
@@ -215,10 +221,15 @@ def test_a_half_fft_is_shifted_along_its_full_axis_only(
     np.testing.assert_allclose(drawn, expected, rtol=1e-5, atol=1e-5)
     assert np.unravel_index(np.argmax(drawn), drawn.shape) == (32, 0)  # zero frequency
     square = np.fft.rfft2(np.ones((32, 32))).astype(np.complex64)  # (32, 17): a half too
-    inverse = [Dim.uniform(axis, "1/nm", n, 0, 0.1) for axis, n in (("y", 32), ("x", 17))]
+    inverse = [
+        Dim.uniform(axis, size=n, scale=0.1, units="1/nm") for axis, n in (("y", 32), ("x", 17))
+    ]
     assert plan(EMDFile.from_array(square, name="data", dims=inverse).datasets[0]).half_fft
     # A full FFT of the same name pattern is drawn as stored (only halves are shifted).
     full = np.fft.fft2(np.ones((64, 64)) + np.eye(64)).astype(np.complex64)
-    dims = [Dim.uniform("y", "1/nm", 64, 0, 0.1), Dim.uniform("x", "1/nm", 64, 0, 0.1)]
+    dims = [
+        Dim.uniform("y", size=64, scale=0.1, units="1/nm"),
+        Dim.uniform("x", size=64, scale=0.1, units="1/nm"),
+    ]
     emdconvert.preview(EMDFile.from_array(full, dims=dims, name="FFT"), tmp_path / "full.png")
     np.testing.assert_allclose(shown.images[-1], log_scale(np.abs(full)), rtol=1e-5, atol=1e-5)

@@ -30,9 +30,9 @@ def series(n: int, shape: tuple[int, ...] = SHAPE, dtype: str = "uint16") -> np.
 
 def dims(rows: int = 2) -> list[Dim]:
     return [
-        Dim.uniform("time", "s", rows, 1.0, 0.5),
-        Dim.uniform("y", "nm", SHAPE[0], 0, 0.1),
-        Dim.uniform("x", "nm", SHAPE[1], -2.0, 0.25),
+        Dim.uniform("time", size=rows, scale=0.5, offset=1.0, units="s"),
+        Dim.uniform("y", size=SHAPE[0], scale=0.1, units="nm"),
+        Dim.uniform("x", size=SHAPE[1], scale=0.25, offset=-2.0, units="nm"),
     ]
 
 
@@ -53,7 +53,8 @@ def test_single_frames_unknown_count_round_trip(tmp_path: Path) -> None:
         assert writer.frames == 7
     data, got = read_back(tmp_path / "s.emd")
     np.testing.assert_array_equal(data, frames)
-    assert got[0] == Dim.uniform("time", "s", 7, 1.0, 0.5)  # extended from offset/step
+    # extended from offset and scale:
+    assert got[0] == Dim.uniform("time", size=7, scale=0.5, offset=1.0, units="s")
     assert got[1:] == tuple(dims()[1:])
     assert leftovers(tmp_path) == ["s.emd"]
 
@@ -132,7 +133,7 @@ def test_bad_arguments_raise_usage_errors(tmp_path: Path) -> None:
             tmp_path / "a.emd",
             SHAPE,
             "uint16",
-            dims=[dims()[0], Dim.uniform("y", "nm", 3), dims()[2]],
+            dims=[dims()[0], Dim.uniform("y", size=3, scale=1.0, units="nm"), dims()[2]],
         )
     with pytest.raises(UsageError, match="dtype"):
         StreamWriter(tmp_path / "a.emd", SHAPE, "object")
@@ -208,10 +209,10 @@ def test_4d_stem_scan_filled_in_scan_order(tmp_path: Path) -> None:
 
     scan = np.random.default_rng(4).integers(0, 60000, (3, 4, 16, 8), dtype=np.uint16)
     axes = [
-        Dim.uniform("scan_y", "nm", 3, 0, 2.0),
-        Dim.uniform("scan_x", "nm", 4, 0, 2.0),
-        Dim.uniform("k_y", "1/nm", 16, -1, 0.125),
-        Dim.uniform("k_x", "1/nm", 8, -1, 0.25),
+        Dim.uniform("scan_y", size=3, scale=2.0, units="nm"),
+        Dim.uniform("scan_x", size=4, scale=2.0, units="nm"),
+        Dim.uniform("k_y", size=16, scale=0.125, offset=-1, units="1/nm"),
+        Dim.uniform("k_x", size=8, scale=0.25, offset=-1, units="1/nm"),
     ]
     path = tmp_path / "scan.emd"
     with StreamWriter(path, (16, 8), "uint16", scan_shape=(3, 4), dims=axes) as writer:
@@ -291,7 +292,9 @@ def test_interop_with_ncempy_and_rsciio(tmp_path: Path) -> None:
     signal = file_reader(str(path))[0]
     np.testing.assert_array_equal(signal["data"], frames)  # numpy orientation
     for axis, dim in zip(
-        signal["axes"], (Dim.uniform("time", "s", 4, 1.0, 0.5), *dims()[1:]), strict=True
+        signal["axes"],
+        (Dim.uniform("time", size=4, scale=0.5, offset=1.0, units="s"), *dims()[1:]),
+        strict=True,
     ):
         assert (axis["name"], axis["size"]) == (dim.name, dim.size)
         assert (axis["offset"], axis["scale"]) == pytest.approx((dim.offset, dim.scale))

@@ -123,7 +123,7 @@ def file_entry(outcome: Outcome) -> Document:
     }
     return {
         "source": str(outcome.source),
-        "status": "converted" if outcome.ok else "failed",
+        "status": _status(outcome),
         "output": str(outcome.target) if outcome.ok else None,
         "exit_code": outcome.exit_code,
         "source_bytes": outcome.source_bytes,
@@ -132,6 +132,12 @@ def file_entry(outcome: Outcome) -> Document:
         "error": None if outcome.ok else {"kind": outcome.kind, "message": outcome.message},
         "provenance_id": outcome.provenance_id,
     }
+
+
+def _status(outcome: Outcome) -> str:
+    if not outcome.ok:
+        return "failed"
+    return "up-to-date" if outcome.up_to_date else "converted"
 
 
 def skipped_entry(source: Path) -> Document:
@@ -171,7 +177,8 @@ def convert_document(
         "schema": CONVERT,
         "files": files,
         "summary": {
-            "converted": sum(o.ok for o in outcomes),
+            "converted": sum(o.ok and not o.up_to_date for o in outcomes),
+            "up_to_date": sum(o.up_to_date for o in outcomes),
             "failed": sum(not o.ok for o in outcomes),
             "skipped": len(skipped),
             "seconds": sum(o.seconds for o in outcomes),
@@ -190,13 +197,16 @@ def convert_failed(error: Problem, exit_code: int) -> Document:
 
 
 def dim_entry(dim: Dim) -> Document:
-    """One axis: name, units, size, offset and step; the values' range when the axis is
+    """One axis: name, units, size, offset and scale; the values' range when the axis is
     not uniformly spaced (offset and scale then do not describe it)."""
     import numpy as np
 
-    values = dim.values
-    steps = np.diff(values.astype(np.float64)) if dim.size > 2 else np.zeros(0)
-    uniform = bool(np.allclose(steps, dim.scale, rtol=1e-9, atol=0)) if steps.size else True
+    uniform = dim.is_uniform or dim.size <= 2
+    if not uniform:
+        values = dim.values
+        uniform = bool(
+            np.allclose(np.diff(values.astype(np.float64)), dim.scale, rtol=1e-9, atol=0)
+        )
     summary = None
     if not uniform:
         summary = {"first": values[0], "last": values[-1], "min": values.min(), "max": values.max()}

@@ -11,7 +11,6 @@ virtual datasets) are refused before h5py opens the file.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 from pathlib import Path
@@ -99,9 +98,9 @@ def _read_dim(group: h5py.Group, k: int, length: int) -> Dim:
     if values.shape[0] == length:
         return Dim(name, units, values.astype(np.float64, copy=False), attrs=attrs)
     if values.shape[0] == 2:
-        return dataclasses.replace(
-            Dim.uniform(name, units, length, float(values[0]), float(values[1] - values[0])),
-            attrs=attrs,
+        step = float(values[1] - values[0])
+        return Dim.uniform(
+            name, size=length, scale=step, offset=float(values[0]), units=units, attrs=attrs
         )
     raise FormatError(
         f"{group.name}/dim{k}: {values.shape[0]} values for an axis of length {length}"

@@ -68,7 +68,7 @@ class StreamWriter:
     ``(*scan_shape, *frame_shape)``; without it the frames form a series
     ``(frame, *frame_shape)`` of any length.  ``dims`` (numpy order, one
     :class:`~emdconvert.Dim` per axis) calibrate the axes; the first (growing) axis's
-    Dim gives name, units, offset and step and is extended to the final count, the
+    Dim gives name, units, offset and scale and is extended to the final count, the
     others must have their axis's length.  ``microscope``/``sample``/``user`` become the
     metadata groups, as for :class:`~emdconvert.EMDFile` (nested dicts are sub-groups,
     ``None`` is dropped with a ``UserWarning``, other objects are a ``TypeError``).

@@ -65,7 +65,7 @@ def opening_model(
     choice: Compression | None,
 ) -> EMDFile:
     """The model the file opens with: one step of the growing axis (the file grows it
-    from its offset and step), the metadata groups and the stream's provenance entry."""
+    from its offset and scale), the metadata groups and the stream's provenance entry."""
     comment = conversion_comment(
         reader="stream",
         reader_libraries={},
@@ -89,7 +89,7 @@ class StreamFile:
     """An open EMD file being streamed into; used by the writer thread only.
 
     *model* holds the one dataset with one step of the growing axis, whose Dim gives
-    its name, units, offset and step.
+    its name, units, offset and scale.
     """
 
     def __init__(

@@ -135,14 +135,15 @@ class StreamLayout:
         """Uncalibrated axes: ``frame`` (or ``scan_y``, ``scan_x``), then the frame's."""
         names = ["frame"] if len(self.positions) == 1 else _scan_names(len(self.positions))
         grid = [
-            Dim.uniform(name, "", n or 1) for name, n in zip(names, self.positions, strict=True)
+            Dim.uniform(name, size=n or 1, scale=1.0)
+            for name, n in zip(names, self.positions, strict=True)
         ]
         return (*grid, *default_dims(self.frame_shape))
 
     def check_dims(self, dims: Sequence[Dim]) -> tuple[Dim, ...]:
         """The caller's dims, checked: one per axis, fixed axes of the right length.
 
-        The growing axis's Dim gives name, units, offset and step; its length does not
+        The growing axis's Dim gives name, units, offset and scale; its length does not
         matter (it is extended to the final count), but it must be uniformly spaced.
         """
         dims = tuple(dims)
@@ -159,16 +160,16 @@ class StreamLayout:
                     f"dim {dim.name!r} has {dim.size} values for an axis of length {size}"
                 )
         growing = dims[0]
-        if growing.size < 2:  # one value carries no step: it would silently become 1.0
+        if growing.size < 2:  # one value carries no scale: it would silently become 1.0
             raise UsageError(
                 f"dim {growing.name!r}: give the growing axis at least two "
-                "values (offset and step), e.g. Dim.uniform(name, units, 2, "
-                "offset, step)"
+                "values (offset and scale), e.g. Dim.uniform(name, size=2, "
+                "scale=0.05, units='s')"
             )
         if growing.size > 2 and not np.allclose(np.diff(growing.values), growing.scale):
             raise UsageError(
                 f"dim {growing.name!r}: the growing axis must be uniformly "
-                "spaced (it is extended from its offset and step)"
+                "spaced (it is extended from its offset and scale)"
             )
         return dims
 

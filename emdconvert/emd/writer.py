@@ -120,16 +120,25 @@ def _bytes(text: str) -> np.bytes_:
     return np.bytes_(text.encode("utf-8"))
 
 
+#: Coordinates of a dim vector computed and written at a time (8 MiB of float64).
+DIM_BLOCK = 1 << 20
+
+
 def write_dim(group: h5py.Group, k: int, dim: Dim, *, resizable: bool = False) -> h5py.Dataset:
     """``dimK``: a full-length 1-D vector (2-element form on length-1 axes, README L5).
 
     *resizable*: chunked with no maximum length, for an axis that grows (a stream's).
     """
-    values = dim.values
-    if values.shape[0] == 1:
-        values = np.array([dim.offset, dim.offset + dim.scale])
     growth: dict[str, Any] = {"maxshape": (None,), "chunks": (4096,)} if resizable else {}
-    ds = group.create_dataset(f"dim{k}", data=values, **growth)
+    if dim.size == 1:
+        ds = group.create_dataset(f"dim{k}", data=[dim.offset, dim.offset + dim.scale], **growth)
+    else:
+        ds = group.create_dataset(
+            f"dim{k}", (dim.size,), dim.values_at(slice(0, 1)).dtype, **growth
+        )
+        for start in range(0, dim.size, DIM_BLOCK):  # a long uniform axis is computed in parts
+            part = slice(start, min(start + DIM_BLOCK, dim.size))
+            ds[part] = dim.values_at(part)
     ds.attrs["name"] = _bytes(dim.name)
     ds.attrs["units"] = _bytes(to_emd(dim.units))
     write_attrs(

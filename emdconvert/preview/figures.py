@@ -164,7 +164,13 @@ def draw_spectrum(plan: Plan, read: Reader, budget: int, size: int, frame: int |
     canvas = Canvas(size, round(size * 0.6))
     font = canvas.font
     box = (6 * font, 2 * font, size - 7 * font, canvas.height - 6 * font)
-    canvas.plot(box, dim.values[::step], values, xlabel=axis_label(dim), ylabel=_y_label(plan))
+    canvas.plot(
+        box,
+        dim.values_at(slice(None, None, step)),
+        values,
+        xlabel=axis_label(dim),
+        ylabel=_y_label(plan),
+    )
     canvas.title(box, plan.name)
     return Drawing(canvas)
 

@@ -116,8 +116,8 @@ class CSVPlugin(BasePlugin):
                         path.stem,
                         table,
                         (
-                            Dim.uniform("row", "", table.shape[0]),
-                            Dim.uniform("column", "", table.shape[1]),
+                            Dim.uniform("row", size=table.shape[0], scale=1.0),
+                            Dim.uniform("column", size=table.shape[1], scale=1.0),
                         ),
                     ),
                 )

@@ -185,6 +185,6 @@ def _imagej_dims(dims: tuple[Dim, ...], imagej: dict[str, Any] | None) -> tuple[
         if origin is not None:
             offset = -origin * scale
         if (name, units, scale, offset) != (dim.name, dim.units, dim.scale, dim.offset):
-            dim = Dim.uniform(name, units, dim.size, offset, scale)
+            dim = Dim.uniform(name, size=dim.size, scale=scale, offset=offset, units=units)
         out.append(dim)
     return tuple(out)

@@ -64,7 +64,7 @@ def read_frames(path: Path) -> EMDFile:
         imagej = imagej_info(tif, tif.series[0])
     dims = dims_for(array.page_shape, first[0] if first else None, imagej)
     if dims:
-        dims = (Dim.uniform("frame", "", len(files)), *dims)
+        dims = (Dim.uniform("frame", size=len(files), scale=1.0), *dims)
     attrs = {"source_files": "\n".join(f.name for f in files)}
     if first and first[0]["original_metadata"]:
         attrs[ORIGINAL_METADATA_ATTR] = metadata_json(first[0]["original_metadata"])

@@ -31,7 +31,7 @@ AXES = [
 def make(shape: tuple[int, ...], dtype: str) -> tuple[np.ndarray, tuple[Dim, ...]]:
     data = (np.arange(np.prod(shape)) % 113).astype(dtype).reshape(shape)
     dims = tuple(
-        Dim.uniform(name, units, n, offset, scale)
+        Dim.uniform(name, size=n, scale=scale, offset=offset, units=units)
         for (name, units, offset, scale), n in zip(AXES[-len(shape) :], shape, strict=True)
     )
     return data, dims

@@ -111,7 +111,7 @@ def test_header_units_forms() -> None:
 
 
 def test_spectrum_from_any_format_exports(tmp_path: Path) -> None:
-    dims = (Dim.uniform("energy loss", "eV", 4, 280.0, 0.5),)
+    dims = (Dim.uniform("energy loss", size=4, scale=0.5, offset=280.0, units="eV"),)
     model = EMDFile((Dataset("eels", np.array([1.5, 2.0, 2.5, 3.0]), dims),))
     emdconvert.write(model, tmp_path / "e.emd")
     emdconvert.convert(tmp_path / "e.emd", tmp_path / "e.csv")

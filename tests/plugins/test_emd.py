@@ -54,7 +54,10 @@ def test_reading_is_lazy_and_in_numpy_orientation(tmp_path: Path) -> None:
 @pytest.mark.parametrize("order", ["x-first", "c"])
 def test_both_axis_orders_round_trip(tmp_path: Path, order: str) -> None:
     data = np.arange(30, dtype=np.int16).reshape(5, 6)
-    dims = (Dim.uniform("y", "nm", 5, 0, 0.1), Dim.uniform("x", "nm", 6, 0, 0.2))
+    dims = (
+        Dim.uniform("y", size=5, scale=0.1, units="nm"),
+        Dim.uniform("x", size=6, scale=0.2, units="nm"),
+    )
     emdconvert.write(EMDFile((Dataset("img", data, dims),)), tmp_path / "a.emd", axis_order=order)
     back = emdconvert.read(tmp_path / "a.emd").datasets[0]
     np.testing.assert_array_equal(back.data[...], data)

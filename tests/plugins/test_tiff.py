@@ -27,9 +27,9 @@ class TestTIFFContract(ReaderContract, WriterContract):
     @pytest.fixture
     def roundtrip_model(self) -> EMDFile:
         dims = (
-            Dim.uniform("z", "", 2),
-            Dim.uniform("y", "µm", 3, 0.0, 0.5),
-            Dim.uniform("x", "µm", 4, 0.0, 0.5),
+            Dim.uniform("z", size=2, scale=1.0),
+            Dim.uniform("y", size=3, scale=0.5, units="µm"),
+            Dim.uniform("x", size=4, scale=0.5, units="µm"),
         )
         data = np.arange(24, dtype=np.uint16).reshape(2, 3, 4)
         return EMDFile((Dataset("sample", data, dims),))
@@ -57,9 +57,9 @@ def test_tiff_emd_tiff_is_bit_exact(tmp_path: Path, dtype: str) -> None:
 
 def test_written_tiff_is_imagej_with_calibration(tmp_path: Path) -> None:
     dims = (
-        Dim.uniform("frame", "", 2, 0, 3.0),
-        Dim.uniform("y", "µm", 5, 0, 0.25),
-        Dim.uniform("x", "µm", 7, 0, 0.25),
+        Dim.uniform("frame", size=2, scale=3.0),
+        Dim.uniform("y", size=5, scale=0.25, units="µm"),
+        Dim.uniform("x", size=7, scale=0.25, units="µm"),
     )
     emdconvert.write(EMDFile((Dataset("s", stack(2), dims),)), tmp_path / "c.tif")
     with tifffile.TiffFile(tmp_path / "c.tif") as tif:
