@@ -122,15 +122,19 @@ def _bytes(text: str) -> np.bytes_:
 
 #: Coordinates of a dim vector computed and written at a time (8 MiB of float64).
 DIM_BLOCK = 1 << 20
+#: A uniform axis longer than this is stored as ``[offset, offset + scale]``: its full
+#: vector would be 8 bytes per sample, 8x the data of a long 1-D uint8 signal.
+LONG_AXIS = 1 << 22
 
 
 def write_dim(group: h5py.Group, k: int, dim: Dim, *, resizable: bool = False) -> h5py.Dataset:
-    """``dimK``: a full-length 1-D vector (2-element form on length-1 axes, README L5).
+    """``dimK``: a full-length 1-D vector; the spec's 2-element form on length-1 axes
+    and on uniform axes over :data:`LONG_AXIS` values (README L5).
 
     *resizable*: chunked with no maximum length, for an axis that grows (a stream's).
     """
     growth: dict[str, Any] = {"maxshape": (None,), "chunks": (4096,)} if resizable else {}
-    if dim.size == 1:
+    if dim.size == 1 or (dim.is_uniform and dim.size > LONG_AXIS):
         ds = group.create_dataset(f"dim{k}", data=[dim.offset, dim.offset + dim.scale], **growth)
     else:
         ds = group.create_dataset(
