@@ -31,27 +31,39 @@ from emdconvert.pipeline import (
 )
 from emdconvert.preview.beside import run_with_preview
 from emdconvert.registry import PluginSpec
+from emdconvert.renamed import renamed
 from emdconvert.sources import as_path
 
 
 def read(
     path: str | Path,
     *,
-    plugin: PluginSpec | None = None,
+    reader: PluginSpec | None = None,
     options: Mapping[str, Any] | None = None,
     max_bytes: int | None = None,
     max_ratio: float | None = DEFAULT_MAX_RATIO,
     follow_symlinks: bool = False,
+    plugin: PluginSpec | None = None,
 ) -> EMDFile:
     """Read any supported file into the canonical model (data stay lazy).
 
-    ``plugin`` forces a format (as ``--from`` does): an installed plugin's name,
+    ``reader`` forces a format (as ``--from`` does): an installed plugin's name,
     ``"module:Class"``, or a plugin class or instance that need not be installed;
-    otherwise the extension proposes and the file's content decides.  ``options`` are
+    otherwise the extension proposes and the file's content decides (``plugin`` is its
+    deprecated former name).  ``options`` are
     format-specific (e.g. ``{"delimiter": ";", "decimal": ","}`` for CSV).  A truncated
     file, or one whose header declares more than ``max_bytes`` or more than
     ``max_ratio`` times its own size, fails here, when it is opened, not when its data
-    are first read.
+    are first read.  Use it as a context manager to close the files it holds open.
+
+    Example::
+
+        >>> import numpy as np, emdconvert
+        >>> np.save("stack.npy", np.arange(24, dtype=np.uint16).reshape(2, 3, 4))
+        >>> with emdconvert.read("stack.npy") as model:
+        ...     data = model.datasets[0].data        # lazy: a memmap, nothing read yet
+        ...     print(data.shape, data[1, 0, :2], [d.name for d in model.datasets[0].dims])
+        (2, 3, 4) [12 13] ['z', 'y', 'x']
     """
     settings = ConvertOptions.parse(
         max_bytes=max_bytes,
@@ -60,10 +72,10 @@ def read(
         format_options=options,
     )
     src = source_path(path, follow_symlinks=follow_symlinks)
-    reader = choose_reader(src, plugin)
-    settings.refuse_unhonoured(None, reader)
-    check_with(reader, src)
-    return read_model(reader, src, settings)[0]
+    chosen = choose_reader(src, renamed("read", "reader", reader, "plugin", plugin))
+    settings.refuse_unhonoured(None, chosen)
+    check_with(chosen, src)
+    return read_model(chosen, src, settings)[0]
 
 
 def write(
@@ -74,39 +86,57 @@ def write(
     compression: str | None = None,
     axis_order: str = "x-first",
     threads: int | None = None,
-    plugin: PluginSpec | None = None,
+    writer: PluginSpec | None = None,
     progress: ProgressCallback | None = None,
     options: Mapping[str, Any] | None = None,
+    plugin: PluginSpec | None = None,
 ) -> Path:
-    """Write *model* to *path* atomically (format from the extension or ``plugin``: a
-    name, ``"module:Class"``, a plugin class or an instance, as for :func:`read`).
+    """Write *model* to *path* atomically (format from the extension or ``writer``: a
+    name, ``"module:Class"``, a plugin class or an instance, as for :func:`read`;
+    ``plugin`` is its deprecated former name).  An existing *path* is an
+    :class:`~emdconvert.errors.OutputExistsError` unless ``overwrite=True``.
 
     ``compression`` is ``None``, ``"gzip[:level]"`` (readable everywhere),
     ``"zstd[:level]"`` or ``"bitshuffle-lz4"`` (readers need hdf5plugin);
     ``axis_order`` is ``"x-first"`` (the spec's layout, default) or ``"c"`` (numpy C
     order, ncempy's convention); ``threads`` copy and compress chunks in parallel
     (default: the CPU count, at most 8).  A provenance entry is appended to the file's
-    ``comments``.
+    ``comments``.  Returns the output path.
+
+    Example::
+
+        >>> import numpy as np, emdconvert
+        >>> from emdconvert import Dim, EMDFile
+        >>> frames = np.zeros((10, 64, 64), np.uint16)
+        >>> model = EMDFile.from_array(frames, dims=[
+        ...     Dim.uniform("time", size=10, scale=0.05, units="s"),
+        ...     Dim.uniform("y", size=64, scale=0.02, units="nm"),
+        ...     Dim.uniform("x", size=64, scale=0.02, units="nm")])
+        >>> emdconvert.write(model, "frames.emd", compression="gzip")
+        PosixPath('frames.emd')
+        >>> emdconvert.write(model, "frames.emd")
+        Traceback (most recent call last):
+        emdconvert.errors.OutputExistsError: frames.emd: output exists (overwrite=True replaces it)
     """
     settings = ConvertOptions.parse(
         compression=compression, axis_order=axis_order, threads=threads, format_options=options
     )
     dst = as_path(path, "the output")
-    writer = choose_writer(dst, plugin)
-    settings.refuse_unhonoured(writer)
+    chosen = choose_writer(dst, renamed("write", "writer", writer, "plugin", plugin))
+    settings.refuse_unhonoured(chosen)
 
     def provenance() -> Any:
         return conversion_comment(
             reader="memory",
             reader_libraries={},
-            writer=writer.name,
-            writer_libraries=writer.library_versions(),
+            writer=chosen.name,
+            writer_libraries=chosen.library_versions(),
             source=None,
             options=settings.recorded(),
         )
 
     return publish(
-        writer,
+        chosen,
         model,
         dst,
         overwrite=overwrite,
@@ -121,8 +151,8 @@ def convert(
     dst: str | Path,
     *,
     overwrite: bool = False,
-    source_plugin: PluginSpec | None = None,
-    target_plugin: PluginSpec | None = None,
+    reader: PluginSpec | None = None,
+    writer: PluginSpec | None = None,
     compression: str | None = None,
     axis_order: str = "x-first",
     threads: int | None = None,
@@ -132,13 +162,16 @@ def convert(
     max_ratio: float | None = DEFAULT_MAX_RATIO,
     follow_symlinks: bool = False,
     preview: bool = False,
+    source_plugin: PluginSpec | None = None,
+    target_plugin: PluginSpec | None = None,
 ) -> Path:
     """Convert *src* to *dst*: ``format -> EMDFile -> format``, published atomically.
 
     The source is only ever opened for reading.  Its SHA-256 is computed while the data
     stream and recorded, with tool and plugin versions and the options, in the output's
-    provenance log.  ``source_plugin``/``target_plugin`` force the formats (``--from``/
-    ``--to``), each a name, ``"module:Class"``, a plugin class or an instance.
+    provenance log.  ``reader``/``writer`` force the formats (``--from``/``--to``), each
+    a name, ``"module:Class"``, a plugin class or an instance (``source_plugin``/
+    ``target_plugin`` are their deprecated former names).
     ``options`` go to both the reader and the writer (format-specific, e.g. CSV
     ``delimiter``/``decimal``).  Before anything is written the source must be
     complete (as long as its header declares) and within the budgets: ``max_bytes``
@@ -148,6 +181,19 @@ def convert(
     while it is read, nothing is published.  ``preview=True`` also draws the output
     into a PNG beside it (``scan.emd`` -> ``scan.png``, see :func:`preview`; a picture
     that cannot be drawn is a logged warning).  Returns the output path.
+
+    Example::
+
+        >>> import numpy as np, emdconvert
+        >>> np.save("scan.npy", np.ones((4, 5), np.float32))
+        >>> emdconvert.convert("scan.npy", "scan.emd")
+        PosixPath('scan.emd')
+        >>> emdconvert.convert("scan.emd", "scan.tif", writer="tiff")   # and back out
+        PosixPath('scan.tif')
+        >>> import json
+        >>> entry = json.loads(emdconvert.read("scan.emd").comments[-1].message)
+        >>> entry["event"], entry["source"]["name"], len(entry["source"]["sha256"])
+        ('convert', 'scan.npy', 64)
     """
     settings = ConvertOptions.parse(
         compression=compression,
@@ -159,5 +205,10 @@ def convert(
         format_options=options,
         preview=preview,
     )
-    request = Request(settings, overwrite, source_plugin, target_plugin)
+    request = Request(
+        settings,
+        overwrite,
+        renamed("convert", "reader", reader, "source_plugin", source_plugin),
+        renamed("convert", "writer", writer, "target_plugin", target_plugin),
+    )
     return run_with_preview(prepare(src, dst, request), progress=progress)

@@ -25,6 +25,7 @@ import numpy as np
 
 from emdconvert.errors import EnvironmentProblem, PolicyError, UsageError
 from emdconvert.model import EMDFile
+from emdconvert.remedies import remedy
 
 #: Declared bytes per source byte above which input is treated as a decompression bomb.
 DEFAULT_MAX_RATIO = 1000.0
@@ -156,7 +157,7 @@ def fits_in_memory(size: int, what: str, path: Path) -> None:
     if size > limit:
         raise PolicyError(
             f"{what} ({human(size)}) exceeds the in-memory limit "
-            f"{human(limit)} (raise it with --max-bytes)",
+            f"{human(limit)} (raise it with {remedy('max_bytes')})",
             path=path,
             kind="budget",
         )
@@ -201,7 +202,7 @@ def _refuse_over(
     if max_bytes is not None and count > max_bytes:
         raise PolicyError(
             f"{what}: {human(count)} exceeds the limit "
-            f"{human(max_bytes)} (raise it with --max-bytes)",
+            f"{human(max_bytes)} (raise it with {remedy('max_bytes')})",
             kind="budget",
         )
     if max_ratio is not None and count > RATIO_FLOOR and count > max_ratio * max(source_bytes, 1):
@@ -209,7 +210,7 @@ def _refuse_over(
         raise PolicyError(
             f"{what}: {human(count)} from a {human(source_bytes)} "
             f"file: compression ratio {ratio:.0f}:1 exceeds limit "
-            f"{max_ratio:.0f}:1 (--allow-high-ratio to convert anyway)",
+            f"{max_ratio:.0f}:1 ({remedy('max_ratio')} converts it anyway)",
             kind="budget",
         )
 

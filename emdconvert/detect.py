@@ -15,6 +15,7 @@ from pathlib import Path
 from emdconvert.errors import InputError, UnknownFormatError
 from emdconvert.plugin import HEAD_BYTES, FormatPlugin
 from emdconvert.registry import PluginSpec, Registry, default_registry
+from emdconvert.remedies import remedy
 from emdconvert.sources import FOLDER_FORMATS, expand
 
 log = logging.getLogger(__name__)
@@ -92,7 +93,7 @@ def choose_reader(
     installed = ", ".join(registry.names())
     msg = (
         f"unrecognised format (tried {tried}; installed formats: {installed}); "
-        "use --from NAME to force one"
+        f"{remedy('reader')} forces one"
     )
     raise UnknownFormatError(msg, path=path)
 
@@ -137,6 +138,6 @@ def choose_writer(
     writable = ", ".join(f"{p.name} ({' '.join(p.extensions)})" for p in registry.writers())
     msg = (
         f"no installed format writes {suffix or 'files without an extension'!r}; "
-        f"writable formats: {writable}; use --to NAME"
+        f"writable formats: {writable}; {remedy('writer')} chooses one"
     )
     raise UnknownFormatError(msg, path=path)

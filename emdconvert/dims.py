@@ -143,6 +143,7 @@ class Dim:
 
         Example::
 
+            >>> from emdconvert import Dim
             >>> Dim.uniform("frame", size=100, scale=0.05, units="s").values[:3]
             array([0.  , 0.05, 0.1 ])
 

@@ -65,6 +65,23 @@ class Dataset:
     ``attrs`` land on the data group (e.g. the original tag tree as JSON); ``name`` and
     ``units`` describe the values themselves (e.g. ``counts``) and are optional.
     ``extras`` is the rest of an EMD source's data group (see :class:`Passthrough`).
+    *data* is any lazy array-like (numpy array or memmap, h5py or dask array); nothing is
+    read from it here.  Without *dims*, the axes are uncalibrated pixels ``..., y, x``.
+
+    Example::
+
+        >>> import numpy as np
+        >>> from emdconvert import Dataset, Dim, EMDFile
+        >>> spectrum = Dataset("EELS", np.zeros(2048, np.float32),
+        ...                    (Dim.uniform("energy", size=2048, scale=0.25, units="eV"),),
+        ...                    units="counts")
+        >>> spectrum.shape, spectrum.dtype, spectrum.dims[0].units
+        ((2048,), dtype('float32'), 'eV')
+        >>> image = Dataset("HAADF", np.zeros((512, 512), np.uint16))
+        >>> [d.name for d in image.dims]
+        ['y', 'x']
+        >>> EMDFile((spectrum, image)).datasets[1].name     # two data groups, one file
+        'HAADF'
     """
 
     name: str
@@ -150,7 +167,25 @@ class EMDFile:
     ``microscope``, ``sample`` and ``user`` hold numbers, strings, lists of numbers or
     of strings (array attributes) and nested dicts (sub-groups, read back as dicts).
     A ``None`` value is dropped with a ``UserWarning`` naming its key path; any other
-    type is a ``TypeError`` naming the key (see :func:`freeze_metadata`).
+    type is a ``TypeError`` naming the key (see :func:`freeze_metadata`).  A model read
+    from a file holds it open: ``with emdconvert.read(path) as model:`` closes it.
+
+    Example::
+
+        >>> import numpy as np, emdconvert
+        >>> from emdconvert import EMDFile
+        >>> model = EMDFile.from_array(
+        ...     np.zeros((4, 128, 128), np.uint16),
+        ...     microscope={"voltage_V": 300e3, "stage": {"alpha_deg": 10.0}},
+        ...     user={"operator_name": "A. User"})
+        >>> emdconvert.write(model, "m.emd")
+        PosixPath('m.emd')
+        >>> with emdconvert.read("m.emd") as back:
+        ...     print(back.microscope["stage"], back.user, back.datasets[0].shape)
+        {'alpha_deg': np.float64(10.0)} {'operator_name': 'A. User'} (4, 128, 128)
+        >>> EMDFile.from_array(np.zeros(3), sample={"grid": object()})
+        Traceback (most recent call last):
+        TypeError: sample.grid: a object cannot be stored as an HDF5 attribute; ...
     """
 
     datasets: tuple[Dataset, ...]

@@ -31,6 +31,7 @@ from emdconvert.options import ConvertOptions
 from emdconvert.plugin import FormatPlugin
 from emdconvert.publish import atomic_output, check_destination
 from emdconvert.registry import PluginSpec, spec_label
+from emdconvert.remedies import remedy
 from emdconvert.sources import as_path, expand, is_pattern, read_set
 
 #: Called as ``progress(done_bytes, total_bytes)`` while data are copied.
@@ -60,7 +61,7 @@ def source_path(path: str | Path, *, follow_symlinks: bool = False) -> Path:
         raise InputError("permission denied", path=src, kind="permission") from None
     if link and not follow_symlinks:
         raise PolicyError(
-            "is a symbolic link; refused (give the real path, or --follow-symlinks)",
+            f"is a symbolic link; refused (give the real path, or {remedy('follow_symlinks')})",
             path=src,
             kind="symlink",
         )

@@ -1,7 +1,7 @@
 """The plugin contract every importer and exporter implements.
 
 A plugin is a class advertised in the ``emdconvert.plugins`` entry-point group, or
-given at run time (``Registry.register``, ``read(path, plugin=MyPlugin)``, ``--from
+given at run time (``Registry.register``, ``read(path, reader=MyPlugin)``, ``--from
 module:Class``).  Facts about the format are class constants, behaviour is methods, and
 every optional ability is declared here with its default (README, Writing a format
 plugin).  Plugin modules must import their heavy libraries (h5py, rsciio, tifffile,

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from emdconvert import faults
 from emdconvert.errors import EmdConvertError, EnvironmentProblem, OutputExistsError
+from emdconvert.remedies import remedy
 
 TEMP_PREFIX = ".emdconvert-"
 TEMP_SUFFIX = ".part"
@@ -74,7 +75,7 @@ def check_destination(dst: Path, *, overwrite: bool) -> None:
     if dst.is_dir():
         raise OutputExistsError("output path is a directory", path=dst)
     if dst.exists() and not overwrite:
-        raise OutputExistsError("output exists (use --overwrite to replace it)", path=dst)
+        raise OutputExistsError(f"output exists ({remedy('overwrite')} replaces it)", path=dst)
     if not dst.parent.is_dir():
         raise EnvironmentProblem("output directory does not exist", path=dst)
     if not os.access(dst.parent, os.W_OK):

@@ -27,7 +27,7 @@ GROUP = "emdconvert.plugins"
 _BUILTIN_PREFIX = "emdconvert.plugins."
 
 
-#: What may name a plugin wherever one is chosen (``read(path, plugin=...)``,
+#: What may name a plugin wherever one is chosen (``read(path, reader=...)``,
 #: ``--from``): an installed plugin's name, ``"module:Class"``, a class, or an instance.
 PluginSpec = str | FormatPlugin | type[Any]
 

@@ -17,7 +17,7 @@ A plugin that is not installed (no entry point yet) is tested the same way: set
 ``plugin_class = MyFormatPlugin`` instead of ``plugin_name``, or override the ``plugin``
 fixture to return an instance.  The suite then hands that very plugin to
 :func:`emdconvert.read`, :func:`~emdconvert.write` and :func:`~emdconvert.convert`
-(their ``plugin=`` arguments) instead of letting detection find it.
+(their ``reader=``/``writer=`` arguments) instead of letting detection find it.
 
 A reader contract checks metadata, import cost, sniffing, header-only inspection,
 laziness, clean failures on damaged input and that the source is never modified.  A
@@ -92,7 +92,7 @@ def _installed(plugin: FormatPlugin) -> bool:
 
 
 def forced(plugin: FormatPlugin) -> PluginSpec:
-    """What to pass as ``plugin=`` to force *plugin*: its name when it is installed (as
+    """What to pass as ``reader=``/``writer=`` to force *plugin*: its name when it is installed (as
     ``--from`` would), else the plugin itself."""
     return plugin.name if _installed(plugin) else plugin
 
@@ -217,7 +217,7 @@ class ReaderContract(PluginContract):
             path.write_bytes(data)
             out = tmp_path / "invalid" / f"{name}.out.emd"
             try:
-                emdconvert.convert(path, out, source_plugin=forced(plugin))
+                emdconvert.convert(path, out, reader=forced(plugin))
             except EmdConvertError as exc:
                 assert "\n" not in str(exc)
                 assert not out.exists()
@@ -233,7 +233,7 @@ class ReaderContract(PluginContract):
             if not path.is_file():
                 continue
             before = fingerprint(path)
-            emdconvert.convert(path, tmp_path / f"{path.stem}.emd", source_plugin=forced(plugin))
+            emdconvert.convert(path, tmp_path / f"{path.stem}.emd", reader=forced(plugin))
             assert fingerprint(path) == before
 
 
@@ -256,9 +256,9 @@ class WriterContract(PluginContract):
         self, plugin: FormatPlugin, roundtrip_model: EMDFile, tmp_path: Path
     ) -> None:
         path = tmp_path / f"out{self.suffix}"
-        emdconvert.write(roundtrip_model, path, plugin=forced(plugin))
+        emdconvert.write(roundtrip_model, path, writer=forced(plugin))
         # An installed plugin must be found by detection; one that is not, is named.
-        back = emdconvert.read(path, plugin=None if _installed(plugin) else plugin)
+        back = emdconvert.read(path, reader=None if _installed(plugin) else plugin)
         for want, got in zip(roundtrip_model.datasets, back.datasets, strict=True):
             np.testing.assert_array_equal(np.asarray(got.data[...]), np.asarray(want.data))
             assert got.dtype == want.dtype
@@ -267,7 +267,7 @@ class WriterContract(PluginContract):
         model = EMDFile((Dataset("bad", FailingArray((200, 256, 256))),))
         path = tmp_path / f"fail{self.suffix}"
         with pytest.raises(EmdConvertError):
-            emdconvert.write(model, path, plugin=forced(plugin))
+            emdconvert.write(model, path, writer=forced(plugin))
         assert not path.exists()
         assert not leftovers(tmp_path)
         assert os.listdir(tmp_path) == []

@@ -31,6 +31,15 @@ def corpus() -> Path:
 
 
 @pytest.fixture(autouse=True)
+def library_messages(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts with the library's spelling of remedies: a CLI test run in
+    process (CliRunner) switches it to flags for the rest of the process otherwise."""
+    from emdconvert.remedies import ENV
+
+    monkeypatch.setenv(ENV, "library")
+
+
+@pytest.fixture(autouse=True)
 def validate_written_emd(tmp_path: Path) -> Iterator[None]:
     """After each test, every ``.emd`` file it left in tmp_path must pass the validator.
 

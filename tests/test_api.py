@@ -63,7 +63,7 @@ def test_plugins_given_as_objects_are_recorded_and_their_declared_defaults_used(
 
     np.save(tmp_path / "s.npy", np.arange(10, dtype=np.int8))
     emdconvert.convert(
-        tmp_path / "s.npy", tmp_path / "s.emd", source_plugin=NPYPlugin, target_plugin=EMDPlugin()
+        tmp_path / "s.npy", tmp_path / "s.emd", reader=NPYPlugin, writer=EMDPlugin()
     )
     entry = json.loads(emdconvert.read(tmp_path / "s.emd").comments[-1].message)
     assert entry["options"]["source_plugin"] == "emdconvert.plugins.npy:NPYPlugin"
@@ -71,7 +71,7 @@ def test_plugins_given_as_objects_are_recorded_and_their_declared_defaults_used(
     # NPYPlugin declares no compressions (BasePlugin's default): refused before a read.
     with pytest.raises(UsageError, match="the npy format cannot be compressed"):
         emdconvert.convert(
-            tmp_path / "s.emd", tmp_path / "o.npy", target_plugin=NPYPlugin, compression="gzip"
+            tmp_path / "s.emd", tmp_path / "o.npy", writer=NPYPlugin, compression="gzip"
         )
     assert not (tmp_path / "o.npy").exists()
 

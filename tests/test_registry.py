@@ -128,7 +128,7 @@ def test_unknown_format_message_names_file_tried_installed(tmp_path: Path) -> No
         choose_reader(tmp_path / "mystery.xyz")
     text = str(info.value)
     assert "mystery.xyz" in text and "tried" in text and "installed formats" in text
-    assert "--from" in text
+    assert "reader=NAME forces one" in text  # the library's keyword, not the CLI's --from
     with pytest.raises(UnknownFormatError, match="writable formats"):
         choose_writer(tmp_path / "out.xyz")
 
@@ -214,18 +214,18 @@ def test_read_convert_write_take_an_uninstalled_plugin_class_or_instance(
 ) -> None:
     want = np.arange(12, dtype=np.int16).reshape(3, 4)
     for plugin in (TextMatrixPlugin, TextMatrixPlugin()):
-        np.testing.assert_array_equal(emdconvert.read(txm, plugin=plugin).datasets[0].data, want)
-    out = emdconvert.convert(txm, tmp_path / "m.emd", source_plugin=TextMatrixPlugin)
+        np.testing.assert_array_equal(emdconvert.read(txm, reader=plugin).datasets[0].data, want)
+    out = emdconvert.convert(txm, tmp_path / "m.emd", reader=TextMatrixPlugin)
     np.testing.assert_array_equal(emdconvert.read(out).datasets[0].data[...], want)
-    back = emdconvert.write(emdconvert.read(out), tmp_path / "back.txm", plugin=TextMatrixPlugin())
+    back = emdconvert.write(emdconvert.read(out), tmp_path / "back.txm", writer=TextMatrixPlugin())
     assert back.read_bytes() == txm.read_bytes()
-    again = emdconvert.convert(out, tmp_path / "again.txm", target_plugin=TextMatrixPlugin)
+    again = emdconvert.convert(out, tmp_path / "again.txm", writer=TextMatrixPlugin)
     assert again.read_bytes() == txm.read_bytes()
 
 
 def test_a_module_class_spec_names_a_plugin_wherever_a_name_is(txm: Path, third_party: str) -> None:
     spec = f"{TextMatrixPlugin.__module__}:TextMatrixPlugin"
-    assert emdconvert.read(txm, plugin=spec).datasets[0].shape == (3, 4)
+    assert emdconvert.read(txm, reader=spec).datasets[0].shape == (3, 4)
     assert type(default_registry().resolve(f"{third_party}:Good")).__name__ == "Good"
     for bad, reason in (
         (f"{third_party}:Nope", "has no Nope"),
@@ -233,7 +233,7 @@ def test_a_module_class_spec_names_a_plugin_wherever_a_name_is(txm: Path, third_
         ("json:dumps", "dumps is not a class"),
     ):
         with pytest.raises(UsageError, match=reason) as info:
-            emdconvert.read(txm, plugin=bad)
+            emdconvert.read(txm, reader=bad)
         assert bad in str(info.value) and "\n" not in str(info.value)
 
 
@@ -284,9 +284,9 @@ def test_a_malformed_plugin_is_refused_naming_what_is_missing(txm: Path, third_p
     with pytest.raises(PluginError, match=f"Malformed is malformed: {missing} "):
         Registry([]).register(Malformed)
     with pytest.raises(PluginError, match="missing description"):
-        emdconvert.read(txm, plugin=Malformed())
+        emdconvert.read(txm, reader=Malformed())
     with pytest.raises(PluginError, match="extensions must be a tuple, not str"):
-        emdconvert.read(txm, plugin=Mistyped)
+        emdconvert.read(txm, reader=Mistyped)
     with pytest.raises(PluginError, match=r"Broken .*cannot start: RuntimeError"):
         default_registry().resolve(f"{third_party}:Broken")
     # An entry point naming one is skipped like any broken plugin, saying why.

@@ -93,7 +93,7 @@ def preview(
                 dataset=dataset,
                 max_read_bytes=max_read << 20,
                 overwrite=overwrite,
-                plugin=from_,
+                reader=from_,
                 follow_symlinks=follow_symlinks,
             ),
         )

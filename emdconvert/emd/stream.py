@@ -11,12 +11,10 @@ entry are the batch writer's (:mod:`emdconvert.emd.writer`, :mod:`~.blockcopy`,
 for the disk.  A failure in the writer thread is raised by the next ``append`` or by
 ``close``.
 
-The file is written under a hidden name in the destination folder and published by
-:func:`emdconvert.publish.atomic_output` on ``close`` (validated, fsynced, moved into
-place), so an exception inside the ``with`` block or a killed process never leaves a
-file at the final path.  If publishing itself fails (the output appeared meanwhile, the
-disk filled), the frames are not thrown away: the error names the hidden file holding
-them.
+The file is written under a hidden name and published by
+:func:`emdconvert.publish.atomic_output` on ``close``, so a failure never leaves a file
+at the final path; if publishing itself fails, the error names the hidden file holding
+the frames.
 """
 
 from __future__ import annotations
@@ -40,11 +38,7 @@ from emdconvert.emd.stream_layout import StreamLayout
 from emdconvert.emd.transpose import to_stored, use_simd_transpose
 from emdconvert.emd.verify import check_written
 from emdconvert.emd.writer import X_FIRST
-from emdconvert.errors import (
-    EmdConvertError,
-    OutputExistsError,
-    UsageError,
-)
+from emdconvert.errors import EmdConvertError, OutputExistsError, UsageError
 from emdconvert.model import Dim, MetadataValue
 from emdconvert.options import ConvertOptions
 from emdconvert.publish import atomic_output, check_destination, temp_name
@@ -75,16 +69,24 @@ class StreamWriter:
     ``compression`` is as for :func:`emdconvert.write` (gzip chunks are standard
     deflate, compressed in ``threads`` worker threads).
 
-    ``live=True`` makes the file readable while frames arrive: it is written with HDF5's
-    SWMR mode at :attr:`live_path` (``.emdconvert-<name>.live`` beside the output), which
-    readers open with ``h5py.File(path, "r", libver="latest", swmr=True)`` and
-    ``dataset.refresh()``; ``close`` moves it to the final path (open readers keep
-    reading).  The trade-off: the file uses the HDF5 1.10 format (``libver="latest"``),
-    which HDF5 1.8 readers cannot open, and SWMR needs POSIX write semantics, so live
-    streams must go to a local file system, not NFS or SMB.
+    ``live=True`` writes with HDF5's SWMR mode at :attr:`live_path`, readable while
+    frames arrive and moved to *path* on ``close``; it needs HDF5 >= 1.10 readers and a
+    local file system (README, Streaming frames).
 
     ``append`` is thread-safe: frames from several threads are numbered in the order
     their ``append`` calls take the writer's lock, each frame whole.
+
+    Example::
+
+        >>> import numpy as np, emdconvert
+        >>> from emdconvert import Dim
+        >>> with emdconvert.StreamWriter("series.emd", (64, 64), np.uint16, dims=[
+        ...         Dim.uniform("time", size=2, scale=0.05, units="s"),
+        ...         Dim.uniform("y", size=64, scale=0.02, units="nm"),
+        ...         Dim.uniform("x", size=64, scale=0.02, units="nm")]) as out:
+        ...     for i in range(5): out.append(np.full((64, 64), i, np.uint16))
+        >>> emdconvert.read("series.emd").datasets[0].shape
+        (5, 64, 64)
     """
 
     def __init__(

@@ -29,6 +29,7 @@ from emdconvert.preview.sampling import DEFAULT_BUDGET, Reader
 from emdconvert.preview.scalebar import ScaleBar
 from emdconvert.publish import atomic_output, check_destination
 from emdconvert.registry import PluginSpec
+from emdconvert.renamed import renamed
 from emdconvert.sources import as_path, is_pattern
 
 #: Long edge of a preview, in pixels, unless asked otherwise; and the range allowed.
@@ -80,18 +81,32 @@ def preview(
     size: int = DEFAULT_SIZE,
     dataset: str | int | None = None,
     overwrite: bool = False,
-    plugin: PluginSpec | None = None,
+    reader: PluginSpec | None = None,
     max_read_bytes: int = DEFAULT_BUDGET,
     follow_symlinks: bool = False,
+    plugin: PluginSpec | None = None,
 ) -> Preview:
     """Draw *src* (a file, or an :class:`EMDFile` already in memory) into the PNG *dst*.
 
     *dst* defaults to the input's name with ``.png`` (required for an ``EMDFile``) and is
     refused if it exists, unless *overwrite*.  *dataset* picks one by name or 0-based
     number (default: the first); *frame* a stack's frame (0-based; default the middle);
-    *size* is the long edge in pixels (64-8192).  *plugin* forces the input format as
-    for :func:`emdconvert.read`.  *max_read_bytes* bounds what is read from the source
-    (whole chunks counted; see :mod:`emdconvert.preview.sampling`).
+    *size* is the long edge in pixels (64-8192).  *reader* forces the input format as
+    for :func:`emdconvert.read` (*plugin* is its deprecated former name).
+    *max_read_bytes* bounds what is read from the source (whole chunks counted; see
+    :mod:`emdconvert.preview.sampling`).
+
+    Example::
+
+        >>> import numpy as np, emdconvert
+        >>> from emdconvert import Dim, EMDFile
+        >>> image = np.random.default_rng(0).poisson(50, (256, 256)).astype(np.uint16)
+        >>> axes = [Dim.uniform(n, size=256, scale=0.1, units="nm") for n in "yx"]
+        >>> emdconvert.write(EMDFile.from_array(image, dims=axes), "image.emd")
+        PosixPath('image.emd')
+        >>> drawn = emdconvert.preview("image.emd", size=512)   # image.png
+        >>> drawn.path, drawn.width, drawn.kind
+        (PosixPath('image.png'), 512, 'image')
     """
     if size not in SIZES:
         raise UsageError(f"size {size}: a preview's long edge must be 64 to 8192 pixels")
@@ -106,7 +121,7 @@ def preview(
     settings = ConvertOptions.parse(follow_symlinks=follow_symlinks)
     source = source_path(src, follow_symlinks=follow_symlinks)
     target = _png(default_output(source) if dst is None else as_path(dst, "the output"))
-    reader = choose_reader(source, plugin)
+    reader = choose_reader(source, renamed("preview", "reader", reader, "plugin", plugin))
     refuse_source_target(source, target, reader.extensions)
     check_with(reader, source)
     check_destination(target, overwrite=overwrite)

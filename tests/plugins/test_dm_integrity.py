@@ -224,7 +224,7 @@ def test_header_damage_is_corrupt_not_incomplete(
     bad = _header_damaged(source, tmp_path / "invalid" / f"bad.dm{version}", wrong, byte_order)
     for attempt in (
         lambda: check_complete(bad, plugin="dm"),
-        lambda: emdconvert.convert(bad, bad.with_suffix(".emd"), source_plugin="dm"),
+        lambda: emdconvert.convert(bad, bad.with_suffix(".emd"), reader="dm"),
     ):
         with pytest.raises(FormatError) as caught:
             attempt()
