@@ -9,16 +9,18 @@ CPU-bound parts (transposes, compression).
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
 from emdconvert.errors import EmdConvertError, EnvironmentProblem, InputError, UsageError
-from emdconvert.pipeline import Request
+from emdconvert.pipeline import ProgressCallback, Request
+from emdconvert.progress_channel import FileProgress, worker_pool
 from emdconvert.registry import default_registry
 from emdconvert.sources import expand, is_pattern, natural_key
 
@@ -51,6 +53,9 @@ class Outcome:
     output_bytes: int | None = None
     #: The ``comments`` key of this conversion's provenance entry (None if none kept).
     provenance_id: str | None = None
+    #: True when ``skip_existing`` found the output already converted from this very
+    #: source (provenance SHA-256): nothing was written; *provenance_id* is that entry.
+    up_to_date: bool = False
 
     @property
     def ok(self) -> bool:
@@ -158,12 +163,18 @@ def provenance_key(target: Path, source: Path) -> str | None:
 
 
 def convert_one(
-    source: Path, target: Path, request: Request, *, make_parents: bool = True
+    source: Path,
+    target: Path,
+    request: Request,
+    *,
+    make_parents: bool = True,
+    progress: ProgressCallback | None = None,
 ) -> Outcome:
     """One conversion, never raising: an error becomes a failed :class:`Outcome`.
 
     *make_parents* creates the output's folder (batch mode mirrors sub-folders); a
     single ``convert IN OUT`` leaves it False, so a missing folder is an error there.
+    *progress* is the copy's ``progress(done, total)``.
     """
     from emdconvert.pipeline import prepare
     from emdconvert.preview.beside import run_with_preview
@@ -176,7 +187,7 @@ def convert_one(
             target.parent.mkdir(parents=True, exist_ok=True)
         prepared = prepare(source, target, request)
         size, prepared_at = prepared.source_bytes, time.perf_counter()
-        run_with_preview(prepared)
+        run_with_preview(prepared, progress=progress)
     except Exception as exc:  # a bug must not stop the other files of the batch
         code, kind, message = failure(source, exc)
         now = time.perf_counter()
@@ -217,12 +228,15 @@ def convert_many(
     jobs: int = 1,
     request: Request | None = None,
     scheduler: str | None = None,
+    progress: FileProgress | None = None,
 ) -> Iterator[Outcome]:
     """Convert every pair, *jobs* at a time; yield outcomes as they finish.
 
     With *scheduler* (a Dask distributed address such as ``tcp://head:8786``) each file
     is one task on that cluster, running the same :func:`convert_one`; the paths must
-    be visible to the workers (a shared file system).
+    be visible to the workers (a shared file system).  *progress* gets each file's
+    ``(source, done, total)`` while it is copied, from worker processes too (not from a
+    cluster, whose files report only as they finish).
     """
     request = request or Request()
     if scheduler is not None:
@@ -230,10 +244,11 @@ def convert_many(
         return
     if jobs <= 1 or len(pairs) <= 1:
         for source, target in pairs:
-            yield convert_one(source, target, request)
+            each = None if progress is None else functools.partial(progress, source)
+            yield convert_one(source, target, request, progress=each)
         return
-    with ProcessPoolExecutor(max_workers=min(jobs, len(pairs), os.cpu_count() or 1)) as pool:
-        futures = [pool.submit(convert_one, s, t, request) for s, t in pairs]
+    with worker_pool(min(jobs, len(pairs), os.cpu_count() or 1), progress) as (pool, report):
+        futures = [pool.submit(convert_one, s, t, request, progress=report(s)) for s, t in pairs]
         for future in as_completed(futures):
             yield future.result()
 

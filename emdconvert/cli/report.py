@@ -13,6 +13,7 @@ from emdconvert.model import METADATA_GROUPS, EMDFile, describe
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from pathlib import Path
 
     from rich.table import Table
     from rich.tree import Tree
@@ -81,22 +82,57 @@ def formats_table(registry: Registry) -> Table:
     return table
 
 
-def outcomes_table(outcomes: Sequence[Outcome]) -> Table:
-    """The batch summary: one row per input, then the totals."""
+def outcomes_table(outcomes: Sequence[Outcome], *, out_dir: Path | None = None) -> Table:
+    """The batch summary: the counts, then one row per input, sorted by path.
+
+    It fits an 80-column terminal: inputs are shown relative to the folder they all
+    share and outputs relative to *out_dir* (both named in the caption), long paths are
+    cut in the middle (:class:`~emdconvert.narrow.MiddlePath`) and reasons folded.  A
+    reason leaves out the file's name, which its row already shows; the full line is on
+    stderr (``run_batch``).
+    """
     from rich.markup import escape
     from rich.table import Table
 
+    from emdconvert.narrow import MiddlePath, common_root, relative
+
     failed = sum(not o.ok for o in outcomes)
-    table = Table(title=f"{len(outcomes) - failed} converted, {failed} failed")
-    for column in ("input", "status", "output or reason", "MB", "s"):
-        table.add_column(column, overflow="fold")
+    skipped = sum(o.up_to_date for o in outcomes)
+    counts = [f"{len(outcomes) - failed - skipped} converted"]
+    counts += [f"{skipped} skipped"] if skipped else []
+    root = common_root(o.source for o in outcomes)
+    where = [f"inputs in {root}"] if root else []
+    where += [f"outputs in {out_dir}"] if out_dir is not None else []
+    table = Table(
+        title=", ".join([*counts, f"{failed} failed"]),
+        caption=escape("\n".join(where)) if where else None,
+        caption_justify="left",
+    )
+    table.add_column("input", ratio=1)
+    table.add_column("status", no_wrap=True)
+    table.add_column("output or reason", ratio=1, overflow="fold")
+    table.add_column("MB", justify="right", no_wrap=True)
+    table.add_column("s", justify="right", no_wrap=True)
     for o in sorted(outcomes, key=lambda o: str(o.source)):
-        status = "[green]ok[/green]" if o.ok else f"[red]exit {o.exit_code}[/red]"
+        size = o.source_bytes if o.source_bytes is not None else o.nbytes
         table.add_row(
-            escape(str(o.source)),
-            status,
-            escape(o.message),
-            f"{o.nbytes / 1e6:.1f}",
+            MiddlePath(relative(o.source, root)),
+            _status(o),
+            MiddlePath(relative(o.target, out_dir)) if o.ok else escape(_reason(o)),
+            f"{size / 1e6:.1f}",
             f"{o.seconds:.2f}",
         )
     return table
+
+
+def _status(outcome: Outcome) -> str:
+    if outcome.up_to_date:
+        return "[cyan]up to date[/cyan]"
+    return "[green]ok[/green]" if outcome.ok else f"[red]exit {outcome.exit_code}[/red]"
+
+
+def _reason(outcome: Outcome) -> str:
+    """The failure's message without the ``<file>: `` it starts with."""
+    prefix = f"{outcome.source}: "
+    text = outcome.message
+    return text[len(prefix) :] if text.startswith(prefix) else text
