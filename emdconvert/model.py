@@ -92,6 +92,16 @@ class Dataset:
     extras: tuple[Passthrough, ...] = ()
 
     def __post_init__(self) -> None:
+        for argument in ("name", "units"):
+            value = getattr(self, argument)
+            if not isinstance(value, str):
+                msg = f"Dataset: {argument} must be a str, got {type(value).__name__} {value!r}"
+                raise TypeError(msg)
+        if not all(hasattr(self.data, a) for a in ("shape", "dtype", "__getitem__")):
+            msg = (
+                f"dataset {self.name!r}: data must be an array-like, got {type(self.data).__name__}"
+            )
+            raise TypeError(msg)
         shape = tuple(int(n) for n in self.data.shape)
         dtype = np.dtype(self.data.dtype)
         if not shape:

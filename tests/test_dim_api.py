@@ -84,3 +84,12 @@ def test_a_dataset_with_the_wrong_axis_length_names_the_dim() -> None:
             np.zeros((3, 4)),
             (Dim.uniform("y", size=3, scale=1.0), Dim.uniform("x", size=5, scale=1.0)),
         )
+
+
+def test_dataset_arguments_are_checked() -> None:
+    with pytest.raises(TypeError, match="Dataset: name must be a str, got int"):
+        Dataset(3, np.zeros(2))  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="data must be an array-like, got list"):
+        Dataset("d", [1, 2, 3])  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="Dataset: units must be a str"):
+        Dataset("d", np.zeros(2), units=None)  # type: ignore[arg-type]
