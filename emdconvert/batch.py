@@ -18,11 +18,18 @@ from concurrent.futures import as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
-from emdconvert.errors import EmdConvertError, EnvironmentProblem, InputError, UsageError
+from emdconvert.collisions import Collision, natural_order, unique_targets
+from emdconvert.errors import (
+    EmdConvertError,
+    EnvironmentProblem,
+    InputError,
+    UsageError,
+)
+from emdconvert.outfolders import output_folders
 from emdconvert.pipeline import ProgressCallback, Request
 from emdconvert.progress_channel import FileProgress, worker_pool
 from emdconvert.registry import default_registry
-from emdconvert.sources import expand, is_pattern, natural_key
+from emdconvert.sources import expand, is_pattern
 
 log = logging.getLogger(__name__)
 
@@ -68,40 +75,61 @@ def readable_suffixes() -> set[str]:
 
 
 def plan(
-    inputs: Sequence[Path], out_dir: Path, *, recursive: bool = False, suffix: str = ".emd"
+    inputs: Sequence[Path],
+    out_dir: Path,
+    *,
+    recursive: bool = False,
+    suffix: str = ".emd",
+    keep_ext: bool = False,
 ) -> list[tuple[Path, Path]]:
-    """(source, target) pairs: files as given, folders' and globs' files by extension.
+    """(source, target) pairs: :func:`plan_outputs` without the collisions it resolved."""
+    return plan_outputs(inputs, out_dir, recursive=recursive, suffix=suffix, keep_ext=keep_ext)[0]
+
+
+def plan_outputs(
+    inputs: Sequence[Path],
+    out_dir: Path,
+    *,
+    recursive: bool = False,
+    suffix: str = ".emd",
+    keep_ext: bool = False,
+) -> tuple[list[tuple[Path, Path]], list[Collision]]:
+    """(source, target) pairs: files as given, folders' and globs' files by extension;
+    and the name collisions resolved on the way (:mod:`emdconvert.collisions`).
 
     A folder's files keep their relative paths under *out_dir*, so equal names in
-    different sub-folders do not collide; a name that would still collide is an error.
+    different sub-folders do not collide; equal names in one folder (``scan.dm3``,
+    ``scan.dm4``) get distinct outputs.  *out_dir* need not exist yet.  The same file
+    given twice is an error: that is a mistake in the command, not a name to resolve.
     """
     known = readable_suffixes()
-    pairs: list[tuple[Path, Path]] = []
+    entries: list[tuple[Path, Path]] = []  # (source, output path before the suffix)
     for item in inputs:
         if item.is_dir():
             files = [f for f in _folder_files(item, recursive) if f.suffix.lower() in known]
-            pairs += [(f, out_dir / f.relative_to(item).with_suffix(suffix)) for f in files]
+            entries += [(f, out_dir / f.relative_to(item)) for f in files]
         elif is_pattern(item):
-            pairs += [(f, out_dir / f.with_suffix(suffix).name) for f in expand(item)]
+            entries += [(f, out_dir / f.name) for f in expand(item)]
         else:
-            pairs.append((item, out_dir / item.with_suffix(suffix).name))
+            entries.append((item, out_dir / item.name))
+    given: dict[Path, Path] = {}
+    for source, _ in entries:
+        if source.resolve() in given:
+            msg = f"given twice ({given[source.resolve()]}): both would be written to one output"
+            raise InputError(msg, path=source)
+        given[source.resolve()] = source
+    pairs, collisions = unique_targets(entries, suffix, keep_ext=keep_ext)
     root = out_dir.resolve()
-    sources = {source.resolve() for source, _ in pairs}
-    seen: dict[Path, Path] = {}
     for source, target in pairs:
         if not target.resolve().is_relative_to(root):
             raise UsageError(f"output {target} would fall outside {out_dir}", path=source)
-        if target.resolve() in sources:  # the rule convert() applies to one file
+        if target.resolve() in given:  # the rule convert() applies to one file
             raise UsageError(
                 f"the output would overwrite the source {target}",
                 path=source,
                 kind="source-is-target",
             )
-        if target in seen:
-            msg = f"both {seen[target]} and {source} would be written to {target}"
-            raise InputError(msg, path=source)
-        seen[target] = source
-    return pairs
+    return pairs, collisions
 
 
 def _folder_files(folder: Path, recursive: bool) -> list[Path]:
@@ -114,7 +142,7 @@ def _folder_files(folder: Path, recursive: bool) -> list[Path]:
             for p in found
             if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
         ),
-        key=lambda p: [natural_key(Path(s)) for s in p.parts],
+        key=natural_order,
     )
 
 
@@ -144,22 +172,10 @@ def provenance_key(target: Path, source: Path) -> str | None:
     """The ``comments`` key of the newest ``convert`` entry for *source* in the HDF5
     file *target*, None when it keeps none: a conversion's provenance has no id of its
     own, and its key (an ISO-8601 UTC timestamp) names it uniquely within the file."""
-    import h5py
+    from emdconvert.uptodate import conversions
 
-    from emdconvert.emd.provenance import parse_comment, read_comments
-
-    if not h5py.is_hdf5(target):
-        return None
-    with h5py.File(target, "r") as h5:
-        comments = read_comments(h5)
-    ours = []
-    for comment in comments:
-        entry = parse_comment(comment.message) or {}
-        origin = entry.get("source")
-        if entry.get("event") == "convert" and isinstance(origin, dict):
-            if origin.get("name") == source.name:
-                ours.append(comment)
-    return max(ours, key=lambda c: c.timestamp).key if ours else None
+    ours = [c for c, entry in conversions(target) if entry["source"].get("name") == source.name]
+    return ours[-1].key if ours else None
 
 
 def convert_one(
@@ -168,22 +184,31 @@ def convert_one(
     request: Request,
     *,
     make_parents: bool = True,
+    skip_existing: bool = False,
     progress: ProgressCallback | None = None,
 ) -> Outcome:
     """One conversion, never raising: an error becomes a failed :class:`Outcome`.
 
-    *make_parents* creates the output's folder (batch mode mirrors sub-folders); a
-    single ``convert IN OUT`` leaves it False, so a missing folder is an error there.
+    *make_parents* (batch mode) creates the output's folder (batch mode mirrors
+    sub-folders) and looks at an existing output first
+    (:func:`~emdconvert.uptodate.existing_output`); a single ``convert IN OUT`` leaves
+    it False, so a missing folder is an error there.
     *progress* is the copy's ``progress(done, total)``.
     """
     from emdconvert.pipeline import prepare
     from emdconvert.preview.beside import run_with_preview
+    from emdconvert.uptodate import existing_output
 
     start = time.perf_counter()
     prepared_at: float | None = None
     size: int | None = None
     try:
         if make_parents:
+            key = existing_output(source, target, request, skip_existing=skip_existing)
+            if key is not None:
+                now = time.perf_counter() - start
+                found = (source.stat().st_size, target.stat().st_size, key, True)
+                return Outcome(source, target, 0, "up to date", now, 0, "", now, None, *found)
             target.parent.mkdir(parents=True, exist_ok=True)
         prepared = prepare(source, target, request)
         size, prepared_at = prepared.source_bytes, time.perf_counter()
@@ -228,33 +253,54 @@ def convert_many(
     jobs: int = 1,
     request: Request | None = None,
     scheduler: str | None = None,
+    out_dir: Path | None = None,
+    skip_existing: bool = False,
     progress: FileProgress | None = None,
 ) -> Iterator[Outcome]:
     """Convert every pair, *jobs* at a time; yield outcomes as they finish.
 
     With *scheduler* (a Dask distributed address such as ``tcp://head:8786``) each file
     is one task on that cluster, running the same :func:`convert_one`; the paths must
-    be visible to the workers (a shared file system).  *progress* gets each file's
-    ``(source, done, total)`` while it is copied, from worker processes too (not from a
-    cluster, whose files report only as they finish).
+    be visible to the workers (a shared file system).  *out_dir* is created (with its
+    parents) before the first file; the folders the run created and left empty are
+    removed at the end, so a run where every file failed leaves nothing behind.
+    *skip_existing*: an output already converted from the same source (by its
+    provenance SHA-256) is left alone and reported ``up_to_date``.  *progress* gets
+    each file's ``(source, done, total)`` while it is copied, from worker processes too
+    (not from a cluster, whose files report only as they finish).
     """
     request = request or Request()
+    with output_folders(out_dir, [target for _, target in pairs]):
+        yield from _convert_all(pairs, jobs, request, scheduler, skip_existing, progress)
+
+
+def _convert_all(
+    pairs: Sequence[tuple[Path, Path]],
+    jobs: int,
+    request: Request,
+    scheduler: str | None,
+    skip_existing: bool,
+    progress: FileProgress | None,
+) -> Iterator[Outcome]:
     if scheduler is not None:
-        yield from _on_cluster(pairs, request, scheduler)
+        yield from _on_cluster(pairs, request, scheduler, skip_existing)
         return
     if jobs <= 1 or len(pairs) <= 1:
         for source, target in pairs:
             each = None if progress is None else functools.partial(progress, source)
-            yield convert_one(source, target, request, progress=each)
+            yield convert_one(source, target, request, skip_existing=skip_existing, progress=each)
         return
     with worker_pool(min(jobs, len(pairs), os.cpu_count() or 1), progress) as (pool, report):
-        futures = [pool.submit(convert_one, s, t, request, progress=report(s)) for s, t in pairs]
+        futures = [
+            pool.submit(convert_one, s, t, request, skip_existing=skip_existing, progress=report(s))
+            for s, t in pairs
+        ]
         for future in as_completed(futures):
             yield future.result()
 
 
 def _on_cluster(
-    pairs: Sequence[tuple[Path, Path]], request: Request, scheduler: str
+    pairs: Sequence[tuple[Path, Path]], request: Request, scheduler: str, skip_existing: bool
 ) -> Iterator[Outcome]:
     try:
         from distributed import Client
@@ -267,7 +313,10 @@ def _on_cluster(
     except OSError as exc:
         raise EnvironmentProblem(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
     with client:
-        futures = [client.submit(convert_one, s, t, request, pure=False) for s, t in pairs]
+        futures = [
+            client.submit(convert_one, s, t, request, skip_existing=skip_existing, pure=False)
+            for s, t in pairs
+        ]
         for future in completed(futures):
             yield future.result()
 

@@ -17,6 +17,7 @@ import os
 #: Setting -> (library spelling, command-line spelling).
 SPELLINGS: dict[str, tuple[str, str]] = {
     "overwrite": ("overwrite=True", "--overwrite"),
+    "skip_existing": ("skip_existing=True", "--skip-existing"),
     "reader": ("reader=NAME", "--from NAME"),
     "writer": ("writer=NAME", "--to NAME"),
     "max_bytes": ("max_bytes=", "--max-bytes"),

@@ -29,6 +29,7 @@ from emdconvert.cli.options import (
 from emdconvert.cli.preview import preview
 from emdconvert.cli.terminal import progress_bar, warnings_unless_failed
 from emdconvert.cli.watch import watch
+from emdconvert.remedies import speak_command_line
 
 if TYPE_CHECKING:
     from emdconvert.pipeline import Request
@@ -107,6 +108,22 @@ def convert(
     ] = None,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an existing output (atomically).")
+    ] = False,
+    skip_existing: Annotated[
+        bool,
+        typer.Option(
+            "--skip-existing",
+            help="Batch mode: leave an output alone when its provenance records this "
+            "very source (SHA-256); one that does not is an error unless --overwrite.",
+        ),
+    ] = False,
+    keep_ext: Annotated[
+        bool,
+        typer.Option(
+            "--keep-ext",
+            help="Batch mode: name every output after its whole source name "
+            "(scan.dm4 -> scan.dm4.emd), so names never depend on the other files.",
+        ),
     ] = False,
     compression: Annotated[
         str | None,
@@ -188,6 +205,8 @@ def convert(
                 jobs=jobs,
                 debug=debug,
                 scheduler=scheduler,
+                keep_ext=keep_ext,
+                skip_existing=skip_existing,
             )
         return
     request = guarded(debug, None, checked_request)
@@ -202,9 +221,15 @@ def convert(
                 quiet=quiet,
                 debug=debug,
                 scheduler=scheduler,
+                keep_ext=keep_ext,
+                skip_existing=skip_existing,
             )
             return
-        source, target = guarded(debug, None, lambda: single_pair(paths))
+        source, target = guarded(
+            debug,
+            None,
+            lambda: single_pair(paths, skip_existing=skip_existing, keep_ext=keep_ext),
+        )
         with progress_bar(source.name, enabled=not quiet) as progress:
             guarded(
                 debug,
@@ -258,7 +283,7 @@ def info(
     if json_output:
         info_json(file, from_, debug)
     guarded(debug, None, lambda: check_plugin_option("--from", from_))
-    model = guarded(debug, file, lambda: read(file, plugin=from_))
+    model = guarded(debug, file, lambda: read(file, reader=from_))
     Console().print(model_tree(file.name, model))
 
 
@@ -307,6 +332,7 @@ def main_options(
 
     # The library logs (it never prints); on the command line a warning is one line.
     logging.basicConfig(format="emdconvert: warning: %(message)s", level=logging.WARNING)
+    speak_command_line()  # "--overwrite replaces it", not "overwrite=True"
 
 
 def main(argv: list[str] | None = None) -> Any:

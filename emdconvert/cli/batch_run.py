@@ -26,19 +26,31 @@ def run_batch(
     quiet: bool,
     debug: bool,
     scheduler: str | None = None,
+    keep_ext: bool = False,
+    skip_existing: bool = False,
 ) -> None:
     """Batch mode: every input into *out_dir*; a table at the end; failures -> exit code."""
     from emdconvert.batch import convert_many, exit_code
     from emdconvert.cli.batch_progress import batch_progress
     from emdconvert.cli.report import outcomes_table
 
-    pairs = guarded(debug, None, lambda: batch_pairs(inputs, out_dir, request, recursive=recursive))
+    def plan() -> list[tuple[Path, Path]]:
+        flags = {"recursive": recursive, "keep_ext": keep_ext, "skip_existing": skip_existing}
+        return batch_pairs(inputs, out_dir, request, **flags)
+
+    pairs = guarded(debug, None, plan)
     outcomes = []
 
     def collect() -> None:
         with batch_progress([s for s, _ in pairs], enabled=not quiet) as shown:
             for outcome in convert_many(
-                pairs, jobs=jobs, request=request, scheduler=scheduler, progress=shown.callback
+                pairs,
+                jobs=jobs,
+                request=request,
+                scheduler=scheduler,
+                progress=shown.callback,
+                out_dir=out_dir,
+                skip_existing=skip_existing,
             ):
                 shown.finish(outcome)
                 outcomes.append(outcome)
@@ -46,6 +58,11 @@ def run_batch(
                     sys.stderr.write(f"emdconvert: error: {outcome.message}\n")
 
     guarded(debug, None, collect)
+    if outcomes and all(o.up_to_date for o in outcomes):
+        if not quiet:
+            count = f"{len(outcomes)} file{'s' if len(outcomes) > 1 else ''}"
+            typer.echo(f"{count} up to date, nothing to convert")
+        raise typer.Exit(0)
     if not quiet:
         from rich.console import Console
 

@@ -30,6 +30,8 @@ def convert_json(
     jobs: int,
     debug: bool,
     scheduler: str | None,
+    keep_ext: bool = False,
+    skip_existing: bool = False,
 ) -> None:
     """``convert --json``: the same conversions, one JSON document on stdout (README,
     JSON output), the same exit code and one stderr line per failure."""
@@ -38,8 +40,9 @@ def convert_json(
 
     def pairs_and_skipped() -> tuple[list[tuple[Path, Path]], list[Path]]:
         if out_dir is None:
-            return [single_pair(paths)], []
-        pairs = batch_pairs(paths, out_dir, request, recursive=recursive)
+            return [single_pair(paths, skip_existing=skip_existing, keep_ext=keep_ext)], []
+        flags = {"recursive": recursive, "keep_ext": keep_ext, "skip_existing": skip_existing}
+        pairs = batch_pairs(paths, out_dir, request, **flags)
         return pairs, skipped(paths, recursive=recursive)
 
     pairs, left_out = guarded_document(debug, None, pairs_and_skipped, convert_failed)
@@ -49,7 +52,16 @@ def convert_json(
         outcomes = guarded_document(
             debug,
             None,
-            lambda: list(convert_many(pairs, jobs=jobs, request=request, scheduler=scheduler)),
+            lambda: list(
+                convert_many(
+                    pairs,
+                    jobs=jobs,
+                    request=request,
+                    scheduler=scheduler,
+                    out_dir=out_dir,
+                    skip_existing=skip_existing,
+                )
+            ),
             convert_failed,
         )
     document = convert_document(outcomes, left_out)
@@ -94,7 +106,7 @@ def info_json(file: Path, from_: str | None, debug: bool) -> None:
     def document() -> dict[str, Any]:
         check_plugin_option("--from", from_)
         reader = choose_reader(source_path(file), from_)
-        with read(file, plugin=reader) as model:
+        with read(file, reader=reader) as model:
             return info_document(file, model, reader.name)
 
     emit(guarded_document(debug, file, document, failed))

@@ -115,7 +115,7 @@ def guarded_document(
 
 
 def file_entry(outcome: Outcome) -> Document:
-    """One converted or failed input of ``convert --json``."""
+    """One converted, up-to-date or failed input of ``convert --json``."""
     seconds = {
         "total": outcome.seconds,
         "prepare": outcome.prepare_seconds,

@@ -6,6 +6,7 @@ commands take the same flags with the same help (a daemon user reads the same wo
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -15,6 +16,7 @@ from emdconvert.errors import EmdConvertError, UsageError
 
 if TYPE_CHECKING:
     from emdconvert.pipeline import Request
+    from emdconvert.plugin import FormatPlugin
 
 MaxBytes = Annotated[
     str | None,
@@ -65,18 +67,21 @@ def check_plugin_option(flag: str, spec: str | None) -> None:
         raise UsageError(f"{flag}: {exc.reason}") from None
 
 
-def batch_suffix(request: Request) -> str:
-    """The extension batch outputs get: ``.emd``, or the first of ``--to``'s format's."""
-    from emdconvert.registry import default_registry
+def batch_writer(request: Request) -> FormatPlugin:
+    """The plugin batch outputs are written with: ``--to``'s, else the EMD writer."""
+    from emdconvert.detect import choose_writer
 
-    target_plugin = request.target_plugin
-    if target_plugin is None:
-        return ".emd"
-    return default_registry().resolve(target_plugin).extensions[0]
+    return choose_writer(Path("output.emd"), request.target_plugin)
 
 
-def single_pair(paths: list[Path]) -> tuple[Path, Path]:
-    """``IN OUT`` of a one-file conversion; any other count is a usage error."""
+def single_pair(
+    paths: list[Path], *, skip_existing: bool = False, keep_ext: bool = False
+) -> tuple[Path, Path]:
+    """``IN OUT`` of a one-file conversion; any other count is a usage error, and so
+    are the batch-only flags (ignoring them would make a different promise)."""
+    for flag, given in (("--skip-existing", skip_existing), ("--keep-ext", keep_ext)):
+        if given:
+            raise UsageError(f"{flag} is for batch mode: use it with --out-dir DIR")
     if len(paths) != 2:
         raise UsageError(
             f"expected IN OUT, got {len(paths)} path(s); use --out-dir DIR to "
@@ -86,16 +91,38 @@ def single_pair(paths: list[Path]) -> tuple[Path, Path]:
 
 
 def batch_pairs(
-    paths: list[Path], out_dir: Path, request: Request, *, recursive: bool
+    paths: list[Path],
+    out_dir: Path,
+    request: Request,
+    *,
+    recursive: bool,
+    keep_ext: bool = False,
+    skip_existing: bool = False,
 ) -> list[tuple[Path, Path]]:
     """Batch mode's (source, output) plan, or the error that stops it before any work
-    (text and ``--json`` share it, so they refuse the same things the same way)."""
-    from emdconvert.batch import plan
+    (text and ``--json`` share it, so they refuse the same things the same way).
+
+    Each name collision the plan resolved is one ``emdconvert: note:`` line on stderr,
+    here, once, even with ``--quiet`` or ``--json``: output names that differ from the
+    usual ``scan.emd`` need saying before anyone looks for them.  *out_dir* is not
+    created here (the conversions create it), so a refused plan leaves nothing behind.
+    """
+    from emdconvert.batch import plan_outputs
     from emdconvert.errors import EnvironmentProblem, InputError
 
-    if not out_dir.is_dir():
-        raise EnvironmentProblem("output folder does not exist", path=out_dir)
-    pairs = plan(paths, out_dir, recursive=recursive, suffix=batch_suffix(request))
+    if out_dir.exists() and not out_dir.is_dir():
+        raise EnvironmentProblem("the output folder is not a folder", path=out_dir)
+    writer = batch_writer(request)
+    if skip_existing and not writer.keeps_provenance:
+        raise UsageError(
+            f"--skip-existing compares an output's provenance with its source, and "
+            f"{writer.name} files keep none; use it with EMD outputs"
+        )
+    pairs, collisions = plan_outputs(
+        paths, out_dir, recursive=recursive, suffix=writer.extensions[0], keep_ext=keep_ext
+    )
     if not pairs:
         raise InputError("no convertible files among the inputs")
+    for collision in collisions:
+        sys.stderr.write(f"emdconvert: note: {collision.note()}\n")
     return pairs

@@ -42,7 +42,7 @@ FILE = {
     ],
     "properties": {
         "source": {"type": "string"},
-        "status": {"enum": ["converted", "skipped", "failed"]},
+        "status": {"enum": ["converted", "up-to-date", "skipped", "failed"]},
         "output": {"type": ["string", "null"]},
         "exit_code": {"type": "integer"},
         "source_bytes": _INT_OR_NULL,
@@ -64,9 +64,10 @@ CONVERT = _document(
         "files": {"type": "array", "items": FILE},
         "summary": {
             "type": "object",
-            "required": ["converted", "failed", "skipped", "seconds"],
+            "required": ["converted", "up_to_date", "failed", "skipped", "seconds"],
             "properties": {
                 "converted": {"type": "integer"},
+                "up_to_date": {"type": "integer"},
                 "failed": {"type": "integer"},
                 "skipped": {"type": "integer"},
                 "seconds": {"type": "number"},
