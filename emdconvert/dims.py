@@ -218,6 +218,13 @@ class Dim:
             return self._scale
         return float(self._values[1] - self._values[0])
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle (worker processes, Dask) through the constructors, which check again."""
+        if self._values is None:
+            uniform = {"size": self._size, "scale": self._scale, "offset": self._offset}
+            return _uniform, (self.name, self.units, dict(self.attrs), uniform)
+        return Dim, (self.name, self.units, self._values, self._scale, dict(self.attrs))
+
     def __setattr__(self, key: str, value: object) -> None:
         msg = f"Dim is immutable: cannot set {key!r}"
         raise AttributeError(msg)
@@ -241,6 +248,10 @@ class Dim:
         return bool(np.allclose(self.values, other.values, rtol=1e-12, atol=0))
 
     __hash__ = None  # type: ignore[assignment]
+
+
+def _uniform(name: str, units: str, attrs: dict[str, AttrValue], spacing: dict[str, Any]) -> Dim:
+    return Dim.uniform(name, units=units, attrs=attrs, **spacing)
 
 
 def default_dims(shape: Sequence[int]) -> tuple[Dim, ...]:

@@ -93,3 +93,18 @@ def test_dataset_arguments_are_checked() -> None:
         Dataset("d", [1, 2, 3])  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="Dataset: units must be a str"):
         Dataset("d", np.zeros(2), units=None)  # type: ignore[arg-type]
+
+
+def test_dims_pickle_and_copy() -> None:
+    """Models cross process boundaries (batch workers, Dask): dims must survive it."""
+    import copy
+    import pickle
+
+    for dim in (
+        Dim.uniform("x", size=3, scale=0.5, offset=-1.0, units="nm", attrs={"k": 1}),
+        Dim("e", "eV", np.array([0.0, 1.0, 3.0])),
+        Dim("t", "s", np.array([2.0]), 0.25),
+    ):
+        for twin in (pickle.loads(pickle.dumps(dim)), copy.deepcopy(dim)):
+            assert twin == dim and twin.is_uniform == dim.is_uniform
+            assert twin.scale == dim.scale and dict(twin.attrs) == dict(dim.attrs)
