@@ -90,6 +90,7 @@ def existing_output(
 
     if not target.is_file():
         return None
+    source_path(source, follow_symlinks=request.options.follow_symlinks)  # as prepare would
     if not skip_existing:
         if request.overwrite:
             return None
@@ -98,7 +99,6 @@ def existing_output(
             f"from the same source, {remedy('overwrite')} replaces it)",
             path=target,
         )
-    source_path(source, follow_symlinks=request.options.follow_symlinks)  # as prepare would
     existing = compare(source, target)
     if existing.current or request.overwrite:
         return existing.key  # None when replacing a stale output: convert

@@ -345,3 +345,16 @@ def test_library_reruns_speak_python(
     assert all("skip_existing=True" in o.message and "overwrite=True" in o.message for o in again)
     skipped = list(convert_many(pairs, out_dir=out, skip_existing=True))
     assert all(o.ok and o.up_to_date and o.provenance_id for o in skipped)
+
+
+def test_a_symlinked_source_is_refused_before_it_is_compared(
+    tmp_path: Path, frames: dict[str, np.ndarray]
+) -> None:
+    out = tmp_path / "out"
+    assert run(tmp_path / "in", "--out-dir", out, "-q").returncode == 0
+    (tmp_path / "link.npy").symlink_to(tmp_path / "in" / "frame1.npy")
+    (out / "link.emd").write_bytes((out / "frame1.emd").read_bytes())
+    result = run(tmp_path / "link.npy", "--out-dir", out, "--skip-existing")
+    assert result.returncode == 5
+    (error,) = error_lines(result)
+    assert "symbolic link" in error
