@@ -88,14 +88,20 @@ def test_a_terminal_sees_files_bytes_and_rate(
 ) -> None:
     out = tmp_path / "out"
     out.mkdir()
-    code, tty, stdout = under_pty("convert", *large_inputs, "--out-dir", out, "-j", jobs, *SLOW)
-    assert code == 0, tty
+    broken = tmp_path / "broken.npy"
+    broken.write_bytes(b"\x93NUMPY garbage")
+    inputs = (large_inputs[0], broken, large_inputs[1])
+    code, tty, stdout = under_pty("convert", *inputs, "--out-dir", out, "-j", jobs, *SLOW)
+    assert code == 3, tty
+    (error,) = re.findall(r"emdconvert: error: [^\r\n]*", tty)  # printed above the bars
+    assert error.startswith(f"emdconvert: error: {broken}: "), error
+    assert len(error) > 80  # one line however long: the terminal wraps it, not emdconvert
     total = sum(os.path.getsize(p) for p in large_inputs) / 1e6
-    assert re.search(r"files [01]/2", tty), tty
+    assert re.search(r"files [0-2]/3", tty), tty
     assert f"/{total:.1f} MB" in tty  # bytes done of the sources' total
     assert re.search(r"\d+(\.\d)? MB/s", tty), tty
     assert re.search(r"scan[01]\.npy .*/\d+\.\d MB", tty), tty  # a large file's own bar
-    assert "2 converted, 0 failed" in stdout  # the summary stays; the bars were transient
+    assert "2 converted, 1 failed" in stdout  # the summary stays; the bars were transient
     for source in large_inputs:
         np.testing.assert_array_equal(stored(out / f"{source.stem}.emd"), np.load(source).T)
 

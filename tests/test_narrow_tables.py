@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+import h5py
+import numpy as np
 import pytest
 from rich.cells import cell_len
 from rich.console import Console
@@ -187,3 +189,38 @@ def test_watch_status_keeps_one_line_per_row_when_it_fits(tmp_path: Path) -> Non
     (tmp_path / "long").mkdir()
     long_ledger(tmp_path / "long")
     assert not any("attempts" in line for line in rendered(status_report(tmp_path / "long")))
+
+
+def test_a_rerun_lists_up_to_date_files_in_the_table(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("a", "b"):
+        np.save(folder / f"{name}.npy", np.full((3, 4), ord(name), np.uint16))
+
+    def batch(*flags: str) -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, "-m", "emdconvert", "convert", str(folder)]
+        return subprocess.run(
+            [*argv, "--out-dir", str(tmp_path / "out"), *flags],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "COLUMNS": "80"},
+        )
+
+    assert batch().returncode == 0
+    first = (tmp_path / "out" / "a.emd").stat()
+    np.save(folder / "c.npy", np.full((3, 4), 7, np.uint16))
+    result = batch("--skip-existing")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    fits(lines)
+    assert lines[0].strip() == "1 converted, 2 skipped, 0 failed", result.stdout
+    for name in ("a", "b"):
+        row = next(line for line in lines if f"{name}.npy" in line)
+        assert "up to date" in row and f"{name}.emd" in row
+    row = next(line for line in lines if "c.npy" in line)
+    assert " ok " in row and "c.emd" in row
+    assert (tmp_path / "out" / "a.emd").stat().st_mtime_ns == first.st_mtime_ns
+    with h5py.File(tmp_path / "out" / "c.emd", "r") as h5:
+        (name,) = list(h5["data"])
+        assert (h5[f"data/{name}/data"][()] == 7).all()

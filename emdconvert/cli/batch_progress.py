@@ -64,6 +64,10 @@ class BatchDisplay:
         self.overall: TaskID | None = None
         self.bars: dict[Path, TaskID] = {}
 
+    @property
+    def callback(self) -> FileProgress:
+        return self.update
+
     def update(self, source: Path, done: int, total: int) -> None:
         """A :data:`~emdconvert.progress_channel.FileProgress` callback."""
         with self.lock:
@@ -84,6 +88,16 @@ class BatchDisplay:
             if self.bar is not None and outcome.source in self.bars:
                 self.bar.remove_task(self.bars.pop(outcome.source))
             self._refresh(None)
+            if self.bar is not None:  # a line printed above redraws the last drawing
+                self.bar.refresh()
+
+    def say(self, line: str) -> None:
+        """Print *line* above the bars, as one line however long (``soft_wrap``)."""
+        with self.lock:
+            if self.bar is None:
+                sys.stderr.write(f"{line}\n")
+            else:
+                self.bar.console.print(line, soft_wrap=True, markup=False, highlight=False)
 
     def show(self) -> None:
         """Start the display, with everything done until now."""
@@ -149,18 +163,12 @@ class _Quiet:
     def finish(self, outcome: Outcome) -> None:
         pass
 
-
-class _Shown:
-    def __init__(self, display: BatchDisplay) -> None:
-        self.display = display
-        self.callback: FileProgress | None = display.update
-
-    def finish(self, outcome: Outcome) -> None:
-        self.display.finish(outcome)
+    def say(self, line: str) -> None:
+        sys.stderr.write(f"{line}\n")
 
 
 @contextlib.contextmanager
-def batch_progress(sources: Sequence[Path], *, enabled: bool) -> Iterator[_Quiet | _Shown]:
+def batch_progress(sources: Sequence[Path], *, enabled: bool) -> Iterator[_Quiet | BatchDisplay]:
     """Yield the batch's display: give ``convert_many`` its ``callback`` and
     ``finish`` each outcome; it shows after ``DELAY`` seconds, on a terminal only."""
     if not enabled or not sys.stderr.isatty():
@@ -171,7 +179,7 @@ def batch_progress(sources: Sequence[Path], *, enabled: bool) -> Iterator[_Quiet
     timer.daemon = True
     timer.start()
     try:
-        yield _Shown(display)
+        yield display
     finally:
         timer.cancel()
         timer.join()

@@ -3,7 +3,6 @@ a summary table; the exit code is the most severe failure's."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -55,7 +54,7 @@ def run_batch(
                 shown.finish(outcome)
                 outcomes.append(outcome)
                 if not outcome.ok:
-                    sys.stderr.write(f"emdconvert: error: {outcome.message}\n")
+                    shown.say(f"emdconvert: error: {outcome.message}")
 
     guarded(debug, None, collect)
     if outcomes and all(o.up_to_date for o in outcomes):
