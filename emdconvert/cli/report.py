@@ -37,7 +37,7 @@ def model_tree(title: str, model: EMDFile) -> Tree:
             units = f" {escape(dim.units)}" if dim.units else ""
             node.add(
                 f"{escape(dim.name)}: {dim.size} points, offset {dim.offset:g}, "
-                f"step {dim.scale:g}{units}"
+                f"scale {dim.scale:g}{units}"
             )
         for key, value in dataset.attrs.items():
             node.add(f"[dim]{escape(key)} = {escape(describe(value))}[/dim]")
