@@ -74,18 +74,6 @@ def readable_suffixes() -> set[str]:
     return {ext for plugin in default_registry().readers() for ext in plugin.extensions}
 
 
-def plan(
-    inputs: Sequence[Path],
-    out_dir: Path,
-    *,
-    recursive: bool = False,
-    suffix: str = ".emd",
-    keep_ext: bool = False,
-) -> list[tuple[Path, Path]]:
-    """(source, target) pairs: :func:`plan_outputs` without the collisions it resolved."""
-    return plan_outputs(inputs, out_dir, recursive=recursive, suffix=suffix, keep_ext=keep_ext)[0]
-
-
 def plan_outputs(
     inputs: Sequence[Path],
     out_dir: Path,

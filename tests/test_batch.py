@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import emdconvert
-from emdconvert.batch import convert_many, exit_code, plan
+from emdconvert.batch import convert_many, exit_code, plan_outputs
 from emdconvert.errors import InputError
 
 
@@ -27,22 +27,24 @@ def make_inputs(root: Path) -> Path:
 
 def test_plan_maps_folders_and_skips_unknown_extensions(tmp_path: Path) -> None:
     inputs = make_inputs(tmp_path)
-    flat = plan([inputs], tmp_path / "out")
+    flat = plan_outputs([inputs], tmp_path / "out")[0]
     assert [s.name for s, _ in flat] == ["broken.npy", "frame1.npy", "frame2.npy", "frame10.npy"]
-    deep = plan([inputs], tmp_path / "out", recursive=True)
+    deep = plan_outputs([inputs], tmp_path / "out", recursive=True)[0]
     assert (inputs / "sub" / "deep.npy", tmp_path / "out" / "sub" / "deep.emd") in deep
 
 
 def test_colliding_outputs_are_refused(tmp_path: Path) -> None:
     inputs = make_inputs(tmp_path)
     with pytest.raises(InputError, match="would be written to"):
-        plan([inputs / "frame1.npy", inputs / "frame1.npy"], tmp_path / "out")
+        plan_outputs([inputs / "frame1.npy", inputs / "frame1.npy"], tmp_path / "out")[0]
 
 
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_failures_do_not_stop_the_others(tmp_path: Path, jobs: int) -> None:
     inputs = make_inputs(tmp_path)
-    outcomes = list(convert_many(plan([inputs], tmp_path / "out", recursive=True), jobs=jobs))
+    outcomes = list(
+        convert_many(plan_outputs([inputs], tmp_path / "out", recursive=True)[0], jobs=jobs)
+    )
     assert sorted(o.source.name for o in outcomes if not o.ok) == ["broken.npy"]
     assert exit_code(outcomes) == 3
     assert len(list((tmp_path / "out").rglob("*.emd"))) == 4
@@ -87,7 +89,7 @@ def test_progress_reports_running_totals(tmp_path: Path) -> None:
 def test_scheduler_runs_each_file_as_a_task_on_a_cluster(tmp_path: Path) -> None:
     distributed = pytest.importorskip("distributed")
     inputs = make_inputs(tmp_path)
-    pairs = plan([inputs], tmp_path / "out")
+    pairs = plan_outputs([inputs], tmp_path / "out")[0]
     with distributed.LocalCluster(
         n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
     ) as cluster:

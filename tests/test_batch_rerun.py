@@ -21,7 +21,7 @@ import tifffile
 from support.dm_files import write_dm
 from support.json_schemas import CONVERT
 
-from emdconvert.batch import convert_many, plan, plan_outputs
+from emdconvert.batch import convert_many, plan_outputs
 from emdconvert.collisions import unique_targets
 
 
@@ -338,7 +338,7 @@ def test_library_reruns_speak_python(
 ) -> None:
     monkeypatch.delenv("EMDCONVERT_MESSAGES", raising=False)
     out = tmp_path / "new" / "out"
-    pairs = plan([tmp_path / "in"], out)
+    pairs = plan_outputs([tmp_path / "in"], out)[0]
     assert all(o.ok and not o.up_to_date for o in convert_many(pairs, out_dir=out))
     again = list(convert_many(pairs, out_dir=out))
     assert {o.kind for o in again} == {"exists"}
