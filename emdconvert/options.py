@@ -60,7 +60,8 @@ class ConvertOptions:
     ``"x-first"`` or ``"c"``; ``threads`` is a positive count or ``None`` (the CPU
     count, at most 8); ``max_bytes`` is a byte count or a size such as ``"500M"``
     (``None``: no limit); ``max_ratio`` is the declared-bytes-per-source-byte limit
-    (``None`` disables it: ``--allow-high-ratio``); ``format_options`` are the
+    (``None``, or the string ``"none"``, disables it: ``--max-ratio none``; a number
+    given as a string, as typed on the command line, is accepted too); ``format_options`` are the
     format-specific options (``KEY=VALUE`` strings or a mapping); ``preview`` also
     draws the output as a PNG beside it (``--preview``).
 
@@ -130,7 +131,7 @@ class ConvertOptions:
         axis_order: str = X_FIRST,
         threads: int | None = None,
         max_bytes: int | str | None = None,
-        max_ratio: float | None = DEFAULT_MAX_RATIO,
+        max_ratio: float | str | None = DEFAULT_MAX_RATIO,
         follow_symlinks: bool = False,
         format_options: FormatOptions = None,
         preview: bool = False,
@@ -146,7 +147,7 @@ class ConvertOptions:
             axis_order,
             threads,
             limit,
-            max_ratio,
+            parse_ratio(max_ratio),
             follow_symlinks,
             format_pairs(format_options),
             preview,
@@ -224,3 +225,31 @@ def _parsed(name: str, value: Any, parse: Any) -> Any:
         return parse(value)
     except UsageError as exc:
         raise UsageError(f"{name} {value!r}: {exc.reason}") from None
+
+
+def parse_ratio(value: float | str | None) -> float | None:
+    """``max_ratio`` as given: a number, ``None``, or text (``"1e4"``, ``"none"``).
+
+    The command line's ``--max-ratio`` and the watch daemon's TOML hand over what the
+    user typed; checked here like every other setting (a bad value is a ``UsageError``).
+    """
+    if not isinstance(value, str):
+        return value
+    if value.strip().lower() == "none":
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise UsageError(
+            f"max_ratio {value!r}: must be a number > 0, or none for no limit"
+        ) from None
+
+
+def ratio_limit(max_ratio: float | str | None, allow_high_ratio: bool) -> float | str | None:
+    """``max_ratio`` from ``--max-ratio`` (or the TOML key) and its shorthand
+    ``--allow-high-ratio``, which means ``none``; both given and disagreeing is an error."""
+    if not allow_high_ratio:
+        return DEFAULT_MAX_RATIO if max_ratio is None else max_ratio
+    if max_ratio is not None and parse_ratio(max_ratio) is not None:
+        raise UsageError(f"--allow-high-ratio contradicts --max-ratio {max_ratio}")
+    return None

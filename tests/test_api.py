@@ -62,9 +62,7 @@ def test_plugins_given_as_objects_are_recorded_and_their_declared_defaults_used(
     from emdconvert.plugins.npy import NPYPlugin
 
     np.save(tmp_path / "s.npy", np.arange(10, dtype=np.int8))
-    emdconvert.convert(
-        tmp_path / "s.npy", tmp_path / "s.emd", reader=NPYPlugin, writer=EMDPlugin()
-    )
+    emdconvert.convert(tmp_path / "s.npy", tmp_path / "s.emd", reader=NPYPlugin, writer=EMDPlugin())
     entry = json.loads(emdconvert.read(tmp_path / "s.emd").comments[-1].message)
     assert entry["options"]["source_plugin"] == "emdconvert.plugins.npy:NPYPlugin"
     assert entry["options"]["target_plugin"] == "emdconvert.plugins.emd:EMDPlugin"

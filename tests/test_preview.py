@@ -449,8 +449,7 @@ def test_cli_writes_in_png_beside_the_input_and_refuses_to_overwrite(
     again = cli(src)
     assert again.exit_code == 4
     assert (
-        again.stderr.strip()
-        == f"emdconvert: error: {out}: output exists (--overwrite replaces it)"
+        again.stderr.strip() == f"emdconvert: error: {out}: output exists (--overwrite replaces it)"
     )
     assert fingerprint(out) == before
     assert cli(src, "--overwrite", "--size", "200").exit_code == 0

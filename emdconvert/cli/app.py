@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from typer.core import TyperGroup
 
 from emdconvert.cli.batch_run import run_batch
 from emdconvert.cli.boundary import Debug, fail, guarded
+from emdconvert.cli.help_format import DescribedCommand, DescribedGroup
 from emdconvert.cli.json_commands import convert_json, info_json, validate_json
 from emdconvert.cli.machine import guarded_document
 from emdconvert.cli.options import (
@@ -23,6 +23,7 @@ from emdconvert.cli.options import (
     FollowSymlinks,
     Json,
     MaxBytes,
+    MaxRatio,
     check_plugin_option,
     single_pair,
 )
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
     from emdconvert.pipeline import Request
 
 AXIS_ORDER_HELP = (
-    "Storage layout. 'x-first' (default) is the EMD spec's: dim1 is x, the array is "
+    "Storage layout. 'x-first' is the EMD spec's: dim1 is x, the array is "
     "stored transposed, and rsciio/HyperSpy show it exactly as acquired while ncempy "
     "returns it transposed. 'c' stores numpy C order (ncempy's and EMD 1.0's "
     "convention): ncempy shows it as acquired, rsciio/HyperSpy show it transposed. "
@@ -43,7 +44,7 @@ AXIS_ORDER_HELP = (
 )
 
 
-class DefaultCommandGroup(TyperGroup):
+class DefaultCommandGroup(DescribedGroup):
     """Routes ``emdconvert IN OUT`` to ``convert`` when the first word is no command."""
 
     default_command = "convert"
@@ -65,7 +66,7 @@ app = typer.Typer(
 )
 
 
-@app.command()
+@app.command(cls=DescribedCommand)
 def convert(
     paths: Annotated[
         list[Path],
@@ -129,9 +130,9 @@ def convert(
         str | None,
         typer.Option(
             "--compression",
-            help="none (default); gzip[:LEVEL] (0-9, default 4), readable "
+            help="gzip[:LEVEL] (0-9, default 4), readable "
             "by every HDF5 reader; zstd[:LEVEL] (1-22) or "
-            "bitshuffle-lz4, which need hdf5plugin to read.",
+            "bitshuffle-lz4, which need hdf5plugin to read [default: none].",
         ),
     ] = None,
     threads: Annotated[
@@ -159,6 +160,7 @@ def convert(
         ),
     ] = None,
     max_bytes: MaxBytes = None,
+    max_ratio: MaxRatio = None,
     allow_high_ratio: AllowHighRatio = False,
     follow_symlinks: FollowSymlinks = False,
     quiet: Annotated[
@@ -168,8 +170,7 @@ def convert(
     debug: Debug = False,
 ) -> None:
     """Convert IN to OUT (EMD, or any other writable format), or many inputs at once."""
-    from emdconvert.budget import DEFAULT_MAX_RATIO
-    from emdconvert.options import ConvertOptions
+    from emdconvert.options import ConvertOptions, ratio_limit
     from emdconvert.pipeline import Request, prepare
     from emdconvert.preview.beside import run_with_preview
 
@@ -182,7 +183,7 @@ def convert(
                 axis_order=axis_order,
                 threads=threads,
                 max_bytes=max_bytes,
-                max_ratio=None if allow_high_ratio else DEFAULT_MAX_RATIO,
+                max_ratio=ratio_limit(max_ratio, allow_high_ratio),
                 follow_symlinks=follow_symlinks,
                 format_options=option,
                 preview=preview,
@@ -238,7 +239,7 @@ def convert(
             )
 
 
-@app.command()
+@app.command(cls=DescribedCommand)
 def validate(
     files: Annotated[list[Path], typer.Argument(help="EMD files to check.")],
     json_output: Json = False,
@@ -265,7 +266,7 @@ def validate(
     raise typer.Exit(1 if failed else 0)
 
 
-@app.command()
+@app.command(cls=DescribedCommand)
 def info(
     file: Annotated[Path, typer.Argument(help="Any readable file.")],
     from_: Annotated[
@@ -287,7 +288,7 @@ def info(
     Console().print(model_tree(file.name, model))
 
 
-@app.command()
+@app.command(cls=DescribedCommand)
 def formats(json_output: Json = False, debug: Debug = False) -> None:
     """List installed format plugins."""
     from rich.console import Console
@@ -306,8 +307,8 @@ def formats(json_output: Json = False, debug: Debug = False) -> None:
     Console().print(table)
 
 
-app.command(name="watch")(watch)
-app.command(name="preview")(preview)
+app.command(name="watch", cls=DescribedCommand)(watch)
+app.command(name="preview", cls=DescribedCommand)(preview)
 
 
 def version_callback(value: bool) -> None:

@@ -31,10 +31,20 @@ AllowHighRatio = Annotated[
     bool,
     typer.Option(
         "--allow-high-ratio",
-        help="Convert inputs declaring over 1000x their file size "
-        "(refused by default as decompression bombs).",
+        help="The same as --max-ratio none.",
     ),
 ]
+MaxRatio = Annotated[
+    str | None,
+    typer.Option(
+        "--max-ratio",
+        metavar="RATIO",
+        help="Refuse inputs declaring more than RATIO times their file size (above "
+        "1 GiB) as decompression bombs; none lifts the limit [default: 1000].",
+        show_default=False,
+    ),
+]
+
 
 Json = Annotated[
     bool,

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from emdconvert.cli.boundary import guarded
-from emdconvert.cli.options import AllowHighRatio, MaxBytes
+from emdconvert.cli.options import AllowHighRatio, MaxBytes, MaxRatio
 
 
 def watch(
@@ -32,7 +32,10 @@ def watch(
     recursive: Annotated[
         bool | None,
         typer.Option(
-            "--recursive/--no-recursive", "-r", help="Also watch sub-folders.", show_default=False
+            "--recursive/--no-recursive",
+            "-r",
+            help="Also watch sub-folders [default: off, or the config's recursive].",
+            show_default=False,
         ),
     ] = None,
     config: Annotated[
@@ -157,6 +160,7 @@ def watch(
         typer.Option("--threads", help="Threads per conversion [default: 1].", show_default=False),
     ] = None,
     max_bytes: MaxBytes = None,
+    max_ratio: MaxRatio = None,
     allow_high_ratio: AllowHighRatio = False,
     preview: Annotated[
         bool,
@@ -263,6 +267,7 @@ def watch(
         "backoff_max": backoff_max,
         "shutdown_grace": shutdown_grace,
         "max_bytes": max_bytes,
+        "max_ratio": max_ratio,
         "allow_high_ratio": allow_high_ratio or None,
         "allow_root": allow_root or None,
         "log_format": log_format,

@@ -18,9 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from emdconvert.budget import DEFAULT_MAX_RATIO
 from emdconvert.errors import UsageError
-from emdconvert.options import ConvertOptions
+from emdconvert.options import ConvertOptions, ratio_limit
 from emdconvert.pipeline import Request
 from emdconvert.watch.dashboard.access import Binding, parse_binding
 
@@ -63,6 +62,7 @@ class WatchConfig:
     axis_order: str = "x-first"
     threads: int | None = 1
     max_bytes: str | None = None
+    max_ratio: float | str | None = None
     allow_high_ratio: bool = False
     allow_root: bool = False
     log_format: str = "text"
@@ -96,7 +96,7 @@ class WatchConfig:
                     axis_order=self.axis_order,
                     threads=self.threads,
                     max_bytes=self.max_bytes,
-                    max_ratio=None if self.allow_high_ratio else DEFAULT_MAX_RATIO,
+                    max_ratio=ratio_limit(self.max_ratio, self.allow_high_ratio),
                     preview=self.preview,
                 )
             ),
@@ -206,6 +206,10 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
     if name in _BOOLS:
         if not isinstance(value, bool):
             raise bad("true or false")
+        return value
+    if name == "max_ratio":
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise bad('a number, or "none"')
         return value
     if name == "ignore":
         if isinstance(value, str) or not all(isinstance(v, str) for v in value):
