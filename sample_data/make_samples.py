@@ -45,9 +45,10 @@ def spectrum_image(ny: int = 6, nx: int = 8, channels: int = 256) -> np.ndarray:
 def main() -> None:
     np.save(HERE / "lattice_series.npy", lattice_series())
     data = spectrum_image()
-    dims = (Dim.uniform("y", "nm", data.shape[0], 0.0, 2.5),
-            Dim.uniform("x", "nm", data.shape[1], 0.0, 2.5),
-            Dim.uniform("energy loss", "eV", data.shape[2], 280.0, 0.5))
+    dims = (Dim.uniform("y", size=data.shape[0], scale=2.5, units="nm"),
+            Dim.uniform("x", size=data.shape[1], scale=2.5, units="nm"),
+            Dim.uniform("energy loss", size=data.shape[2], scale=0.5, offset=280.0,
+                        units="eV"))
     model = EMDFile((Dataset("eels_si", data, dims, units="counts"),),
                     microscope={"voltage_V": 200000.0, "microscope_name": "synthetic"},
                     sample={"sample_name": "amorphous carbon (simulated)"},

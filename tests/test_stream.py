@@ -124,7 +124,7 @@ def test_bad_arguments_raise_usage_errors(tmp_path: Path) -> None:
             tmp_path / "a.emd",
             SHAPE,
             "uint16",
-            dims=[dims()[0].uniform("t", "s", 1, 0, 0.5), *dims()[1:]],
+            dims=[Dim.uniform("t", size=1, scale=0.5, units="s"), *dims()[1:]],
         )
     with pytest.raises(UsageError, match="dims"):
         StreamWriter(tmp_path / "a.emd", SHAPE, "uint16", dims=dims()[1:])

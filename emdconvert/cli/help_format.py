@@ -57,30 +57,26 @@ def describe_defaults(params: list[Any]) -> None:
             param.help = f"{help_text} \\[default: {NO_VALUE.get(long, 'none')}]"
 
 
-def flag_help_option(option: Any) -> Any:
-    """``--help`` itself, shown as the flag it is."""
-    if option is not None:
-        option.metavar = ""
-    return option
+class _DescribedHelp:
+    """The help rules both command classes share; mixed in before the typer class."""
+
+    params: list[Any]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        describe_defaults(self.params)
+
+    def get_help_option(self, ctx: Any) -> Any:
+        """``--help`` itself, shown as the flag it is."""
+        option = super().get_help_option(ctx)  # type: ignore[misc]
+        if option is not None:
+            option.metavar = ""
+        return option
 
 
-class DescribedCommand(TyperCommand):
+class DescribedCommand(_DescribedHelp, TyperCommand):
     """A sub-command whose ``--help`` states every default (:func:`describe_defaults`)."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        describe_defaults(self.params)
 
-    def get_help_option(self, ctx: Any) -> Any:
-        return flag_help_option(super().get_help_option(ctx))
-
-
-class DescribedGroup(TyperGroup):
+class DescribedGroup(_DescribedHelp, TyperGroup):
     """The top-level group, with the same help rules for its own options."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        describe_defaults(self.params)
-
-    def get_help_option(self, ctx: Any) -> Any:
-        return flag_help_option(super().get_help_option(ctx))

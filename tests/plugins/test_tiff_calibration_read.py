@@ -218,7 +218,13 @@ def test_corpus_imagej_stack_z_is_in_the_image_unit(corpus: Path, tmp_path: Path
 
 # --- EMD -> TIFF -> EMD ------------------------------------------------------------------
 
-U = Dim.uniform
+
+
+def U(name: str, units: str, size: int, offset: float, scale: float) -> Dim:
+    """A uniform dim in the order these tables read: name, units, size, offset, scale."""
+    return Dim.uniform(name, size=size, scale=scale, offset=offset, units=units)
+
+
 YX_NM = (U("y", "nm", 4, 0.0, 0.5), U("x", "nm", 5, 0.0, 0.25))
 ROUND_TRIPS: dict[str, tuple[tuple[Dim, ...], list[Axis], dict[str, Any]]] = {
     "x in Å, y in nm": (

@@ -119,6 +119,7 @@ compression = "gzip:2"
 axis_order = "c"
 threads = 2
 max_bytes = "64G"
+max_ratio = "none"
 allow_high_ratio = true
 allow_root = true
 log_format = "json"
@@ -159,6 +160,7 @@ def test_every_option_can_be_set_in_toml_and_flags_win(tmp_path: Path) -> None:
         axis_order="c",
         threads=2,
         max_bytes="64G",
+        max_ratio="none",
         allow_high_ratio=True,
         allow_root=True,
         log_format="json",
@@ -172,6 +174,7 @@ def test_every_option_can_be_set_in_toml_and_flags_win(tmp_path: Path) -> None:
     assert config.binding == Binding("0.0.0.0", 8765, "s3cret")
     assert config.umask_bits == 0o022
     assert config.request().options.max_bytes == 64 << 30
+    assert config.request().options.max_ratio is None
     names = {line.split("=")[0].strip() for line in FULL_TOML.splitlines() if "=" in line}
     assert names == {f.name for f in WatchConfig.__dataclass_fields__.values()}
 
