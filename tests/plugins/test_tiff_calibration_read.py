@@ -219,7 +219,6 @@ def test_corpus_imagej_stack_z_is_in_the_image_unit(corpus: Path, tmp_path: Path
 # --- EMD -> TIFF -> EMD ------------------------------------------------------------------
 
 
-
 def U(name: str, units: str, size: int, offset: float = 0.0, scale: float = 1.0) -> Dim:
     """A uniform dim in the order these tables read: name, units, size, offset, scale."""
     return Dim.uniform(name, size=size, scale=scale, offset=offset, units=units)
