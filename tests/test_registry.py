@@ -118,8 +118,9 @@ def test_from_and_to_override(tmp_path: Path) -> None:
     np.save(tmp_path / "a.npy", np.zeros(3))
     assert choose_reader(tmp_path / "a.npy", "npy").name == "npy"
     assert choose_writer(tmp_path / "out.bin", "emd").name == "emd"
+    assert choose_writer(tmp_path / "out.dm4", "dm").name == "dm"
     with pytest.raises(UnknownFormatError, match="cannot be written"):
-        choose_writer(tmp_path / "out.dm4", "dm")
+        choose_writer(tmp_path / "out.ser", "rsciio")
 
 
 def test_unknown_format_message_names_file_tried_installed(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as _dt
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -198,16 +198,22 @@ def append_comments(h5: h5py.File, comments: Iterable[Comment]) -> None:
     """Add comments as new attributes; never rewrite an existing key (README, L10)."""
     group = h5.require_group("comments")
     for comment in comments:
-        key, timestamp = comment.key, comment.timestamp
-        while key in group.attrs:
-            timestamp += _dt.timedelta(microseconds=1)
-            key = Comment(timestamp, comment.message).key
-            if comment.original_key:
-                key = f"{comment.original_key} ({key})"
+        key = unique_key(comment, group.attrs)
         value = comment.original_value
         group.attrs[key] = (
             _bytes(comment.message) if value is None or _text(value) != comment.message else value
         )
+
+
+def unique_key(comment: Comment, taken: Container[str]) -> str:
+    """*comment*'s key, a microsecond later until no entry of *taken* has it (L10)."""
+    key, timestamp = comment.key, comment.timestamp
+    while key in taken:
+        timestamp += _dt.timedelta(microseconds=1)
+        key = Comment(timestamp, comment.message).key
+        if comment.original_key:
+            key = f"{comment.original_key} ({key})"
+    return key
 
 
 def _text(value: Any) -> str | None:
@@ -234,18 +240,40 @@ def write_dataset(
     if axis_order not in AXIS_ORDERS:
         msg = f"axis order must be one of {AXIS_ORDERS}, got {axis_order!r}"
         raise UsageError(msg)
+    group = start_data_group(parent, name, dataset, axis_order)
+    write_data(
+        group,
+        dataset,
+        transpose=axis_order == X_FIRST,
+        compression=compression,
+        threads=threads,
+        progress=progress,
+    )
+    write_dims(group, dataset.dims, axis_order)
+    copy_extras(group, dataset.extras)
+
+
+def write_data(
+    group: h5py.Group,
+    dataset: Dataset,
+    *,
+    transpose: bool,
+    compression: str | None = None,
+    threads: int | None = None,
+    progress: ProgressCallback | None = None,
+) -> h5py.Dataset:
+    """``group/data``: *dataset*'s values streamed chunk by chunk, stored transposed
+    when *transpose*; the one data path of every HDF5 layout we write (v0.2, EMD 1.0)."""
     choice = parse_compression(compression)
     shape, dtype = dataset.shape, dataset.dtype
     if dtype.fields is not None or dtype.kind not in "biufc":
         msg = f"dataset {dataset.name!r}: dtype {dtype} cannot be stored as EMD data"
         raise UnsupportedError(msg)
-    transpose = axis_order == X_FIRST
     block = source_chunk(shape, dtype.itemsize, transpose)
     # C order without compression is stored contiguous (fastest, ncempy's layout);
     # everything else is chunked, one chunk per source block.
     chunked = 0 not in shape and (transpose or choice is not None)
     chunks = (block[::-1] if transpose else block) if chunked else None
-    group = start_data_group(parent, name, dataset, axis_order)
     stored_shape = shape[::-1] if transpose else shape
     filters = choice.dataset_kwargs() if chunked and choice is not None else {}
     data = group.create_dataset("data", shape=stored_shape, dtype=dtype, chunks=chunks, **filters)
@@ -260,8 +288,7 @@ def write_dataset(
             threads=threads or default_threads(),
             progress=progress,
         )
-    write_dims(group, dataset.dims, axis_order)
-    copy_extras(group, dataset.extras)
+    return data
 
 
 def write_emd(
@@ -273,21 +300,10 @@ def write_emd(
     threads: int | None = None,
     progress: ProgressCallback | None = None,
 ) -> None:
-    """Write *model* to *path* as Berkeley EMD v0.2 (a new file; *path* is a temp name).
-
-    A dataset with no elements (an axis of length 0) is refused: HDF5 can store it, but
-    rsciio and HyperSpy fail to open such a file (``IndexError``), and a file the
-    field's readers cannot open is no conversion.
-    """
+    """Write *model* to *path* as Berkeley EMD v0.2 (a new file; *path* is a temp name)."""
     import h5py
 
-    for dataset in model.datasets:
-        if 0 in dataset.shape:
-            raise UnsupportedError(
-                f"dataset {dataset.name!r} has no elements (shape "
-                f"{dataset.shape}); EMD readers (rsciio, HyperSpy) "
-                "cannot open an empty dataset"
-            )
+    refuse_empty(model)
     with h5py.File(path, "w") as h5:
         data = start_file(h5)
         names = _free_names(group_names([d.name for d in model.datasets]), model.extras)
@@ -302,6 +318,19 @@ def write_emd(
                 progress=progress,
             )
         finish_file(h5, model)
+
+
+def refuse_empty(model: EMDFile) -> None:
+    """Refuse a dataset with no elements (an axis of length 0): HDF5 can store it, but
+    rsciio and HyperSpy fail to open such a file (``IndexError``), and a file the
+    field's readers cannot open is no conversion."""
+    for dataset in model.datasets:
+        if 0 in dataset.shape:
+            raise UnsupportedError(
+                f"dataset {dataset.name!r} has no elements (shape "
+                f"{dataset.shape}); EMD readers (rsciio, HyperSpy) "
+                "cannot open an empty dataset"
+            )
 
 
 def _free_names(names: list[str], extras: Sequence[Passthrough]) -> list[str]:

@@ -1,4 +1,4 @@
-"""Gatan DigitalMicrograph DM3/DM4 import via RosettaSciIO (read-only).
+"""Gatan DigitalMicrograph DM3/DM4: import via RosettaSciIO, export as GMS documents.
 
 Format notes: rsciio's ``digitalmicrograph`` tag-tree parser (the one HyperSpy uses)
 finds the images, axes, metadata and byte offsets; plain image data are then streamed
@@ -25,7 +25,10 @@ for the completeness check without rsciio), ``images`` (rsciio's tag-tree parse,
 Data tag check and each image's data, streamed where it can be), ``axes`` (which array
 axes ``hs.load`` keeps, in which order), ``arrays`` (the lazy native-order and
 channel-last views of the file's bytes), ``metadata`` (DM tags to readable attributes),
-``plugin`` (the :class:`DMPlugin` shell).
+``plugin`` (the :class:`DMPlugin` shell).  Writing: ``writer`` (checks, version by
+suffix, streaming of the Data array), ``layout`` (the GMS document tag tree),
+``tagvalues`` (plain tag values back to typed tags), ``tagfile`` (the binary encoder),
+``thumbnail`` (the small RGB preview).
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@
 rsciio's own ``metadata`` is nearly empty for DM files (HyperSpy applies the mapping), so
 the tag paths are read directly here: each attribute names the tag paths that may hold
 it, the first with a value wins, and a converter turns DM's value into the attribute's.
+The writer uses the same rules backwards (:func:`unmap_tags`): each converter has its
+inverse in :data:`INVERSES`, so the rule table stays the one place a tag path is named.
 """
 
 from __future__ import annotations
@@ -50,6 +52,25 @@ def _filetime(value: Any) -> AttrValue | None:
     stamp = _FILETIME_EPOCH + _dt.timedelta(microseconds=ticks / 10)
     return stamp.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
+
+def _ticks(value: Any) -> int:
+    """An ISO-8601 UTC time as DM's FILETIME ticks (the inverse of :func:`_filetime`)."""
+    stamp = _dt.datetime.strptime(str(value), "%Y-%m-%dT%H:%M:%S.%fZ")
+    delta = stamp.replace(tzinfo=_dt.timezone.utc) - _FILETIME_EPOCH
+    return (delta // _dt.timedelta(microseconds=1)) * 10
+
+
+def _list(value: Any) -> list[Any]:
+    return np.asarray(value).tolist()  # type: ignore[no-any-return]
+
+
+#: Each converter's inverse: an attribute's value as the plain tag value it came from.
+INVERSES: dict[Callable[[Any], AttrValue | None], Callable[[Any], Any]] = {
+    _number: float,
+    _string: str,
+    _vector: _list,
+    _filetime: _ticks,
+}
 
 MICROSCOPE_RULES: tuple[Rule, ...] = (
     ("voltage_V", ("Microscope Info.Voltage",), _number),
@@ -118,3 +139,35 @@ def map_tags(image_tags: Mapping[str, Any], rules: Sequence[Rule]) -> dict[str, 
                 out[attr] = converted
                 break
     return out
+
+
+def unmap_tags(
+    image_tags: dict[str, Any], values: Mapping[str, Any], rules: Sequence[Rule]
+) -> None:
+    """Put readable attribute *values* back into *image_tags*, in place.
+
+    An attribute the tags already give (:func:`map_tags` reads the same value) leaves
+    them untouched, so a DM source's tags keep their own types and spellings; any other
+    goes to the first tag path of its rule, where :func:`map_tags` looks first.
+    """
+    present = map_tags(image_tags, rules)
+    for attr, paths, convert in rules:
+        if attr not in values or _same(present.get(attr), values[attr]):
+            continue
+        try:
+            value = INVERSES[convert](values[attr])
+        except (TypeError, ValueError):
+            continue  # not a value this tag can hold (a malformed time, say)
+        *parents, leaf = paths[0].split(".")
+        node = image_tags
+        for key in parents:
+            child = node.get(key)
+            node[key] = child = child if isinstance(child, dict) else {}
+            node = child
+        node[leaf] = value
+
+
+def _same(mapped: Any, wanted: Any) -> bool:
+    if mapped is None:
+        return False
+    return bool(np.array_equal(np.asarray(mapped), np.asarray(wanted)))

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-from emdconvert.errors import FormatError, IncompleteError
+from emdconvert.errors import FormatError, IncompleteError, ValidationError
 from emdconvert.model import AttrValue, EMDFile
 from emdconvert.plugin import BasePlugin, package_version
 from emdconvert.plugins.dm.header import declared_size
@@ -25,18 +25,21 @@ from emdconvert.plugins.dm.metadata import (
     lookup,
     map_tags,
 )
+from emdconvert.plugins.dm.writer import read_back_shape, write_dm
 from emdconvert.signals import signal_to_dataset
 
 
 class DMPlugin(BasePlugin):
-    """Gatan DigitalMicrograph ``.dm3`` / ``.dm4`` (read-only, through rsciio)."""
+    """Gatan DigitalMicrograph ``.dm3`` / ``.dm4``: read through rsciio, written as a GMS
+    image document (:mod:`~emdconvert.plugins.dm.writer`)."""
 
     name: ClassVar[str] = "dm"
-    description: ClassVar[str] = "Gatan DigitalMicrograph DM3/DM4 (read, via rsciio)"
+    description: ClassVar[str] = "Gatan DigitalMicrograph DM3/DM4 (read via rsciio, write)"
     extensions: ClassVar[tuple[str, ...]] = (".dm3", ".dm4")
     magic: ClassVar[tuple[tuple[int, bytes], ...]] = ((0, b"\0\0\0\x03"), (0, b"\0\0\0\x04"))
     priority: ClassVar[int] = 70
     can_read: ClassVar[bool] = True
+    can_write: ClassVar[bool] = True
 
     def check_complete(self, path: Path) -> None:
         """The file is at least as long as its header declares, and the header is
@@ -95,6 +98,23 @@ class DMPlugin(BasePlugin):
                 for key, value in map_tags(tags, rules).items():
                     target.setdefault(key, value)
         return EMDFile(tuple(datasets), microscope, sample, user)
+
+    def write(
+        self, model: EMDFile, path: Path, *, options: Mapping[str, Any] | None = None
+    ) -> None:
+        write_dm(model, path, options)
+
+    def verify(
+        self, model: EMDFile, path: Path, *, options: Mapping[str, Any] | None = None
+    ) -> None:
+        """The written file reads back with the shapes and dtypes the reader gives a DM
+        image of the model (length-1 axes dropped, RGB as four channels)."""
+        found = [(d.shape, d.dtype) for d in self.inspect(path, options=options).datasets]
+        wanted = [(read_back_shape(d), d.dtype) for d in model.datasets]
+        if found != wanted:
+            raise ValidationError(
+                f"written file failed verification: wrote {found}, expected {wanted}"
+            )
 
     def library_versions(self) -> dict[str, str]:
         return {"rosettasciio": package_version("rosettasciio")}

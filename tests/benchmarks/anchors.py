@@ -9,6 +9,11 @@
 - ``ncempy``: ncempy's DM reader (numpy/tifffile for the others) and its EMD writer.
 - ``hyperspy`` / ``hyperspy-lazy``: ``hs.load(IN).save(OUT)`` (npy wrapped in a
   ``Signal2D``), eager and ``lazy=True``.
+- ``nionswift-dm4``: the exporters' reference (issue 18), the only other DM writer:
+  rsciio reads the EMD whole, nionswift-io's ``save_image`` writes the DM4 with the
+  calibrations.
+- ``emdfile``: rsciio reads the EMD whole, emdfile (py4DSTEM's I/O) saves an ``Array``
+  with its dim vectors as EMD 1.0.
 """
 
 from __future__ import annotations
@@ -73,6 +78,51 @@ def hyperspy_convert(src: Path, dst: Path, lazy: bool) -> None:
     signal.save(dst, overwrite=True)
 
 
+def rsciio_signal(path: Path) -> dict:
+    """The first signal of an EMD (or any rsciio format), read whole, axes included."""
+    if path.suffix.lower() == ".emd":
+        from rsciio.emd import file_reader
+    else:
+        from rsciio.digitalmicrograph import file_reader
+    return file_reader(str(path))[0]
+
+
+def nionswift_dm4(src: Path, dst: Path) -> None:
+    from nion.data import Calibration, DataAndMetadata
+    from nionswift_plugin.DM_IO import dm3_image_utils
+
+    signal = rsciio_signal(src)
+    data = signal["data"]
+    calibrations = [
+        Calibration.Calibration(
+            axis.get("offset", 0.0), axis.get("scale", 1.0), axis.get("units") or ""
+        )
+        for axis in signal["axes"]
+    ]
+    descriptor = DataAndMetadata.DataDescriptor(False, 2, 2) if data.ndim == 4 else None
+    xdata = DataAndMetadata.new_data_and_metadata(
+        data, dimensional_calibrations=calibrations, data_descriptor=descriptor
+    )
+    with open(dst, "wb") as handle:
+        dm3_image_utils.save_image(xdata, handle, 4)
+
+
+def emdfile_save(src: Path, dst: Path) -> None:
+    import emdfile
+
+    signal = rsciio_signal(src)
+    dims = [
+        [axis.get("offset", 0.0), axis.get("offset", 0.0) + axis.get("scale", 1.0)]
+        for axis in signal["axes"]
+    ]
+    units = [axis.get("units") or "pixels" for axis in signal["axes"]]
+    names = [axis.get("name") or f"dim{i}" for i, axis in enumerate(signal["axes"])]
+    array = emdfile.Array(
+        data=signal["data"], name=src.stem, dims=dims, dim_units=units, dim_names=names
+    )
+    emdfile.save(str(dst), array, mode="o")
+
+
 def main(argv: list[str]) -> None:
     tool, src, dst = argv[0], Path(argv[1]), Path(argv[2])
     if tool == "h5py":
@@ -83,6 +133,10 @@ def main(argv: list[str]) -> None:
         ncempy_convert(src, dst)
     elif tool in ("hyperspy", "hyperspy-lazy"):
         hyperspy_convert(src, dst, lazy=tool == "hyperspy-lazy")
+    elif tool == "nionswift-dm4":
+        nionswift_dm4(src, dst)
+    elif tool == "emdfile":
+        emdfile_save(src, dst)
     else:
         raise SystemExit(f"unknown anchor {tool!r}")
 

@@ -6,6 +6,8 @@ Run on demand (not part of the test suite)::
     python tests/benchmarks/convert_bench.py --size quick          # 256 MiB inputs
     python tests/benchmarks/convert_bench.py --size 2g --reps 3    # the issue's targets
     python tests/benchmarks/convert_bench.py --size 8g --tools cp,emdconvert,emdconvert-c
+    python tests/benchmarks/convert_bench.py --size 2g --formats emd-4dstem \
+        --tools cp+sync,emdconvert-dm4,emdconvert-emd1,nionswift-dm4,emdfile  # the exporters
 
 Inputs are generated under ``--work`` (default: a folder in the system temp dir) and
 reused by later runs.  Every round runs each tool once per format, in an order that
@@ -28,7 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from support.bench_inputs import FORMATS, SHAPES, ensure_inputs, stack_shape
+from support.bench_inputs import EMD_4DSTEM, FORMATS, SHAPES, ensure_inputs, stack_shape
 from support.bench_measure import Run, available_memory, median, run_measured, spread, warm
 
 SIZES = {"quick": 256 << 20, "2g": 2 << 30, "8g": 8 << 30}
@@ -63,6 +65,11 @@ TOOLS: dict[str, tuple[Builder, str, float]] = {
     "ncempy": (_anchor("ncempy"), ".emd", 2.2),
     "hyperspy": (_anchor("hyperspy"), ".emd", 2.2),
     "hyperspy-lazy": (_anchor("hyperspy-lazy"), ".emd", 6.0),
+    # The exporters (issue 18) and the only other writers of their formats.
+    "emdconvert-dm4": (_emdconvert(), ".dm4", 0.0),
+    "emdconvert-emd1": (_emdconvert("--to", "emd1"), ".emd", 0.0),
+    "nionswift-dm4": (_anchor("nionswift-dm4"), ".dm4", 2.2),
+    "emdfile": (_anchor("emdfile"), ".emd", 2.2),
 }
 SMALL_TOOLS = ("cp", "emdconvert", "hyperspy")
 
@@ -190,7 +197,7 @@ def targets(rows: list[Row]) -> list[Target]:
     """The issue's targets that these rows can check."""
     by = {(r.format, r.tool): r for r in rows if r.ok_runs() and not r.skipped}
     found = []
-    for fmt in (*FORMATS, *SHAPES):
+    for fmt in (*FORMATS, *SHAPES, EMD_4DSTEM):
         # The fair reference: the same bytes read, written and made durable (issue 15).
         synced = by.get((fmt, "cp+sync"))
         for tool, limit in (("emdconvert", 1.5), ("emdconvert-c", 1.25)):
@@ -201,7 +208,13 @@ def targets(rows: list[Row]) -> list[Target]:
                         f"{fmt}: {tool} time / cp+sync time", row.seconds / synced.seconds, limit
                     )
                 )
-        for tool in ("emdconvert", "emdconvert-c", "emdconvert-gzip1"):
+        for tool in (
+            "emdconvert",
+            "emdconvert-c",
+            "emdconvert-gzip1",
+            "emdconvert-dm4",
+            "emdconvert-emd1",
+        ):
             row = by.get((fmt, tool))
             if row:
                 found.append(Target(f"{fmt}: {tool} peak RSS MB", row.peak_rss_mb, 300))
@@ -259,7 +272,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     tools = [t for t in args.tools.split(",") if t]
     once = frozenset(t for t in args.once.split(",") if t)
     unknown = [t for t in [*tools, *once] if t not in TOOLS] + [
-        f for f in formats if f not in FORMATS and f not in SHAPES
+        f for f in formats if f not in (*FORMATS, *SHAPES, EMD_4DSTEM)
     ]
     if unknown:
         parser.error(f"unknown tool or format: {', '.join(unknown)}")

@@ -94,3 +94,21 @@ def test_stage_profile_times_every_stage(tmp_path: Path, shape: str) -> None:
     assert all(len(v) == 1 and v[0] >= 0 for v in report["timings"].values())
     if shape == "npy-eels":
         assert report["chunks"][0] == 2048  # stored x-first: every chunk holds whole spectra
+
+
+def test_tiny_export_run_measures_the_exporters_and_their_alternatives(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    tools = "cp,emdconvert-dm4,emdconvert-emd1,nionswift-dm4,emdfile"
+    argv = ["--size", "4", "--reps", "1", "--formats", "emd-4dstem", "--tools", tools]
+    assert convert_bench.main([*argv, "--work", str(tmp_path / "w"), "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    rows = {r["tool"]: r for r in report["rows"] if r["format"] == "emd-4dstem"}
+    assert set(rows) == set(tools.split(","))
+    for row in rows.values():
+        assert [r["exit_code"] for r in row["runs"]] == [0], row["error"]
+        assert row["output_mb"] > 0
+    names = {t["name"] for t in report["targets"]}
+    assert {
+        "emd-4dstem: emdconvert-dm4 peak RSS MB",
+        "emd-4dstem: emdconvert-emd1 peak RSS MB",
+    } <= names

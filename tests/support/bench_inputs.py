@@ -1,4 +1,5 @@
-"""Benchmark inputs, generated (never committed): ``.npy``, BigTIFF stack, DM4, small DM3.
+"""Benchmark inputs, generated (never committed): ``.npy``, BigTIFF stack, DM4, small DM3,
+and a calibrated 4D-STEM EMD for the exporters.
 
 All three large formats hold the same ``(frames, side, side)`` int16 stack, so rows are
 comparable.  The DM files come from nionswift-io's DM writer (a third-party writer,
@@ -55,6 +56,30 @@ def shaped_input(folder: Path, name: str, size: int) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
         make_shaped(path, shape, dtype)
     return path
+
+
+#: The exporters' input (issue 18): an EMD v0.2 4D-STEM scan, real-space scan axes and
+#: reciprocal-space detector axes, so the EMD 1.0 writer makes a py4DSTEM datacube.
+EMD_4DSTEM = "emd-4dstem"
+
+
+def make_emd_4dstem(path: Path, npy: Path) -> None:
+    """The ``npy-4dstem`` scan as a calibrated EMD, appended row by row (bounded memory)."""
+    from emdconvert import Dim, StreamWriter
+
+    source = np.load(npy, mmap_mode="r")
+    scan_y, scan_x, k_y, k_x = source.shape
+    dims = [
+        Dim.uniform("scan_y", size=scan_y, scale=0.5, units="nm"),
+        Dim.uniform("scan_x", size=scan_x, scale=0.5, units="nm"),
+        Dim.uniform("k_y", size=k_y, scale=0.0625, offset=-k_y / 32, units="1/nm"),
+        Dim.uniform("k_x", size=k_x, scale=0.0625, offset=-k_x / 32, units="1/nm"),
+    ]
+    with StreamWriter(
+        path, (k_y, k_x), source.dtype, scan_shape=(scan_y, scan_x), dims=dims
+    ) as out:
+        for row in source:
+            out.append(np.asarray(row))
 
 
 def stack_shape(size: int) -> tuple[int, int, int]:
@@ -124,6 +149,11 @@ def ensure_inputs(folder: Path, size: int, formats: tuple[str, ...]) -> dict[str
         if not paths["dm4"].exists():
             make_dm(paths["dm4"], npy, 4)
     paths |= {name: shaped_input(folder, name, size) for name in formats if name in SHAPES}
+    if EMD_4DSTEM in formats:
+        scan = shaped_input(folder, "npy-4dstem", size)
+        paths[EMD_4DSTEM] = scan.with_suffix(".emd")
+        if not paths[EMD_4DSTEM].exists():
+            make_emd_4dstem(paths[EMD_4DSTEM], scan)
     small = folder / "small.dm3"
     if not small.exists():
         make_small_dm3(small)
