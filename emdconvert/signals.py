@@ -90,6 +90,17 @@ def _text(value: Any, default: str) -> str:
     return default if text in ("", "<undefined>", "Undefined") else text
 
 
+def has_rgb_channels(dataset: Dataset) -> bool:
+    """A trailing ``channel`` axis of 3 or 4 uint8 samples, as :func:`rgb_as_channels`
+    makes them: what the TIFF and DM writers store as colour, not as grey planes."""
+    return (
+        len(dataset.shape) >= 2
+        and dataset.shape[-1] in (3, 4)
+        and dataset.dtype == np.uint8
+        and dataset.dims[-1].name == "channel"
+    )
+
+
 def rgb_as_channels(signal: Mapping[str, Any]) -> dict[str, Any]:
     """A signal whose data are structured RGB(A), with a trailing ``channel`` axis.
 

@@ -41,7 +41,7 @@ from emdconvert.plugins.dm.metadata import (
 )
 from emdconvert.plugins.dm.tagfile import Encoder, Stream, encoded_size, split
 from emdconvert.plugins.dm.thumbnail import thumbnail
-from emdconvert.signals import ORIGINAL_METADATA_ATTR
+from emdconvert.signals import ORIGINAL_METADATA_ATTR, has_rgb_channels
 
 #: DM3 lengths and counts are 32-bit (rsciio reads the element count signed).
 DM3_MAX_BYTES = 2**32 - 1
@@ -50,20 +50,10 @@ DM3_MAX_COUNT = 2**31 - 1
 MAX_NDIM = 4
 
 
-def is_rgb(dataset: Dataset) -> bool:
-    """A trailing ``channel`` axis of 3 or 4 uint8 samples: a DM RGB(A) image."""
-    return (
-        len(dataset.shape) >= 2
-        and dataset.shape[-1] in (3, 4)
-        and dataset.dtype == np.uint8
-        and dataset.dims[-1].name == "channel"
-    )
-
-
 def check_dataset(dataset: Dataset) -> None:
     """Refuse what no DM image type holds, with the reason in one line."""
-    ndim = len(dataset.shape) - is_rgb(dataset)
-    if not is_rgb(dataset) and dataset.dtype.name not in IMAGE_TYPES:
+    ndim = len(dataset.shape) - has_rgb_channels(dataset)
+    if not has_rgb_channels(dataset) and dataset.dtype.name not in IMAGE_TYPES:
         raise UnsupportedError(
             f"{dataset.name}: DM has no image type for {dataset.dtype} "
             f"(DM images are {', '.join(IMAGE_TYPES)} or RGB(A) uint8)"
@@ -110,7 +100,7 @@ def image_tags(model: EMDFile, tree: Mapping[str, Any] | None) -> dict[str, Any]
 
 
 def _describe(dataset: Dataset, order: tuple[int, ...], tree: Mapping[str, Any] | None) -> Image:
-    rgb = is_rgb(dataset)
+    rgb = has_rgb_channels(dataset)
     dims = [dataset.dims[i] for i in order]
     cals = tuple(calibration(d.size, d.offset, d.scale, d.units) for d in reversed(dims))
     kind = RGB_TYPE if rgb else IMAGE_TYPES[dataset.dtype.name]
@@ -129,7 +119,7 @@ def _describe(dataset: Dataset, order: tuple[int, ...], tree: Mapping[str, Any] 
 def read_back_shape(dataset: Dataset) -> tuple[int, ...]:
     """The shape the DM reader gives the written dataset: length-1 axes dropped (as
     rsciio's squeeze drops them), RGB as four channels."""
-    rgb = is_rgb(dataset)
+    rgb = has_rgb_channels(dataset)
     image = dataset.shape[: len(dataset.shape) - rgb]
     kept = tuple(n for n in image if n != 1) or image[-1:]
     return (*kept, 4) if rgb else kept
@@ -146,7 +136,7 @@ def write_dm(model: EMDFile, path: Path, options: Mapping[str, Any] | None = Non
     dataset = model.datasets[0]
     check_dataset(dataset)
     version = 3 if options.get("target_suffix", path.suffix.lower()) == ".dm3" else 4
-    rgb = is_rgb(dataset)
+    rgb = has_rgb_channels(dataset)
     ndim = len(dataset.shape) - rgb
     tree = original_tree(dataset)
     tags = image_tags(model, tree)

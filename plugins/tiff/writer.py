@@ -20,6 +20,7 @@ from emdconvert.errors import UnsupportedError
 from emdconvert.lazy import iter_blocks
 from emdconvert.model import Dataset, EMDFile
 from emdconvert.plugins.tiff.calibration_write import dm_tags, imagej_calibration
+from emdconvert.signals import has_rgb_channels
 
 #: The dtypes ImageJ opens; others get the ImageJ description on a plain TIFF.
 IMAGEJ_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32))
@@ -44,7 +45,7 @@ def write_tiff(model: EMDFile, path: Path, options: Mapping[str, Any] | None = N
         raise UnsupportedError(
             f"{dataset.name}: TIFF needs at least 2-D images, got shape {dataset.shape}"
         )
-    rgb = _is_rgb(dataset)
+    rgb = len(dataset.shape) >= 3 and has_rgb_channels(dataset)  # colour pages, not grey
     progress = (options or {}).get("progress")
     # ImageJ hyperstacks have at most TZC before YX(S); beyond that, no calibration.
     calibrated = len(dataset.shape) - rgb <= 5
@@ -76,16 +77,6 @@ def write_tiff(model: EMDFile, path: Path, options: Mapping[str, Any] | None = N
             photometric="rgb" if rgb else "minisblack",
             **kwargs,
         )
-
-
-def _is_rgb(dataset: Dataset) -> bool:
-    """A trailing ``channel`` axis of 3 or 4 uint8 samples: colour pages, not grey slices."""
-    return (
-        len(dataset.shape) >= 3
-        and dataset.shape[-1] in (3, 4)
-        and dataset.dtype == np.uint8
-        and dataset.dims[-1].name == "channel"
-    )
 
 
 def _pages(dataset: Dataset, progress: Any, rgb: bool = False) -> Iterator[np.ndarray]:
