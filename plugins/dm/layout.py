@@ -51,6 +51,20 @@ class Image:
     name: str
 
 
+#: Units of a spectrum's channel axis (energy loss, X-ray energy).
+SPECTRAL_UNITS = frozenset({"mev", "ev", "kev"})
+
+
+def mark_spectrum_image(image_tags: dict[str, Any], channel_units: str, ndim: int) -> None:
+    """Tag a 3-D or larger image whose last axis is in an energy unit as a DM spectrum
+    image, for a source that brought no DM tags of its own: GMS then opens an EELS or EDS
+    map as a spectrum image, and rsciio (:func:`spectrum_image`) reads it as a
+    ``Signal1D``, energy last, as the source had it.  A DM source's own tags decide for
+    themselves, so DM -> EMD -> DM keeps its layout."""
+    if ndim > 2 and channel_units.strip().lower() in SPECTRAL_UNITS:
+        image_tags.setdefault("Meta Data", {})["Format"] = "Spectrum image"
+
+
 def spectrum_image(image_tags: Mapping[str, Any], ndim: int) -> bool:
     """rsciio's test (``ImageObject.to_spectrum``) for an image whose first numpy axis
     is the spectrum: the reader moves it last, so the writer moves it back."""

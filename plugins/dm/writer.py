@@ -29,6 +29,7 @@ from emdconvert.plugins.dm.layout import (
     Image,
     calibration,
     document,
+    mark_spectrum_image,
     spectrum_image,
 )
 from emdconvert.plugins.dm.metadata import (
@@ -140,6 +141,8 @@ def write_dm(model: EMDFile, path: Path, options: Mapping[str, Any] | None = Non
     ndim = len(dataset.shape) - rgb
     tree = original_tree(dataset)
     tags = image_tags(model, tree)
+    if tree is None and not rgb:
+        mark_spectrum_image(tags, dataset.dims[ndim - 1].units, ndim)
     si = not rgb and spectrum_image(tags, ndim)
     order = (ndim - 1, *range(ndim - 1)) if si else tuple(range(ndim))
     image = _describe(dataset, order, tree)

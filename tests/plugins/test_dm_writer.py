@@ -133,6 +133,36 @@ def test_spectrum_image_goes_back_channel_first(corpus: Path, tmp_path: Path) ->
         assert back.datasets[0].dims == dims
 
 
+@pytest.mark.parametrize(("units", "spectral"), [("eV", True), ("keV", True), ("nm", False)])
+def test_an_energy_last_cube_from_elsewhere_becomes_a_spectrum_image(
+    tmp_path: Path, units: str, spectral: bool
+) -> None:
+    """An EELS/EDS map from a non-DM source (y, x, E) is written as DM's spectrum image,
+    channel first, so HyperSpy reads a Signal1D with the energy axis as its signal and
+    ncempy sees DM's own (E, y, x); a stack whose last axis is a length stays a stack."""
+    import hyperspy.api as hs
+    from ncempy.io import dm
+
+    cube = np.random.default_rng(2).random((3, 4, 6)).astype(np.float32)
+    dims = (
+        Dim.uniform("y", size=3, scale=2.0, units="nm"),
+        Dim.uniform("x", size=4, scale=1.0, units="nm"),
+        Dim.uniform("e", size=6, scale=0.5, offset=100.0, units=units),
+    )
+    path = emdconvert.write(EMDFile((Dataset("map", cube, dims),)), tmp_path / "map.dm4")
+    signal = hs.load(path)
+    assert (signal.axes_manager.signal_dimension == 1) is spectral
+    if spectral:
+        np.testing.assert_array_equal(signal.data, cube)
+        assert signal.axes_manager.signal_axes[0].units == units
+        assert signal.axes_manager.signal_axes[0].scale == 0.5
+    with dm.fileDM(path) as handle:
+        stored = handle.getDataset(0)["data"]
+    np.testing.assert_array_equal(stored, np.moveaxis(cube, -1, 0) if spectral else cube)
+    with emdconvert.read(path) as back:
+        np.testing.assert_array_equal(np.asarray(back.datasets[0].data[...]), cube)
+
+
 class CountingArray:
     """A 40 MiB lazy source (values: the index along axis 0) that records the largest
     block the writer asks for."""
