@@ -35,7 +35,8 @@ class DMPlugin(BasePlugin):
 
     name: ClassVar[str] = "dm"
     description: ClassVar[str] = "Gatan DigitalMicrograph DM3/DM4 (read via rsciio, write)"
-    extensions: ClassVar[tuple[str, ...]] = (".dm3", ".dm4")
+    #: .dm4 first: batch outputs (`--to dm`) get the version without the 4 GB limit.
+    extensions: ClassVar[tuple[str, ...]] = (".dm4", ".dm3")
     magic: ClassVar[tuple[tuple[int, bytes], ...]] = ((0, b"\0\0\0\x03"), (0, b"\0\0\0\x04"))
     priority: ClassVar[int] = 70
     can_read: ClassVar[bool] = True

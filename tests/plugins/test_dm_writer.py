@@ -242,3 +242,28 @@ def test_cli_refusal_exits_3(tmp_path: Path, data: np.ndarray) -> None:
     assert result.returncode == 3, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
     assert not target.exists() and not leftovers(tmp_path)
+
+
+def test_a_batch_to_dm_writes_dm4(tmp_path: Path) -> None:
+    """``--out-dir`` with ``--to dm`` names outputs ``.dm4``: the version without DM3's
+    4 GB limit, as GMS saves by default; rsciio reads each back."""
+    sources = []
+    for index in range(2):
+        sources.append(tmp_path / f"scan{index}.npy")
+        np.save(sources[-1], np.full((3, 4), index, np.uint16))
+    out = tmp_path / "out"
+    options = ["--out-dir", str(out), "--to", "dm", "--quiet"]
+    result = subprocess.run(
+        [sys.executable, "-m", "emdconvert", *map(str, sources), *options],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["scan0.dm4", "scan1.dm4"]
+    for index in range(2):
+        with open(out / f"scan{index}.dm4", "rb") as handle:
+            assert int.from_bytes(handle.read(4), "big") == 4  # the DM version word
+        np.testing.assert_array_equal(
+            rsciio_signal(out / f"scan{index}.dm4")["data"], np.full((3, 4), index)
+        )
