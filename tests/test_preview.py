@@ -23,7 +23,6 @@ import emdconvert
 from emdconvert import Dim, EMDFile
 from emdconvert.cli.app import app
 from emdconvert.preview import ScaleBar
-from emdconvert.preview.calibration import parse
 from emdconvert.preview.figures import draw_spectrum, draw_spectrum_image
 from emdconvert.preview.kinds import plan
 from emdconvert.preview.reductions import bright_field, mean_pattern, virtual_image
@@ -31,6 +30,7 @@ from emdconvert.preview.render import BAR_RGB
 from emdconvert.preview.sampling import Reader
 from emdconvert.preview.scalebar import round_below
 from emdconvert.testing import fingerprint, leftovers
+from emdconvert.unit_parse import parse
 
 TIA = "wide/rs/tia/old/64x64x5_TEM_preview.emi"
 

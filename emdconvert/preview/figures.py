@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from emdconvert.model import Dim
-from emdconvert.preview.calibration import parse, shared_unit
+from emdconvert.preview.calibration import shared_unit
 from emdconvert.preview.contrast import bin_down, limits, log_scale, real
 from emdconvert.preview.kinds import (
     COMPLEX,
@@ -46,6 +46,7 @@ from emdconvert.preview.reductions import (
 from emdconvert.preview.render import Canvas
 from emdconvert.preview.sampling import Reader, ordinal, read_plane, smallest_step
 from emdconvert.preview.scalebar import Box, ScaleBar, scale_bar
+from emdconvert.unit_parse import parse
 
 #: Most extreme width:height an image is drawn with (a 10 x 1024 strip is stretched).
 MAX_ASPECT = 8.0

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from emdconvert.preview.calibration import Unit
+from emdconvert.unit_parse import Unit
 
 #: Longest bar, as a fraction of the image width.
 FRACTION = 0.25

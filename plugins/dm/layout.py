@@ -22,6 +22,7 @@ import numpy as np
 from emdconvert.plugins.dm.metadata import lookup
 from emdconvert.plugins.dm.tagfile import Array, Group, Scalar, Stream, Struct, Tag, Text
 from emdconvert.plugins.dm.tagvalues import group, number_code, typed
+from emdconvert.unit_parse import ENERGIES, parse
 
 #: numpy dtype -> (DM DataType, element type of the Data array, its struct fields).
 IMAGE_TYPES: dict[str, tuple[int, int, tuple[int, ...]]] = {
@@ -51,17 +52,13 @@ class Image:
     name: str
 
 
-#: Units of a spectrum's channel axis (energy loss, X-ray energy).
-SPECTRAL_UNITS = frozenset({"mev", "ev", "kev"})
-
-
 def mark_spectrum_image(image_tags: dict[str, Any], channel_units: str, ndim: int) -> None:
     """Tag a 3-D or larger image whose last axis is in an energy unit as a DM spectrum
     image, for a source that brought no DM tags of its own: GMS then opens an EELS or EDS
     map as a spectrum image, and rsciio (:func:`spectrum_image`) reads it as a
     ``Signal1D``, energy last, as the source had it.  A DM source's own tags decide for
     themselves, so DM -> EMD -> DM keeps its layout."""
-    if ndim > 2 and channel_units.strip().lower() in SPECTRAL_UNITS:
+    if ndim > 2 and parse(channel_units).text in ENERGIES:
         image_tags.setdefault("Meta Data", {})["Format"] = "Spectrum image"
 
 

@@ -30,28 +30,12 @@ import numpy as np
 from emdconvert.dims import Dim
 from emdconvert.metadata_values import MetadataValue
 from emdconvert.model import Dataset
+from emdconvert.unit_parse import PIXELS, Unit, parse
 
-#: Metres per unit of the real-space lengths a scan axis may have.
-_LENGTHS = {
-    "m": 1.0,
-    "mm": 1e-3,
-    "µm": 1e-6,  # micro sign
-    "μm": 1e-6,  # Greek mu
-    "um": 1e-6,
-    "nm": 1e-9,
-    "Å": 1e-10,
-    "A": 1e-10,
-    "pm": 1e-12,
-}
-_PIXELS = frozenset({"", "px", "pixel", "pixels"})
-#: Reciprocal lengths as factors to ``A^-1``, in the spellings files use.
-_RECIPROCAL = {
-    form.format(unit): 1e-10 / metres
-    for unit, metres in _LENGTHS.items()
-    for form in ("1/{}", "{}^-1", "{}-1")
-}
-#: Angles as factors to ``mrad``.
-_ANGLES = {"rad": 1e3, "mrad": 1.0, "µrad": 1e-3, "μrad": 1e-3, "urad": 1e-3}
+#: Angles as factors to ``mrad`` (lengths and reciprocal lengths: :mod:`emdconvert.unit_parse`).
+_ANGLES = {"rad": 1e3, "mrad": 1.0, "µrad": 1e-3, "urad": 1e-3}
+#: Metres in py4DSTEM's diffraction length unit, the Ångström of ``A^-1``.
+_ANGSTROM = 1e-10
 PY4DSTEM_NAMES = ("rx", "ry", "qx", "qy")
 
 
@@ -112,15 +96,35 @@ def spacing(dim: Dim) -> float | None:
     return step
 
 
-def _pair(a: Dim, b: Dim) -> tuple[str, float] | None:
-    """The units (spaces dropped) and pixel size two evenly spaced axes share, or None."""
+def _pair(a: Dim, b: Dim) -> tuple[Unit, float] | None:
+    """The unit and pixel size two evenly spaced axes share, or None."""
     step_a, step_b = spacing(a), spacing(b)
-    units = a.units.replace(" ", "")
-    if step_a is None or step_b is None or units != b.units.replace(" ", ""):
+    unit = parse(a.units)
+    if step_a is None or step_b is None or unit != parse(b.units):
         return None
     if not math.isclose(step_a, step_b, rel_tol=1e-9):
         return None
-    return units, step_a
+    return unit, step_a
+
+
+def _scan_units(unit: Unit) -> str | None:
+    """py4DSTEM's name for a scan unit (``Å`` spelt ``A``), or None if not a length."""
+    if unit.text in PIXELS:
+        return "pixels"
+    if unit.metres is None or unit.reciprocal:
+        return None
+    return "A" if unit.text == "Å" else unit.text
+
+
+def _diffraction_units(unit: Unit) -> tuple[str, float] | None:
+    """py4DSTEM's diffraction unit for *unit* and the factor into it, or None."""
+    if unit.text in PIXELS:
+        return "pixels", 1.0
+    if unit.reciprocal and unit.metres is not None:
+        return "A^-1", _ANGSTROM / unit.metres
+    if unit.text in _ANGLES:
+        return "mrad", _ANGLES[unit.text]
+    return None
 
 
 def calibration(dataset: Dataset) -> Calibration | None:
@@ -131,22 +135,12 @@ def calibration(dataset: Dataset) -> Calibration | None:
     real, reciprocal = _pair(*dims[:2]), _pair(*dims[2:])
     if real is None or reciprocal is None:
         return None
-    (r_units, r_size), (q_units, q_size) = real, reciprocal
-    if r_units in _PIXELS and q_units in _PIXELS:
+    (r_unit, r_size), (q_unit, q_size) = real, reciprocal
+    if r_unit.text in PIXELS and q_unit.text in PIXELS:
         if tuple(dim.name.lower() for dim in dims) != PY4DSTEM_NAMES:
             return None
-    if r_units in _PIXELS:
-        r_units = "pixels"
-    elif r_units in _LENGTHS:
-        r_units = "A" if r_units == "Å" else r_units
-    else:
+    r_units, q = _scan_units(r_unit), _diffraction_units(q_unit)
+    if r_units is None or q is None:
         return None
-    if q_units in _PIXELS:
-        q_units, factor = "pixels", 1.0
-    elif q_units in _RECIPROCAL:
-        q_units, factor = "A^-1", _RECIPROCAL[q_units]
-    elif q_units in _ANGLES:
-        q_units, factor = "mrad", _ANGLES[q_units]
-    else:
-        return None
+    q_units, factor = q
     return Calibration(r_size, r_units, q_size * factor, q_units, factor)
